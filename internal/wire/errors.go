@@ -1,0 +1,132 @@
+package wire
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+// Reason is the machine-readable cause of a refusal. The values are fixed
+// strings: clients match on them and metrics use them as labels.
+type Reason string
+
+const (
+	ReasonAUPBlocked          Reason = "aup_blocked"
+	ReasonSuspended           Reason = "end_user_suspended"
+	ReasonBanned              Reason = "end_user_banned"
+	ReasonEndUserRequired     Reason = "end_user_required"
+	ReasonInvalidRequest      Reason = "invalid_request"
+	ReasonUnauthorized        Reason = "unauthorized"
+	ReasonPathNotAllowed      Reason = "path_not_allowed"
+	ReasonModelNotAllowed     Reason = "model_not_allowed"
+	ReasonPayloadTooLarge     Reason = "payload_too_large"
+	ReasonRateLimited         Reason = "rate_limited"
+	ReasonUpstreamUnavailable Reason = "upstream_unavailable"
+	ReasonUpstreamTimeout     Reason = "upstream_timeout"
+	ReasonStoreUnavailable    Reason = "store_unavailable"
+	ReasonInternal            Reason = "internal_error"
+)
+
+// ProviderName is what aupguard puts in metadata.provider_name, so clients
+// that log OpenRouter's provider field can tell our refusals from a model's.
+const ProviderName = "aupguard"
+
+// Status is the HTTP status of a refusal; OpenRouter's error.code equals it.
+// Unknown reasons are internal errors (500).
+func (r Reason) Status() int {
+	switch r {
+	case ReasonAUPBlocked, ReasonSuspended, ReasonBanned, ReasonPathNotAllowed, ReasonModelNotAllowed:
+		return http.StatusForbidden
+	case ReasonEndUserRequired, ReasonInvalidRequest:
+		return http.StatusBadRequest
+	case ReasonUnauthorized:
+		return http.StatusUnauthorized
+	case ReasonPayloadTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case ReasonRateLimited:
+		return http.StatusTooManyRequests
+	case ReasonUpstreamUnavailable:
+		return http.StatusBadGateway
+	case ReasonUpstreamTimeout:
+		return http.StatusGatewayTimeout
+	case ReasonStoreUnavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+type errorObject struct {
+	Code     int            `json:"code"`
+	Message  string         `json:"message"`
+	Metadata map[string]any `json:"metadata"`
+}
+
+func errorObj(r Reason, message string, meta map[string]any) errorObject {
+	md := make(map[string]any, len(meta)+2)
+	for k, v := range meta {
+		md[k] = v
+	}
+	// Ours win over meta: a caller must not be able to mislabel a refusal.
+	md["reason"] = string(r)
+	md["provider_name"] = ProviderName
+	return errorObject{Code: r.Status(), Message: message, Metadata: md}
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// meta held something json cannot encode (a func, a channel): keep
+		// the refusal well-formed rather than failing to refuse.
+		b, _ = json.Marshal(map[string]any{"error": errorObject{
+			Code: 500, Message: "internal error encoding a refusal",
+			Metadata: map[string]any{"reason": string(ReasonInternal), "provider_name": ProviderName},
+		}})
+	}
+	return b
+}
+
+// ErrorBody builds OpenRouter's error JSON:
+//
+//	{"error":{"code":S,"message":M,"metadata":{"reason":R,"provider_name":"aupguard",...meta}}}
+//
+// S is r.Status(). meta must not carry content in ZDR mode; that is the
+// caller's duty.
+func ErrorBody(r Reason, message string, meta map[string]any) []byte {
+	return mustJSON(struct {
+		Error errorObject `json:"error"`
+	}{errorObj(r, message, meta)})
+}
+
+// WriteError writes ErrorBody with its status and a JSON content type.
+// Callers set Retry-After themselves for rate_limited.
+func WriteError(w http.ResponseWriter, r Reason, message string, meta map[string]any) {
+	b := ErrorBody(r, message, meta)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Del("Content-Encoding")
+	w.WriteHeader(r.Status())
+	_, _ = w.Write(b)
+}
+
+// StreamError is the refusal sent once a stream has begun (the HTTP status is
+// already 200): one SSE event whose JSON has a top-level "error" like
+// OpenRouter's mid-stream errors and a choice with finish_reason "error", so
+// the OpenAI SDKs raise it. The caller ends the stream after writing it.
+func StreamError(r Reason, message string, meta map[string]any) []byte {
+	type choice struct {
+		Index        int      `json:"index"`
+		Delta        struct{} `json:"delta"`
+		FinishReason string   `json:"finish_reason"`
+	}
+	b := mustJSON(struct {
+		Object  string      `json:"object"`
+		Error   errorObject `json:"error"`
+		Choices []choice    `json:"choices"`
+	}{"chat.completion.chunk", errorObj(r, message, meta), []choice{{FinishReason: "error"}}})
+	out := make([]byte, 0, len(b)+8)
+	out = append(out, "data: "...)
+	out = append(out, b...)
+	return append(out, '\n', '\n')
+}

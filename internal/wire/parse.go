@@ -1,0 +1,160 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+)
+
+// ParseRequest parses the body of a model call and extracts what aupguard
+// inspects. Errors are *RequestError (invalid_request); their messages never
+// echo body content.
+//
+// Checks, in order:
+//   - the body is valid UTF-8 (utf8.Valid);
+//   - nesting is at most opt.MaxDepth, found by one linear byte scan before
+//     any decoding, so a hostile body cannot make the decoder recurse deeply;
+//   - the body is one JSON object; a syntax error is reported with
+//     encoding/json's message (which names at most one offending character);
+//   - no object anywhere has the same key twice. Parsers disagree on which
+//     duplicate wins, so a body with duplicates could show aupguard one
+//     prompt and the model another; it is refused instead;
+//   - every content part has a type aupguard knows. A part aupguard cannot
+//     read is a part it cannot vouch for, so it is refused rather than
+//     passed on unchecked.
+//
+// Texts hold every string a model reads, in this order: system /
+// instructions, tool definitions (name, description and every string in the
+// JSON schema, property names included), messages (content strings and text
+// parts, assistant reasoning, tool-call arguments, tool results, Anthropic
+// text/thinking/tool_use input/tool_result blocks and plain-text
+// documents), prompt, input (strings, and Responses items: messages,
+// function_call arguments, function_call_output output, reasoning
+// summaries; item types not listed have all their strings inspected; a
+// prompt template object has all its strings inspected),
+// response_format / text.format schemas and prediction content. Message
+// "name" fields are not extracted.
+//
+// Non-text parts are counted in NonText by part type ("image_url",
+// "input_audio", "file", "video_url", "image", "document", "input_image",
+// "input_file", ...); token-id arrays count as "tokens". aupguard cannot
+// read them (a PDF that OpenRouter's file parser turns into text included),
+// so the policy decides what to do with them.
+//
+// Extraction does not depend on ep beyond the end-user field: a field a
+// model might read is inspected wherever it appears (OpenRouter's chat
+// endpoint also accepts "prompt", for instance). The end-user field is
+// "user" (chat, completions, embeddings, other), "safety_identifier" falling
+// back to "user" (responses), "metadata.user_id" falling back to "user"
+// (messages); a non-string end-user field is refused.
+func ParseRequest(ep Endpoint, body []byte, opt ParseOptions) (*Request, error) {
+	max := opt.MaxDepth
+	if max <= 0 {
+		max = DefaultMaxDepth
+	}
+	if !utf8.Valid(body) {
+		return nil, invalid("request body is not valid UTF-8")
+	}
+	if depthExceeds(body, max) {
+		return nil, invalid("request body nests deeper than " + strconv.Itoa(max) + " levels")
+	}
+	d, ok := parseDoc(body, max)
+	if !ok {
+		return nil, syntaxError(body, d)
+	}
+	if d.nodes[0].kind != kObject {
+		return nil, invalid("request body must be a JSON object")
+	}
+	if err := d.checkDuplicates(); err != nil {
+		return nil, err
+	}
+	req := &Request{Endpoint: ep, doc: d, Texts: make([]Text, 0, 16), spans: make([]int32, 0, 16)}
+	x := extractor{d: d, req: req, path: make([]byte, 0, 64)}
+	if err := x.request(ep); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+func syntaxError(body []byte, d *doc) error {
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return invalid("request body is not valid JSON: " + err.Error())
+	}
+	// encoding/json accepted what we refused: should not happen (fuzzed),
+	// but refusing with our own message is the safe side.
+	return invalid("request body is not valid JSON: " + d.err + " at offset " + strconv.Itoa(d.errAt))
+}
+
+// depthExceeds reports whether brackets outside strings nest deeper than
+// max. One pass; string bodies are skipped with IndexByte.
+func depthExceeds(b []byte, max int) bool {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '{', '[':
+			depth++
+			if depth > max {
+				return true
+			}
+		case '}', ']':
+			depth--
+		case '"':
+			for {
+				j := bytes.IndexByte(b[i+1:], '"')
+				if j < 0 {
+					return false // unterminated: the parser reports it
+				}
+				i += j + 1
+				// The quote is escaped if preceded by an odd run of backslashes.
+				k := i - 1
+				for k >= 0 && b[k] == '\\' {
+					k--
+				}
+				if (i-1-k)%2 == 0 {
+					break
+				}
+			}
+		}
+	}
+	return false
+}
+
+// checkDuplicates refuses objects with a repeated key.
+func (d *doc) checkDuplicates() error {
+	for o := range d.nodes {
+		nd := &d.nodes[o]
+		if nd.kind != kObject || nd.n <= 2 {
+			continue
+		}
+		keys := d.kids[nd.first : nd.first+nd.n]
+		if nd.n > 32 {
+			seen := make(map[string]struct{}, nd.n/2)
+			for k := 0; k < len(keys); k += 2 {
+				s := d.text(keys[k])
+				if _, dup := seen[s]; dup {
+					return invalid("request body has a duplicate object key")
+				}
+				seen[s] = struct{}{}
+			}
+			continue
+		}
+		for a := 0; a < len(keys); a += 2 {
+			for b := a + 2; b < len(keys); b += 2 {
+				if d.sameKey(keys[a], keys[b]) {
+					return invalid("request body has a duplicate object key")
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (d *doc) sameKey(a, b int32) bool {
+	na, nb := &d.nodes[a], &d.nodes[b]
+	if !na.esc && !nb.esc {
+		return bytes.Equal(d.src[na.start:na.end], d.src[nb.start:nb.end])
+	}
+	return d.text(a) == d.text(b)
+}

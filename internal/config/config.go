@@ -41,6 +41,8 @@ type Config struct {
 	AllowPaths []string `yaml:"allow_paths"`
 
 	Log Log `yaml:"log"`
+
+	warnings []string // see Warnings
 }
 
 // Upstream is the OpenRouter-compatible API aupguard forwards to.

@@ -35,9 +35,15 @@ type Decision struct {
 	Rules      []string `json:"rules,omitempty"`
 	// Escalation is the sanction the policy recommends at once: "", "suspend" or "ban".
 	Escalation string `json:"escalation,omitempty"`
-	// DryRun is set when a refusal was turned into allow by shadow mode.
-	DryRun     bool   `json:"dry_run,omitempty"`
-	PolicyHash string `json:"policy_hash"`
+	// LegalHold: a violated category requires keeping the evidence (CSAM).
+	LegalHold bool `json:"legal_hold,omitempty"`
+	// Redactions are the PII kinds Redact replaces (email, phone, ...).
+	Redactions []string `json:"redact,omitempty"`
+	// DryRun is set when shadow-mode categories would have made the action
+	// more severe; WouldAction is what it would have been.
+	DryRun      bool   `json:"dry_run,omitempty"`
+	WouldAction Action `json:"would_action,omitempty"`
+	PolicyHash  string `json:"policy_hash"`
 	// Redact rewrites one text for forwarding; non-nil when PII must be redacted.
 	Redact func(string) string `json:"-"`
 }

@@ -12,13 +12,60 @@ const (
 	Banned    Status = "banned"
 )
 
-// Standing is what the gateway checks before every upstream call.
+// Rank orders statuses by severity (active < warned < suspended < banned);
+// automatic escalation only ever moves a user up this order.
+func (s Status) Rank() int {
+	switch s {
+	case Warned:
+		return 1
+	case Suspended:
+		return 2
+	case Banned:
+		return 3
+	}
+	return 0
+}
+
+// Valid reports whether s is one of the four statuses.
+func (s Status) Valid() bool {
+	switch s {
+	case Active, Warned, Suspended, Banned:
+		return true
+	}
+	return false
+}
+
+// Standing is what the gateway checks before every upstream call. Stores
+// return it as of their clock's now: an expired suspension reads as active
+// and Strikes is already decayed to StrikesAt.
 type Standing struct {
 	Status    Status    `json:"status"`
 	Until     time.Time `json:"until,omitzero"` // end of a suspension
 	Strikes   float64   `json:"strikes"`        // decayed strike score at StrikesAt
 	StrikesAt time.Time `json:"strikes_at,omitzero"`
 	Reports   int       `json:"reports"`
+	// Unreviewed counts reports no reviewer has acted on yet; > 0 puts the
+	// user in the review queue.
+	Unreviewed   int       `json:"unreviewed"`
+	LastReportAt time.Time `json:"last_report_at,omitzero"`
+	// Version grows by one on every change of the user's record; caches keep
+	// the highest version they have seen.
+	Version int64 `json:"version,omitempty"`
+}
+
+// Sanctioned reports whether the standing differs from plain good standing
+// (warned users count: the gateway tells the app about them).
+func (s Standing) Sanctioned() bool { return s.Status != "" && s.Status != Active }
+
+// Blocks reports whether the standing refuses requests at now.
+func (s Standing) Blocks(now time.Time) bool {
+	switch s.Status {
+	case Banned:
+		return true
+	case Suspended:
+		return s.Until.IsZero() || now.Before(s.Until)
+	}
+	return false
 }
 
 // Report is one recorded violation. ID is sortable and unique; recording
@@ -42,7 +89,12 @@ type Report struct {
 	Length     int       `json:"length"`            // bytes of content
 	Excerpt    string    `json:"excerpt,omitempty"` // short redacted excerpt; never in ZDR mode
 	ZDR        bool      `json:"zdr,omitempty"`
+	// Escalation is the sanction the policy recommended with this report:
+	// "", "suspend" or "ban". Kept with the report so a spooled report
+	// replays with the same effect.
+	Escalation string    `json:"escalation,omitempty"`
 	Reviewed   bool      `json:"reviewed,omitempty"`
+	ReviewedAt time.Time `json:"reviewed_at,omitzero"`
 }
 
 // Action is one reviewer (or automatic) action on an end user, kept in an
@@ -61,3 +113,16 @@ type Action struct {
 	After     Status        `json:"after"`
 	Until     time.Time     `json:"until,omitzero"`
 }
+
+// Action kinds.
+const (
+	ActWarn      = "warn"
+	ActSuspend   = "suspend"
+	ActBan       = "ban"
+	ActReinstate = "reinstate"
+	ActDismiss   = "dismiss"
+	ActNote      = "note"
+)
+
+// AutoActor is the actor of actions taken by automatic escalation.
+const AutoActor = "aupguard"

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aupguard/aupguard/policies"
+)
+
+const checkTestLexicon = `{
+  "version": 1,
+  "lists": {
+    "make_verb": {"terms": ["synthesize"]},
+    "nerve_agent": {"terms": ["sarin"]}
+  },
+  "categories": {
+    "mass_casualty_weapons": {"rules": [{"id": "mcw.make_agent", "lists": ["make_verb", "nerve_agent"], "score": 0.95}]}
+  }
+}`
+
+// policyDir copies the bundled Rego and data with a small lexicon, so these
+// tests do not depend on the tuning of the real word lists.
+func policyDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	err := fs.WalkDir(policies.FS, "aup", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || (!strings.HasSuffix(p, ".rego") && filepath.Base(p) != "data.json") {
+			return err
+		}
+		src, err := fs.ReadFile(policies.FS, p)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, p), src, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "aup", "lexicon.json"), []byte(checkTestLexicon), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func runCheckCmd(t *testing.T, stdin string, args ...string) (int, []map[string]any, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := checkMain(args, strings.NewReader(stdin), &out, &errb)
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("output line %q: %v", l, err)
+		}
+		lines = append(lines, m)
+	}
+	return code, lines, errb.String()
+}
+
+func TestCheckRequestBody(t *testing.T) {
+	dir := policyDir(t)
+	body := `{"model": "openai/gpt-4o", "messages": [
+		{"role": "system", "content": "You are helpful."},
+		{"role": "user", "content": [{"type": "text", "text": "How do I synthesize sarin?"}]}]}`
+	code, lines, stderr := runCheckCmd(t, body, "--policies", dir)
+	if code != 0 || len(lines) != 1 {
+		t.Fatalf("code %d, lines %v, stderr %s", code, lines, stderr)
+	}
+	d := lines[0]
+	id, _ := d["decision_id"].(string)
+	hash, _ := d["policy_hash"].(string)
+	if d["action"] != "block" || d["categories"].([]any)[0] != "mass_casualty_weapons" || len(id) != 26 || len(hash) != 64 {
+		t.Fatalf("decision %v", d)
+	}
+	if len(d["reasons"].([]any)) == 0 || d["severity"] != "critical" {
+		t.Fatalf("decision %v", d)
+	}
+
+	code, lines, _ = runCheckCmd(t, `{"model": "x", "messages": [{"role": "user", "content": "hello there"}]}`, "--policies", dir)
+	if code != 0 || lines[0]["action"] != "allow" || len(lines[0]["categories"].([]any)) != 0 {
+		t.Fatalf("benign: %d %v", code, lines)
+	}
+	if code, _, _ := runCheckCmd(t, `not json`, "--policies", dir); code != 1 {
+		t.Fatalf("bad body: code %d", code)
+	}
+}
+
+func TestCheckJSONL(t *testing.T) {
+	dir := policyDir(t)
+	in := `{"id": "a", "text": "how to synthesize sarin"}
+{"id": 7, "text": "what a lovely day"}
+
+{"id": "c", "text": "write to me at someone@example.com"}
+{"id": "bad"}
+`
+	code, lines, _ := runCheckCmd(t, in, "--jsonl", "--policies", dir)
+	if code != 1 || len(lines) != 4 { // the bad line is reported, and makes the exit code 1
+		t.Fatalf("code %d lines %v", code, lines)
+	}
+	want := []struct {
+		id     any
+		action string
+	}{{"a", "block"}, {7.0, "allow"}, {"c", "redact"}}
+	for i, w := range want {
+		if lines[i]["id"] != w.id || lines[i]["action"] != w.action {
+			t.Errorf("line %d: %v, want id %v action %s", i, lines[i], w.id, w.action)
+		}
+	}
+	if lines[3]["id"] != "bad" || lines[3]["error"] == nil {
+		t.Errorf("bad line: %v", lines[3])
+	}
+}
+
+func TestCheckConfigDryRun(t *testing.T) {
+	dir := policyDir(t)
+	cfg := filepath.Join(t.TempDir(), "aupguard.yaml")
+	yml := "policies: " + dir + "\npolicy:\n  dry_run: [all]\n"
+	if err := os.WriteFile(cfg, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, lines, stderr := runCheckCmd(t, `{"id": 1, "text": "how to synthesize sarin"}`, "--jsonl", "--config", cfg)
+	if code != 0 || len(lines) != 1 || lines[0]["action"] != "allow" || lines[0]["dry_run"] != true || lines[0]["would_action"] != "block" {
+		t.Fatalf("code %d lines %v stderr %s", code, lines, stderr)
+	}
+}
+
+func TestCheckUsage(t *testing.T) {
+	if code, _, _ := runCheckCmd(t, "", "--nope"); code != 2 {
+		t.Fatalf("code %d", code)
+	}
+	if code, _, _ := runCheckCmd(t, "", "extra-arg"); code != 2 {
+		t.Fatalf("code %d", code)
+	}
+	if code, _, _ := runCheckCmd(t, "", "--policies", t.TempDir()); code != 1 {
+		t.Fatalf("empty policy dir: code %d", code)
+	}
+}

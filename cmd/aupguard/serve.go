@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/aupguard/aupguard/internal/config"
+	"github.com/aupguard/aupguard/internal/enforce"
+	"github.com/aupguard/aupguard/internal/identity"
+	"github.com/aupguard/aupguard/internal/policy"
+	"github.com/aupguard/aupguard/internal/server"
+	"github.com/aupguard/aupguard/internal/store"
+	_ "github.com/aupguard/aupguard/internal/store/all" // bolt:// and redis:// stores
+)
+
+func init() {
+	register("serve", "run the gateway (proxy and admin listeners) [--config FILE]", runServe)
+}
+
+func runServe(args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfgPath := fs.String("config", os.Getenv("AUPGUARD_CONFIG"), "YAML config file (default: $AUPGUARD_CONFIG, else built-in defaults)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "aupguard:", err)
+		return 2
+	}
+	log := newLogger(cfg.Log.Level)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("aupguard stopped", "error", err.Error())
+		return 1
+	}
+	return 0
+}
+
+func newLogger(level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+}
+
+// serve runs the gateway until ctx ends.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	g, err := build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+
+	// SIGHUP reloads the policies; a broken policy keeps the old one.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := g.policy.Reload(ctx); err != nil {
+					log.Error("policy reload failed; keeping the previous policy", "error", err.Error())
+				} else {
+					log.Info("policies reloaded", "hash", g.policy.Hash())
+				}
+			}
+		}
+	}()
+	return g.server.Run(ctx)
+}
+
+// gateway holds the wired parts; Close releases them in reverse order.
+type gateway struct {
+	server  *server.Server
+	policy  *policy.Engine
+	closers []func() error
+}
+
+func (g *gateway) Close() {
+	for i := len(g.closers) - 1; i >= 0; i-- {
+		_ = g.closers[i]()
+	}
+}
+
+// build wires the parts together; each part validates its own options.
+func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gateway, err error) {
+	g = &gateway{}
+	defer func() {
+		if err != nil {
+			g.Close()
+		}
+	}()
+	st, err := store.Open(ctx, cfg.Store, store.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	g.closers = append(g.closers, st.Close)
+
+	keys, err := identity.LoadKeys(ctx, cfg.Secrets.PseudonymKey, cfg.Secrets.DigestKey, st)
+	if err != nil {
+		return nil, err
+	}
+	pseudo, err := identity.NewPseudonymizer(keys.Pseudonym)
+	if err != nil {
+		return nil, err
+	}
+	digest, err := identity.NewDigester(keys.Digest)
+	if err != nil {
+		return nil, err
+	}
+
+	popt := policy.Options{Dir: cfg.Policies, Watch: cfg.Policy.Watch, DryRun: cfg.Policy.DryRun, Logger: log}
+	if c := cfg.Policy.Classifier; c != nil {
+		popt.Classifier = &policy.ClassifierOptions{
+			Mode: c.Mode, URL: c.URL, APIKey: c.APIKey, Model: c.Model, Timeout: c.Timeout,
+			OnTimeout: policy.Action(c.OnTimeout),
+		}
+		if popt.Classifier.URL == "" {
+			popt.Classifier.URL = cfg.Upstream.URL
+		}
+		if popt.Classifier.APIKey == "" {
+			popt.Classifier.APIKey = cfg.Upstream.APIKey
+		}
+	}
+	eng, err := policy.New(ctx, popt)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	g.policy = eng
+	g.closers = append(g.closers, eng.Close)
+
+	enf, err := enforce.New(ctx, st, enforce.Options{
+		Escalation: cfg.Escalation, RateLimits: cfg.RateLimits,
+		FailMode: cfg.FailMode, SpoolDir: cfg.SpoolDir, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enforce: %w", err)
+	}
+	g.closers = append(g.closers, enf.Close)
+
+	g.server, err = server.New(server.Options{
+		Config: cfg, Policy: eng, Enforcer: enf, Pseudonymizer: pseudo, Digester: digest, Logger: log,
+		Ready: enf.Ready,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}

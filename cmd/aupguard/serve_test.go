@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aupguard/aupguard/internal/config"
+	"github.com/aupguard/aupguard/internal/fakeupstream"
+)
+
+// serveOnce builds the real gateway (embedded store, bundled policies,
+// enforcer) from cfg, sends one chat request through it and returns the
+// pseudonym upstream saw.
+func serveOnce(t *testing.T, cfg *config.Config, fake *fakeupstream.Server) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	g, err := build(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp, _ := net.Listen("tcp", "127.0.0.1:0")
+	la, _ := net.Listen("tcp", "127.0.0.1:0")
+	done := make(chan error, 1)
+	go func() { done <- g.server.Serve(ctx, lp, la) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		g.Close()
+	}()
+
+	resp, err := http.Get("http://" + la.Addr().String() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("readyz %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("POST", "http://"+lp.Addr().String()+"/api/v1/chat/completions",
+		strings.NewReader(`{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"What is the capital of Portugal?"}]}`))
+	req.Header.Set("Authorization", "Bearer web-app-key-1")
+	req.Header.Set("X-AUP-End-User", "customer-1")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+	last, _ := fake.Last()
+	var up struct{ User string }
+	json.Unmarshal(last.Body, &up)
+	if !strings.HasPrefix(up.User, "aup_") {
+		t.Fatalf("upstream body %s", last.Body)
+	}
+	return up.User
+}
+
+func TestServeWiresEverything(t *testing.T) {
+	fake := fakeupstream.Start(fakeupstream.Options{APIKey: "sk-or-op"})
+	defer fake.Close()
+	dir := t.TempDir()
+	t.Setenv("OPENROUTER_API_KEY", "sk-or-op")
+	path := filepath.Join(dir, "aupguard.yaml")
+	y := "upstream: {url: \"" + fake.URL + "\"}\n" +
+		"store: bolt://" + filepath.Join(dir, "aupguard.db") + "\n" +
+		"spool_dir: " + filepath.Join(dir, "spool") + "\n" +
+		"secrets: {signing_key_file: " + filepath.Join(dir, "signing.key") + "}\n" +
+		"apps: [{name: web, key: web-app-key-1}]\n"
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1 := serveOnce(t, cfg, fake)
+	// The generated pseudonym key is kept in the store: a restart agrees.
+	if p2 := serveOnce(t, cfg, fake); p2 != p1 {
+		t.Fatalf("pseudonym changed across restarts: %s %s", p1, p2)
+	}
+}
+
+func TestServeRefusesBadConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(path, []byte("listen: nowhere\nbogus_key: 1\n"), 0o600)
+	if code := runServe([]string{"--config", path}); code != 2 {
+		t.Fatalf("exit %d", code)
+	}
+	if code := runServe([]string{"--no-such-flag"}); code != 2 {
+		t.Fatalf("exit %d", code)
+	}
+}

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// target is one endpoint the clients load, with its own tuned client.
+type target struct {
+	name   string // direct | floor | gateway
+	chat   string // chat/completions URL
+	key    string
+	client *http.Client
+}
+
+func newTarget(name, apiRoot, key string, conc int) *target {
+	return &target{
+		name: name, chat: apiRoot + "/chat/completions", key: key,
+		// The pool holds every worker's connection: clients never redial.
+		client: &http.Client{Transport: newTransport(2 * conc), Timeout: 60 * time.Second},
+	}
+}
+
+func (t *target) close() { t.client.CloseIdleConnections() }
+
+// bodies are ~2 KB chat requests, varied so that no cache sees one request
+// over and over: a system prompt, a short earlier exchange and a question.
+type bodies struct {
+	plain, stream [][]byte
+}
+
+var topics = []string{
+	"a week in Lisbon in spring with museums, food and a day trip to Sintra",
+	"migrating a PostgreSQL 12 database to version 16 with minimal downtime",
+	"a vegetarian meal plan for a family of four on a tight budget",
+	"preparing for a half marathon in twelve weeks after a knee injury",
+	"writing a cover letter for a junior data analyst position",
+	"choosing between a heat pump and a gas boiler for an old house",
+	"explaining photosynthesis to a class of ten-year-olds",
+	"setting up continuous integration for a small Go project",
+}
+
+var models = []string{"openai/gpt-4o-mini", "anthropic/claude-3.5-haiku", "meta-llama/llama-3.1-8b-instruct", "google/gemini-2.0-flash-001"}
+
+func makeBodies(n int) bodies {
+	var b bodies
+	for i := 0; i < n; i++ {
+		topic := topics[i%len(topics)]
+		sys := "You are a helpful, careful assistant for the customers of a small company. " +
+			"Answer in plain language, keep answers short unless asked for detail, use lists for steps, " +
+			"and say so when you are not sure. Never invent prices, dates or phone numbers. Conversation " + strconv.Itoa(i) + "."
+		q1 := "Hi! I need some help with " + topic + ". Where should I start, and what should I watch out for?"
+		a1 := "Happy to help. Start by writing down what you already know and what you want to reach, then split the work " +
+			"into small steps you can finish in a day. Watch out for doing everything at once: one step at a time, " +
+			"check the result, then move on. Tell me your constraints (time, money, experience) and I can be more specific."
+		q2 := "Thanks. I have about " + strconv.Itoa(3+i%9) + " hours a week and a modest budget. " +
+			strings.Repeat("Could you give me a concrete plan for "+topic+", with a rough schedule, the three most common mistakes, and how I can tell that I am on track? ", 5) +
+			"Please keep it practical."
+		msgs := fmt.Sprintf(`[{"role":"system","content":%s},{"role":"user","content":%s},{"role":"assistant","content":%s},{"role":"user","content":%s}]`,
+			strconv.Quote(sys), strconv.Quote(q1), strconv.Quote(a1), strconv.Quote(q2))
+		model := models[i%len(models)]
+		b.plain = append(b.plain, []byte(fmt.Sprintf(`{"model":%q,"messages":%s,"temperature":0.7,"max_tokens":800}`, model, msgs)))
+		b.stream = append(b.stream, []byte(fmt.Sprintf(`{"model":%q,"stream":true,"messages":%s,"temperature":0.7,"max_tokens":800}`, model, msgs)))
+	}
+	return b
+}
+
+// samples are what one target returned in one mode, over all rounds.
+type samples struct {
+	lat      []time.Duration // whole answer
+	ttfb     []time.Duration // streams: to the first data line
+	ok, errs int
+	rejected int // 429s (counted in errs too)
+	elapsed  time.Duration
+	errMsgs  map[string]int
+}
+
+func newSamples() *samples { return &samples{errMsgs: map[string]int{}} }
+
+func (s *samples) addErr(msg string) {
+	s.errs++
+	if len(s.errMsgs) < 20 {
+		s.errMsgs[msg]++
+	} else if _, ok := s.errMsgs[msg]; ok {
+		s.errMsgs[msg]++
+	}
+}
+
+// worker is one client's reusable state: its buffers and its latency log,
+// allocated once so that recording costs nothing under load.
+type worker struct {
+	rng   *rand.Rand
+	buf   bytes.Buffer
+	br    *bufio.Reader
+	lat   []time.Duration
+	ttfb  []time.Duration
+	ok    int
+	errs  []string
+	r429  int
+	users int
+}
+
+func newWorker(seed uint64, users int) *worker {
+	w := &worker{rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)), br: bufio.NewReaderSize(nil, 16<<10), users: users}
+	w.lat = make([]time.Duration, 0, 1<<14)
+	w.ttfb = make([]time.Duration, 0, 1<<14)
+	return w
+}
+
+func (w *worker) reset() {
+	w.lat, w.ttfb, w.ok, w.errs, w.r429 = w.lat[:0], w.ttfb[:0], 0, w.errs[:0], 0
+}
+
+// one sends one request and records it (or its error).
+func (w *worker) one(ctx context.Context, t *target, body []byte, stream bool) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.chat, bytes.NewReader(body))
+	if err != nil {
+		w.errs = append(w.errs, err.Error())
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+t.key)
+	req.Header.Set("X-AUP-End-User", "user-"+strconv.Itoa(w.rng.IntN(w.users)))
+	t0 := time.Now()
+	resp, err := t.client.Do(req)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.errs = append(w.errs, "transport: "+trimErr(err))
+		}
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+		if resp.StatusCode == http.StatusTooManyRequests {
+			w.r429++
+		}
+		w.errs = append(w.errs, fmt.Sprintf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b)))
+		return
+	}
+	if !stream {
+		w.buf.Reset()
+		_, err := w.buf.ReadFrom(resp.Body)
+		d := time.Since(t0)
+		switch {
+		case err != nil:
+			w.errs = append(w.errs, "read: "+trimErr(err))
+		case !bytes.Contains(w.buf.Bytes(), []byte(`"choices"`)):
+			w.errs = append(w.errs, "answer without choices")
+		default:
+			w.lat = append(w.lat, d)
+			w.ok++
+		}
+		return
+	}
+	// A stream: time to the first data line (the first token), then read
+	// to the end, which must be [DONE] (a refusal ends without it).
+	w.br.Reset(resp.Body)
+	var first time.Duration
+	done := false
+	for {
+		line, err := w.br.ReadSlice('\n')
+		if first == 0 && bytes.HasPrefix(line, []byte("data:")) {
+			first = time.Since(t0)
+		}
+		if bytes.HasPrefix(line, []byte("data: [DONE]")) {
+			done = true
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			if err != io.EOF {
+				w.errs = append(w.errs, "read stream: "+trimErr(err))
+				return
+			}
+			break
+		}
+	}
+	d := time.Since(t0)
+	if !done || first == 0 {
+		w.errs = append(w.errs, "stream ended without data: [DONE]")
+		return
+	}
+	w.lat = append(w.lat, d)
+	w.ttfb = append(w.ttfb, first)
+	w.ok++
+}
+
+func trimErr(err error) string {
+	s := err.Error()
+	// Ports differ per connection; keep messages groupable.
+	if i := strings.LastIndex(s, ": "); i > 0 && strings.Contains(s, "127.0.0.1:") {
+		return s[i+2:]
+	}
+	return s
+}
+
+// loader runs phases: all workers on one target in one mode for a while.
+type loader struct {
+	workers []*worker
+	bodies  bodies
+}
+
+func newLoader(conc, users int) *loader {
+	l := &loader{bodies: makeBodies(64)}
+	for i := 0; i < conc; i++ {
+		l.workers = append(l.workers, newWorker(uint64(i+1), users))
+	}
+	return l
+}
+
+// phase loads t for d; with rec nil it is a warm-up and records nothing.
+func (l *loader) phase(ctx context.Context, t *target, stream bool, d time.Duration, rec *samples) {
+	bs := l.bodies.plain
+	if stream {
+		bs = l.bodies.stream
+	}
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(d)
+	for _, w := range l.workers {
+		w.reset()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil && time.Now().Before(deadline) {
+				w.one(ctx, t, bs[w.rng.IntN(len(bs))], stream)
+			}
+		}()
+	}
+	wg.Wait()
+	if rec == nil {
+		return
+	}
+	rec.elapsed += time.Since(start)
+	for _, w := range l.workers {
+		rec.lat = append(rec.lat, w.lat...)
+		rec.ttfb = append(rec.ttfb, w.ttfb...)
+		rec.ok += w.ok
+		rec.rejected += w.r429
+		for _, e := range w.errs {
+			rec.addErr(e)
+		}
+	}
+}
+
+// stats summarises one target in one mode.
+type stats struct {
+	n, errs, rejected int
+	rps               float64
+	p50, p99          time.Duration
+	ttfb50, ttfb99    time.Duration
+	errMsgs           map[string]int
+}
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted))*p + 0.5)
+	return sorted[min(max(i-1, 0), len(sorted)-1)]
+}
+
+func (s *samples) stats() stats {
+	slices.Sort(s.lat)
+	slices.Sort(s.ttfb)
+	st := stats{n: s.ok, errs: s.errs, rejected: s.rejected, errMsgs: s.errMsgs,
+		p50: percentile(s.lat, .50), p99: percentile(s.lat, .99),
+		ttfb50: percentile(s.ttfb, .50), ttfb99: percentile(s.ttfb, .99)}
+	if s.elapsed > 0 {
+		st.rps = float64(s.ok) / s.elapsed.Seconds()
+	}
+	return st
+}

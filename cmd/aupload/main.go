@@ -1,0 +1,183 @@
+// Command aupload is aupguard's load harness. In one run it measures, against
+// the same fake OpenRouter upstream (internal/fakeupstream, served in this
+// process), three targets side by side:
+//
+//   - direct:  clients call the fake upstream itself;
+//   - floor:   a bare httputil.ReverseProxy with no logic in front of it
+//     (what any extra hop costs);
+//   - gateway: the real `aupguard serve`, run as a subprocess with a config
+//     file written here (bundled policy, rate limits on, the embedded store
+//     or a private redis-server), awaited on its admin /readyz.
+//
+// Concurrent clients send ~2 KB chat requests (plain and stream:true) for
+// end users spread over 10,000 ids, in rounds that alternate the targets so
+// machine noise hits all alike. It reports p50/p99 latency, throughput and
+// errors per target, the gateway's added latency over the floor, time to
+// first streamed token, and the gateway's memory per open idle stream; it
+// checks the quality bars of DESIGN.md and writes the table into
+// docs/benchmarks.md between the aupload markers (and to stdout).
+//
+//	go run ./cmd/aupload                    # both stores, -c 32, -d 10s per target and mode
+//	go run ./cmd/aupload --quick            # a short smoke run
+//	go run ./cmd/aupload --store redis --idle 10000 --strict
+//
+// It exits 0 even when a bar fails, unless --strict; 1 when it cannot run.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if spec := os.Getenv(childEnv); spec != "" {
+		os.Exit(serveChild(spec))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the command's flags.
+type options struct {
+	conc       int
+	dur        time.Duration // measured time per target and mode, split over rounds
+	warmup     time.Duration // per target and mode, before the first round
+	rounds     int
+	stream     bool
+	plain      bool
+	stores     []string
+	idle       int
+	idleBar    int // the stream count the memory bar is about
+	users      int
+	gatewayBin string
+	out        string
+	strict     bool
+	quick      bool
+	logLevel   string
+	floorProc  bool     // the floor in a child process (default) or in this one
+	args       []string // the command line, for the report
+
+	// newGateway starts the gateway target; nil: the aupguard subprocess.
+	// Tests plug an in-process stand-in here.
+	newGateway gatewayFactory
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{args: args}
+	fs := flag.NewFlagSet("aupload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.conc, "c", 32, "concurrent clients")
+	fs.DurationVar(&o.dur, "d", 10*time.Second, "measured time per target and mode (plain, stream), split over the rounds")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up per target and mode before measuring")
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds alternating the targets")
+	fs.BoolVar(&o.stream, "stream", true, "also measure streamed requests (stream:true, time to first token)")
+	store := fs.String("store", "both", "gateway store: bolt, redis or both (one after the other, each beside its own direct and floor runs)")
+	fs.IntVar(&o.idle, "idle", 2000, "open idle streams through the gateway to measure memory per stream (0: skip); the 1 GiB bar is projected to 10,000")
+	fs.IntVar(&o.users, "users", 10000, "distinct end users (X-AUP-End-User)")
+	fs.StringVar(&o.gatewayBin, "gateway-bin", "", "aupguard binary to run (default: go build ./cmd/aupguard into a temp dir)")
+	fs.StringVar(&o.out, "out", "docs/benchmarks.md", "markdown file whose aupload section is rewritten (\"-\": stdout only)")
+	fs.BoolVar(&o.strict, "strict", false, "exit 3 when a bar fails")
+	fs.BoolVar(&o.quick, "quick", false, "a short run for smoke tests (-c 8, -d 1s, 2 rounds, --idle 200 unless given)")
+	inproc := fs.Bool("floor-inproc", false, "run the floor proxy inside the harness process instead of a child process")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "the gateway's log.level (info writes an access log line per request)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.quick {
+		def := func(name string, apply func()) {
+			if !set[name] {
+				apply()
+			}
+		}
+		def("c", func() { o.conc = 8 })
+		def("d", func() { o.dur = time.Second })
+		def("warmup", func() { o.warmup = 200 * time.Millisecond })
+		def("rounds", func() { o.rounds = 2 })
+		def("idle", func() { o.idle = 200 })
+	}
+	o.plain = true
+	o.floorProc = !*inproc
+	o.idleBar = 10000
+	switch *store {
+	case "both":
+		o.stores = []string{"bolt", "redis"}
+	case "bolt", "redis":
+		o.stores = []string{*store}
+	default:
+		return nil, fmt.Errorf("--store: %q is not bolt, redis or both", *store)
+	}
+	switch {
+	case o.conc < 1:
+		return nil, errors.New("-c must be at least 1")
+	case o.rounds < 1:
+		return nil, errors.New("--rounds must be at least 1")
+	case o.dur < time.Duration(o.rounds)*10*time.Millisecond:
+		return nil, errors.New("-d is too short for the rounds")
+	case o.users < 1:
+		return nil, errors.New("--users must be at least 1")
+	case o.idle < 0:
+		return nil, errors.New("--idle must not be negative")
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "aupload:", err)
+		return 2
+	}
+	return runWith(ctx, o, stdout, stderr)
+}
+
+func runWith(ctx context.Context, o *options, stdout, stderr io.Writer) int {
+	rep, err := measure(ctx, o, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "aupload:", err)
+		return 1
+	}
+	md := rep.markdown()
+	fmt.Fprint(stdout, md)
+	if o.out != "-" && o.out != "" {
+		if err := writeSection(o.out, md); err != nil {
+			fmt.Fprintln(stderr, "aupload:", err)
+			return 1
+		}
+		fmt.Fprintf(stderr, "aupload: wrote %s\n", o.out)
+	}
+	if o.strict && !rep.passed() {
+		return 3
+	}
+	return 0
+}
+
+// progress prints what the harness is doing, for people watching a long run.
+func progress(w io.Writer, format string, args ...any) {
+	fmt.Fprintf(w, "aupload: "+format+"\n", args...)
+}
+
+// commandLine renders the flags as typed, for the report.
+func commandLine(args []string) string {
+	s := "go run ./cmd/aupload"
+	if len(args) > 0 {
+		s += " " + strings.Join(args, " ")
+	}
+	return s
+}

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+)
+
+var modesAll = []string{"plain", "stream"}
+
+// section is one store's run: direct, floor and gateway side by side.
+type section struct {
+	store    string
+	storeVer string
+	res      map[string]map[string]stats // mode → target → stats
+	idle     *idleResult
+	idleErr  string
+}
+
+// report is the whole run.
+type report struct {
+	o        *options
+	date     time.Time
+	machine  string
+	gateway  string
+	sections []*section
+}
+
+func measure(ctx context.Context, o *options, stderr io.Writer) (*report, error) {
+	limit := raiseFDLimit()
+	rep := &report{o: o, date: time.Now().UTC(), machine: machine()}
+
+	up, err := startUpstream()
+	if err != nil {
+		return nil, fmt.Errorf("fake upstream: %w", err)
+	}
+	defer up.Close()
+	var floor interface {
+		BaseURL() string
+		Close()
+	}
+	if o.floorProc {
+		floor, err = startChild("floor " + up.URL())
+	} else {
+		floor, err = startFloor(up.URL())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("floor proxy: %w", err)
+	}
+	defer floor.Close()
+
+	factory := o.newGateway
+	bin := o.gatewayBin
+	if factory == nil {
+		if bin == "" {
+			b, cleanup, err := buildGateway(ctx, stderr)
+			if err != nil {
+				return nil, err
+			}
+			defer cleanup()
+			bin = b
+		}
+		factory = startProcGateway
+		rep.gateway = "`aupguard serve` subprocess" + gatewayVersion(bin)
+	} else {
+		rep.gateway = "in-process stand-in (tests)"
+	}
+
+	modes := []string{"plain"}
+	if o.stream {
+		modes = append(modes, "stream")
+	}
+	l := newLoader(o.conc, o.users)
+	for _, store := range o.stores {
+		sec := &section{store: store, res: map[string]map[string]stats{}}
+		rep.sections = append(rep.sections, sec)
+		spec := gatewaySpec{Store: store, Upstream: up.URL(), Bin: bin, LogLevel: o.logLevel, Users: o.users}
+		var rs *redisServer
+		if store == "redis" {
+			if rs, err = startRedis(ctx); err != nil {
+				return nil, err
+			}
+			spec.StoreURL = rs.URL()
+			sec.storeVer = redisVersion()
+		}
+		err := func() error {
+			progress(stderr, "store %s: starting the gateway", store)
+			gw, err := factory(ctx, spec)
+			if err != nil {
+				return err
+			}
+			defer gw.Close()
+			targets := []*target{
+				newTarget("direct", up.URL()+"/api/v1", upstreamKey, o.conc),
+				newTarget("floor", floor.BaseURL()+"/api/v1", upstreamKey, o.conc),
+				newTarget("gateway", gw.BaseURL()+"/api/v1", gw.Key(), o.conc),
+			}
+			defer func() {
+				for _, t := range targets {
+					t.close()
+				}
+			}()
+			if err := preflight(ctx, targets, l, modes, gw); err != nil {
+				return err
+			}
+			runRounds(ctx, o, l, targets, modes, sec, stderr)
+			return ctx.Err()
+		}()
+		if err == nil && o.idle > 0 {
+			err = idlePhase(ctx, o, spec, factory, limit, sec, stderr)
+		}
+		if rs != nil {
+			rs.Close()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store %s: %w", store, err)
+		}
+	}
+	return rep, nil
+}
+
+// preflight sends one request per target and mode, so that a gateway that
+// refuses everything stops the run with its answer (and its log) at once.
+func preflight(ctx context.Context, targets []*target, l *loader, modes []string, gw gateway) error {
+	w := newWorker(7, 10)
+	for _, t := range targets {
+		for _, m := range modes {
+			w.reset()
+			body := l.bodies.plain[0]
+			if m == "stream" {
+				body = l.bodies.stream[0]
+			}
+			w.one(ctx, t, body, m == "stream")
+			if len(w.errs) > 0 {
+				msg := fmt.Sprintf("%s refused a %s request: %s", t.name, m, w.errs[0])
+				if p, ok := gw.(*procGateway); ok && t.name == "gateway" {
+					msg += "\n--- gateway output ---\n" + p.stderrTail()
+				}
+				return errors.New(msg)
+			}
+		}
+	}
+	return nil
+}
+
+// runRounds warms every target up, then measures in rounds; each round
+// rotates the order of the targets, so drifts in machine load (the other
+// processes on a shared machine) spread over all of them.
+func runRounds(ctx context.Context, o *options, l *loader, targets []*target, modes []string, sec *section, stderr io.Writer) {
+	for _, m := range modes {
+		for _, t := range targets {
+			l.phase(ctx, t, m == "stream", o.warmup, nil)
+		}
+	}
+	recs := map[string]map[string]*samples{}
+	for _, m := range modes {
+		recs[m] = map[string]*samples{}
+		for _, t := range targets {
+			recs[m][t.name] = newSamples()
+		}
+	}
+	slice := o.dur / time.Duration(o.rounds)
+	for r := 0; r < o.rounds && ctx.Err() == nil; r++ {
+		progress(stderr, "store %s: round %d/%d", sec.store, r+1, o.rounds)
+		for _, m := range modes {
+			for i := range targets {
+				t := targets[(i+r)%len(targets)]
+				l.phase(ctx, t, m == "stream", slice, recs[m][t.name])
+			}
+		}
+	}
+	for m, byT := range recs {
+		sec.res[m] = map[string]stats{}
+		for name, s := range byT {
+			sec.res[m][name] = s.stats()
+		}
+	}
+}
+
+// idlePhase runs a fresh gateway (so earlier load does not blur its RSS)
+// and holds idle streams open through it.
+func idlePhase(ctx context.Context, o *options, spec gatewaySpec, factory gatewayFactory, limit uint64, sec *section, stderr io.Writer) error {
+	n := o.idle
+	res := &idleResult{}
+	if c := idleCapacity(limit); n > c {
+		res.note = fmt.Sprintf("capped from %d: the open-files hard limit (%d) allows ~%d streams per gateway process (2 sockets each)", n, limit, c)
+		n = c
+	}
+	// This process holds the client end of each stream; past its limit the
+	// fake upstream (the other end of the gateway's upstream sockets) moves
+	// to a child process.
+	if uint64(2*n+512) > limit {
+		ch, err := startChild("upstream")
+		if err != nil {
+			return err
+		}
+		defer ch.Close()
+		spec.Upstream = ch.url
+	}
+	progress(stderr, "store %s: opening %d idle streams through a fresh gateway", sec.store, n)
+	gw, err := factory(ctx, spec)
+	if err != nil {
+		return err
+	}
+	defer gw.Close()
+	r, err := idleStreams(ctx, gw, n, o.users)
+	if err != nil {
+		sec.idleErr = err.Error()
+		return nil
+	}
+	if res.note != "" {
+		r.note = strings.TrimPrefix(r.note+"; "+res.note, "; ")
+	}
+	r.asked = o.idle
+	r.projected = r.before + int64(r.perStream*float64(o.idleBar))
+	sec.idle = &r
+	return nil
+}
+
+func machine() string {
+	s := fmt.Sprintf("%d CPUs (runtime.NumCPU), %s/%s, %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				s += ", " + strings.TrimSpace(strings.TrimLeft(v, "\t :"))
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		if _, err := fmt.Sscanf(string(b), "MemTotal: %d kB", &kb); err == nil {
+			s += fmt.Sprintf(", %.1f GiB RAM", float64(kb)/(1<<20))
+		}
+	}
+	return s
+}
+
+func gatewayVersion(bin string) string {
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		return ""
+	}
+	v := strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+	if v == "" {
+		return ""
+	}
+	return " (" + v + ")"
+}
+
+func redisVersion() string {
+	out, err := exec.Command("redis-server", "--version").Output()
+	if err != nil {
+		return ""
+	}
+	for _, f := range strings.Fields(string(out)) {
+		if v, ok := strings.CutPrefix(f, "v="); ok {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+const (
+	markBegin = "<!-- aupload:begin -->"
+	markEnd   = "<!-- aupload:end -->"
+)
+
+// The quality bars of DESIGN.md.
+const (
+	barP50      = 100 * time.Microsecond
+	barP50Aim   = 50 * time.Microsecond
+	barP99      = time.Millisecond
+	barRatio    = 0.8
+	barFirst    = time.Millisecond
+	barIdleByte = 1 << 30
+)
+
+type bar struct {
+	name, limit, measured string
+	pass                  bool
+	measuredOK            bool // false: not measured, neither pass nor fail
+}
+
+func (b bar) result() string {
+	switch {
+	case !b.measuredOK:
+		return "n/a"
+	case b.pass:
+		return "PASS"
+	default:
+		return "**FAIL**"
+	}
+}
+
+func fmtDur(d time.Duration) string {
+	if d < 0 {
+		return "−" + fmtDur(-d)
+	}
+	if d < 10*time.Millisecond {
+		return fmt.Sprintf("%d µs", d.Microseconds())
+	}
+	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+}
+
+func fmtDelta(d time.Duration) string {
+	if d >= 0 {
+		return "+" + fmtDur(d)
+	}
+	return fmtDur(d)
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// bars checks one store's run against the quality bars.
+func (s *section) bars() []bar {
+	var bs []bar
+	pl := s.res["plain"]
+	gw, fl := pl["gateway"], pl["floor"]
+	if gw.n > 0 && fl.n > 0 {
+		d50, d99 := gw.p50-fl.p50, gw.p99-fl.p99
+		aim := ""
+		if d50 > barP50Aim {
+			aim = " (above the 50 µs aim)"
+		}
+		bs = append(bs,
+			bar{name: "added p50 latency", limit: "≤ +100 µs over floor (aim +50)", measured: fmtDelta(d50) + aim, pass: d50 <= barP50, measuredOK: true},
+			bar{name: "added p99 latency", limit: "≤ +1 ms over floor", measured: fmtDelta(d99), pass: d99 <= barP99, measuredOK: true})
+		if fl.rps > 0 {
+			r := gw.rps / fl.rps
+			bs = append(bs, bar{name: "throughput", limit: "≥ 0.80× floor", measured: fmt.Sprintf("%.2f×", r), pass: r >= barRatio, measuredOK: true})
+		}
+	} else {
+		bs = append(bs, bar{name: "added latency / throughput", limit: "needs successful requests", measured: "none"})
+	}
+	if st, ok := s.res["stream"]; ok {
+		g, f := st["gateway"], st["floor"]
+		b := bar{name: "first streamed token (p50)", limit: "≤ +1 ms over floor"}
+		if g.n > 0 && f.n > 0 {
+			d := g.ttfb50 - f.ttfb50
+			b.measured, b.pass, b.measuredOK = fmtDelta(d), d <= barFirst, true
+		}
+		bs = append(bs, b)
+	}
+	ib := bar{name: "10,000 idle streams", limit: "≤ 1 GiB gateway RSS", measured: "not measured"}
+	if s.idle != nil && s.idle.opened > 0 {
+		ib.measured = fmt.Sprintf("%s projected (%.1f KiB/stream)", mib(s.idle.projected), s.idle.perStream/1024)
+		ib.pass, ib.measuredOK = s.idle.projected <= barIdleByte && s.idle.failed == 0, true
+		if s.idle.failed > 0 {
+			ib.measured += fmt.Sprintf(", %d streams failed to open", s.idle.failed)
+		}
+	} else if s.idleErr != "" {
+		ib.measured, ib.measuredOK = "error: "+s.idleErr, true
+	}
+	bs = append(bs, ib)
+	errs, rej := 0, 0
+	for _, byT := range s.res {
+		for _, st := range byT {
+			errs += st.errs
+			rej += st.rejected
+		}
+	}
+	bs = append(bs, bar{name: "errors (all targets)", limit: "0, 429s included", measured: fmt.Sprintf("%d (%d × 429)", errs, rej), pass: errs == 0, measuredOK: true})
+	return bs
+}
+
+func (r *report) passed() bool {
+	for _, s := range r.sections {
+		for _, b := range s.bars() {
+			if b.measuredOK && !b.pass {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// markdown renders the section that goes between the markers.
+func (r *report) markdown() string {
+	o := r.o
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("_Written by `cmd/aupload`; rerun it rather than editing between the markers._\n\n")
+	p("- Command: `%s`\n", commandLine(o.args))
+	p("- Date: %s\n", r.date.Format("2006-01-02 15:04 MST"))
+	p("- Machine: %s\n", r.machine)
+	streams := "plain and `stream:true`"
+	if !o.stream {
+		streams = "plain only"
+	}
+	p("- Load: %d concurrent clients (one tuned `http.Client` per target), %s requests of a ~%.1f KB chat body (64 variants), "+
+		"end users drawn from %d ids (`X-AUP-End-User`); per target and mode %s measured in %d rounds of %s after a %s warm-up; "+
+		"each round rotates the order of direct, floor and gateway.\n",
+		o.conc, streams, float64(len(makeBodies(1).plain[0]))/1000, o.users, o.dur, o.rounds, o.dur/time.Duration(o.rounds), o.warmup)
+	floorWhere := "in its own process (like the gateway, so the clients' work does not land on it)"
+	if !o.floorProc {
+		floorWhere = "in the harness process"
+	}
+	p("- Targets: **direct** = the fake OpenRouter (`internal/fakeupstream`, no recording) served in the harness process; "+
+		"**floor** = a bare `httputil.ReverseProxy` (no logic, `FlushInterval: -1`) %s; "+
+		"**gateway** = %s with the bundled policy, rate limits on (100000/min per end user, so none should refuse), "+
+		"`zdr: false`, `answer_check: false`, `log.level: %s`.\n", floorWhere, r.gateway, o.logLevel)
+	p("- Latency is request start to the end of the answer; for streams \"first token\" is the time to the first `data:` line. " +
+		"All processes share the machine's CPUs with the clients (loopback only), so absolute numbers are pessimistic; compare within a run.\n")
+	for _, s := range r.sections {
+		title := s.store
+		switch s.store {
+		case "bolt":
+			title = "embedded store (bolt, temp file)"
+		case "redis":
+			title = "Redis store (private redis-server"
+			if s.storeVer != "" {
+				title += " " + s.storeVer
+			}
+			title += ", no persistence)"
+		}
+		p("\n### Gateway with the %s\n\n", title)
+		p("| target | mode | requests | errors | req/s | p50 | p99 | first token p50 | first token p99 |\n")
+		p("|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, m := range modesAll {
+			byT, ok := s.res[m]
+			if !ok {
+				continue
+			}
+			for _, t := range []string{"direct", "floor", "gateway"} {
+				st := byT[t]
+				f50, f99 := "–", "–"
+				if m == "stream" {
+					f50, f99 = fmtDur(st.ttfb50), fmtDur(st.ttfb99)
+				}
+				p("| %s | %s | %d | %d | %.0f | %s | %s | %s | %s |\n", t, m, st.n, st.errs, st.rps, fmtDur(st.p50), fmtDur(st.p99), f50, f99)
+			}
+		}
+		p("\n| added | p50 | p99 | throughput |\n|---|---:|---:|---:|\n")
+		for _, m := range modesAll {
+			byT, ok := s.res[m]
+			if !ok {
+				continue
+			}
+			cmp := func(label string, a, base stats, first bool) {
+				d50, d99 := a.p50-base.p50, a.p99-base.p99
+				if first {
+					d50, d99 = a.ttfb50-base.ttfb50, a.ttfb99-base.ttfb99
+				}
+				ratio := "–"
+				if base.rps > 0 {
+					ratio = fmt.Sprintf("%.2f×", a.rps/base.rps)
+				}
+				p("| %s | %s | %s | %s |\n", label, fmtDelta(d50), fmtDelta(d99), ratio)
+			}
+			cmp("floor vs direct ("+m+")", byT["floor"], byT["direct"], false)
+			cmp("gateway vs floor ("+m+")", byT["gateway"], byT["floor"], false)
+			if m == "stream" {
+				cmp("gateway vs floor (stream, first token)", byT["gateway"], byT["floor"], true)
+			}
+		}
+		if id := s.idle; id != nil {
+			p("\nIdle streams: %d of %d opened through a fresh gateway (the fake upstream holds each open after its first comment); "+
+				"gateway RSS %s before, %s with them open: **%.1f KiB per stream**; projected for 10,000: %s.",
+				id.opened, id.asked, mib(id.before), mib(id.after), id.perStream/1024, mib(id.projected))
+			if id.failed > 0 {
+				p(" %d failed to open (first: %s).", id.failed, id.firstErr)
+			}
+			if id.note != "" {
+				p(" Note: %s.", id.note)
+			}
+			p("\n")
+		} else if s.idleErr != "" {
+			p("\nIdle streams: %s\n", s.idleErr)
+		}
+		p("\n| bar (DESIGN.md) | limit | measured | result |\n|---|---|---|---|\n")
+		for _, bb := range s.bars() {
+			p("| %s | %s | %s | %s |\n", bb.name, bb.limit, bb.measured, bb.result())
+		}
+		var msgs []string
+		for _, m := range modesAll {
+			for _, t := range []string{"direct", "floor", "gateway"} {
+				for msg, n := range s.res[m][t].errMsgs {
+					msgs = append(msgs, fmt.Sprintf("- %s %s, %d×: `%s`", t, m, n, strings.ReplaceAll(msg, "`", "'")))
+				}
+			}
+		}
+		if len(msgs) > 0 {
+			slices.Sort(msgs)
+			p("\nErrors seen:\n%s\n", strings.Join(msgs, "\n"))
+		}
+	}
+	return b.String()
+}
+
+// writeSection puts md between the markers in path, leaving the rest of
+// the file alone; a file without them gets a "Load harness" section
+// appended (or is created).
+func writeSection(path, md string) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	out, err := replaceSection(string(old), md)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return os.WriteFile(path, []byte(out), 0o644)
+}
+
+func replaceSection(doc, md string) (string, error) {
+	body := markBegin + "\n" + strings.TrimRight(md, "\n") + "\n" + markEnd
+	i, j := strings.Index(doc, markBegin), strings.Index(doc, markEnd)
+	switch {
+	case i >= 0 && j > i:
+		return doc[:i] + body + doc[j+len(markEnd):], nil
+	case i >= 0 || j >= 0:
+		return "", errors.New("has only one of the aupload markers, or them out of order: fix it by hand")
+	case strings.TrimSpace(doc) == "":
+		return "# Benchmarks\n\n## Load harness\n\n" + body + "\n", nil
+	default:
+		return strings.TrimRight(doc, "\n") + "\n\n## Load harness\n\n" + body + "\n", nil
+	}
+}

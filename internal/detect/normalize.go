@@ -1,0 +1,432 @@
+package detect
+
+import (
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// The normalised form is a byte string over a small alphabet: lower-case
+// a-z and 0-9 make up tokens, '#' stands for a letter of another script,
+// ' ' separates tokens and '.' marks a sentence break (its own token). Word
+// lists are normalised the same way, so every quirk below (squeezed
+// repeats, leetspeak) applies to both sides alike and operators write plain
+// spelling in lexicon.json.
+
+const (
+	sepNone  = 0 // no separator seen since the last token
+	sepSoft  = 1 // a single space, dot, hyphen, underscore or asterisk: may rejoin s p a c e d letters
+	sepHard  = 2 // anything else between tokens
+	sepBreak = 3 // end of a sentence
+)
+
+// normalizer turns text into the normalised form in one pass. It is reused
+// (see the scanner pool), so Normalize allocates nothing once warm.
+type normalizer struct {
+	out []byte
+	tok []byte // the current token, before leetspeak and squeezing
+
+	tokLetters bool // tok holds at least one letter
+	sep        int  // strongest separator since the last emitted token
+	sepCount   int  // separator characters since the last token
+	pendBreak  bool
+	// a run of single letters ("b o m b", "b.o.m.b"): where it starts in out
+	// and how many letters it has; joined into one token from 3 letters on.
+	runStart int
+	runLen   int
+}
+
+// Normalize returns the normalised form of s (see the package doc in
+// docs/detection.md). It is exported for tests, the fuzz target and tools.
+func Normalize(s string) string {
+	var n normalizer
+	n.reset()
+	n.add(s)
+	n.finish()
+	return string(n.out)
+}
+
+func (n *normalizer) reset() {
+	n.out = n.out[:0]
+	n.tok = n.tok[:0]
+	n.tokLetters = false
+	n.sep = sepNone
+	n.sepCount = 0
+	n.pendBreak = false
+	n.runStart, n.runLen = -1, 0
+}
+
+// separate ends one text (message) as if a sentence ended there.
+func (n *normalizer) separate() {
+	n.flush()
+	n.noteSep(sepBreak)
+}
+
+func (n *normalizer) finish() {
+	n.flush()
+	// a trailing break carries no information
+	n.pendBreak = false
+}
+
+func (n *normalizer) noteSep(kind int) {
+	if kind > n.sep {
+		n.sep = kind
+	}
+	n.sepCount++
+	if kind == sepBreak {
+		n.pendBreak = true
+	}
+}
+
+// add appends one text.
+func (n *normalizer) add(s string) {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			i++
+			switch {
+			case 'a' <= c && c <= 'z':
+				// fast path: a run of lower-case letters goes in at once
+				j := i
+				for j < len(s) && 'a' <= s[j] && s[j] <= 'z' {
+					j++
+				}
+				n.tokRun(s[i-1 : j])
+				i = j
+			case '0' <= c && c <= '9':
+				n.tokByte(c)
+			case 'A' <= c && c <= 'Z':
+				n.tokByte(c + 'a' - 'A')
+			case c == '\'':
+				i = n.apostrophe(s, i)
+			case c == '@' || c == '$' || c == '!' || c == '|':
+				// leetspeak only inside a word: "b@mb", "$teal", "k!ll"
+				if len(n.tok) > 0 && i < len(s) && isWordByte(s[i]) || len(n.tok) == 0 && i < len(s) && isLetterByte(s[i]) && c != '!' {
+					n.tokByte(c)
+				} else {
+					n.flush()
+					if c == '!' {
+						n.noteSep(sepBreak)
+					} else {
+						n.noteSep(sepHard)
+					}
+				}
+			case c == '.':
+				n.flush()
+				// "b.o.m.b" and "e.g" keep going; ". " ends a sentence
+				if i < len(s) && isWordByte(s[i]) {
+					n.noteSep(sepSoft)
+				} else {
+					n.noteSep(sepBreak)
+				}
+			case c == '?' || c == ';' || c == '\n':
+				n.flush()
+				n.noteSep(sepBreak)
+			case c == ' ' || c == '-' || c == '_' || c == '*':
+				n.flush()
+				n.noteSep(sepSoft)
+			default:
+				n.flush()
+				n.noteSep(sepHard)
+			}
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		if r == '\u2019' || r == '\u02bc' { // typographic apostrophes
+			i = n.apostrophe(s, i)
+			continue
+		}
+		n.rune(r)
+	}
+}
+
+func isLetterByte(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+func isWordByte(c byte) bool   { return isLetterByte(c) || '0' <= c && c <= '9' || c >= utf8.RuneSelf }
+
+// apostrophe handles ' after the current token. The possessive s becomes a
+// token of its own ("cleaner's" → "cleaner s", "celebrities'" → "celebrities
+// s") so rules can tell "my neighbour's address" from "my address"; a
+// contraction is joined ("don't" → "dont"); anything else separates. i is
+// just past the apostrophe; it returns the next index to read.
+func (n *normalizer) apostrophe(s string, i int) int {
+	if len(n.tok) == 0 {
+		n.noteSep(sepHard)
+		return i
+	}
+	if i < len(s) && (s[i] == 's' || s[i] == 'S') && (i+1 >= len(s) || !isWordByte(s[i+1])) {
+		n.possessive()
+		return i + 1
+	}
+	if (i >= len(s) || !isWordByte(s[i])) && n.tok[len(n.tok)-1] == 's' {
+		n.possessive() // plural possessive
+		return i
+	}
+	if i >= len(s) || !isLetterByte(s[i]) {
+		n.flush()
+		n.noteSep(sepHard)
+	}
+	return i
+}
+
+// possessive ends the current token and emits the possessive "s" token,
+// which never joins a run of spaced letters.
+func (n *normalizer) possessive() {
+	n.flush()
+	if len(n.out) > 0 {
+		n.out = append(n.out, ' ')
+	}
+	n.out = append(n.out, 's')
+	n.runStart, n.runLen = -1, 0
+	n.sep, n.sepCount = sepHard, 1
+}
+
+// zero-width and other invisible characters vanish without separating.
+func invisible(r rune) bool {
+	switch {
+	case r == 0xAD, r == 0x34F, r == 0x61C, r == 0x115F, r == 0x1160, r == 0x17B4, r == 0x17B5, r == 0x180E:
+		return true
+	case 0x200B <= r && r <= 0x200F, 0x202A <= r && r <= 0x202E, 0x2060 <= r && r <= 0x206F:
+		return true
+	case r == 0xFEFF, 0xFE00 <= r && r <= 0xFE0F, 0xE0000 <= r && r <= 0xE0FFF, r == 0x3164, r == 0xFFA0:
+		return true
+	}
+	return false
+}
+
+// confusable maps Cyrillic and Greek look-alikes to the Latin letter they
+// imitate (lower case); 0 when r is not one.
+func confusable(r rune) byte {
+	switch r {
+	case 'а', 'А', 'α', 'Α':
+		return 'a'
+	case 'в', 'В', 'β', 'Β', 'ь', 'Ь':
+		return 'b'
+	case 'с', 'С', 'ϲ', 'Ϲ':
+		return 'c'
+	case 'ԁ':
+		return 'd'
+	case 'е', 'Е', 'ё', 'Ё', 'ε', 'Ε', 'є', 'Є':
+		return 'e'
+	case 'ғ', 'Ғ':
+		return 'f'
+	case 'ɡ', 'ԍ':
+		return 'g'
+	case 'н', 'Н', 'һ', 'Һ', 'Η', 'η':
+		return 'h'
+	case 'і', 'І', 'ї', 'Ї', 'ι', 'Ι', 'ӏ', 'Ӏ', 'ı':
+		return 'i'
+	case 'ј', 'Ј':
+		return 'j'
+	case 'к', 'К', 'κ', 'Κ':
+		return 'k'
+	case 'м', 'М', 'Μ':
+		return 'm'
+	case 'Ν', 'п', 'П':
+		return 'n'
+	case 'о', 'О', 'ο', 'Ο', 'σ', 'ө', 'Ө':
+		return 'o'
+	case 'р', 'Р', 'ρ', 'Ρ':
+		return 'p'
+	case 'ԛ', 'Ԛ':
+		return 'q'
+	case 'г', 'Г':
+		return 'r'
+	case 'ѕ', 'Ѕ':
+		return 's'
+	case 'т', 'Т', 'τ', 'Τ':
+		return 't'
+	case 'υ', 'μ', 'ц', 'Ц':
+		return 'u'
+	case 'ν', 'ѵ', 'Ѵ':
+		return 'v'
+	case 'ш', 'Ш', 'ω', 'ԝ', 'Ԝ':
+		return 'w'
+	case 'х', 'Х', 'χ', 'Χ':
+		return 'x'
+	case 'у', 'У', 'γ', 'Υ', 'ү', 'Ү':
+		return 'y'
+	case 'Ζ':
+		return 'z'
+	}
+	return 0
+}
+
+// rune folds one non-ASCII rune.
+func (n *normalizer) rune(r rune) {
+	switch {
+	case invisible(r):
+		return
+	case 0xFF01 <= r && r <= 0xFF5E: // fullwidth ASCII
+		n.add(string(rune(r - 0xFEE0)))
+		return
+	case r == 0x3000: // ideographic space
+		n.flush()
+		n.noteSep(sepSoft)
+		return
+	}
+	if c := confusable(r); c != 0 {
+		n.tokByte(c)
+		return
+	}
+	if unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Me, r) {
+		return // a combining mark on the previous letter
+	}
+	if unicode.IsLetter(r) || unicode.IsNumber(r) {
+		// compatibility decomposition: é → e, ﬁ → fi, 𝐛 → b, ⓑ → b
+		var enc [utf8.UTFMax]byte
+		var tmp [32]byte
+		w := utf8.EncodeRune(enc[:], r)
+		d := norm.NFKD.Append(tmp[:0], enc[:w]...)
+		any := false
+		for _, c := range d {
+			switch {
+			case 'a' <= c && c <= 'z' || '0' <= c && c <= '9':
+				n.tokByte(c)
+				any = true
+			case 'A' <= c && c <= 'Z':
+				n.tokByte(c + 'a' - 'A')
+				any = true
+			}
+		}
+		if !any {
+			// ß has no ASCII decomposition but is common enough
+			if r == 'ß' {
+				n.tokByte('s')
+				n.tokByte('s')
+				return
+			}
+			n.tokByte('#')
+		}
+		return
+	}
+	if unicode.IsSpace(r) {
+		n.flush()
+		n.noteSep(sepSoft)
+		return
+	}
+	switch r {
+	case '。', '！', '？', '…':
+		n.flush()
+		n.noteSep(sepBreak)
+		return
+	}
+	n.flush()
+	n.noteSep(sepHard)
+}
+
+func (n *normalizer) tokByte(c byte) {
+	if len(n.tok) >= maxToken {
+		// a pathological "word" of megabytes: cut it so buffers stay bounded
+		n.flush()
+		n.noteSep(sepHard)
+	}
+	n.tok = append(n.tok, c)
+	if 'a' <= c && c <= 'z' || c == '#' {
+		n.tokLetters = true
+	}
+}
+
+// tokRun appends a run of lower-case ASCII letters.
+func (n *normalizer) tokRun(run string) {
+	for len(run) > 0 {
+		room := maxToken - len(n.tok)
+		if room <= 0 {
+			n.flush()
+			n.noteSep(sepHard)
+			room = maxToken
+		}
+		k := min(room, len(run))
+		n.tok = append(n.tok, run[:k]...)
+		n.tokLetters = true
+		run = run[k:]
+	}
+}
+
+// maxToken bounds one token; longer runs are split.
+const maxToken = 64
+
+// leet maps leetspeak characters inside a word that has letters.
+var leet = [256]byte{'0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', '$': 's', '!': 'i', '|': 'l'}
+
+// flush emits the current token: leetspeak, squeezing, spaced-letter rejoin.
+func (n *normalizer) flush() {
+	if len(n.tok) == 0 {
+		return
+	}
+	tok := n.tok
+	// trailing symbols are punctuation, not leetspeak
+	for len(tok) > 0 && (tok[len(tok)-1] == '@' || tok[len(tok)-1] == '$' || tok[len(tok)-1] == '!' || tok[len(tok)-1] == '|') {
+		tok = tok[:len(tok)-1]
+	}
+	letters := n.tokLetters
+	n.tok = n.tok[:0]
+	n.tokLetters = false
+	if len(tok) == 0 {
+		return
+	}
+	single := len(tok) == 1 && letters
+	if single && n.runLen > 0 && n.sep == sepSoft && n.sepCount == 1 && !n.pendBreak {
+		// continue a run of single letters
+		n.runLen++
+		if n.runLen == 3 {
+			// join the run so far: "x y" + "z" → "xyz"
+			w := n.runStart
+			for r := n.runStart; r < len(n.out); r++ {
+				if n.out[r] != ' ' && (w == n.runStart || n.out[w-1] != n.out[r]) {
+					n.out[w] = n.out[r]
+					w++
+				}
+			}
+			n.out = n.out[:w]
+		}
+		if n.runLen >= 3 {
+			c := tok[0]
+			if n.out[len(n.out)-1] != c {
+				n.out = append(n.out, c)
+			}
+			n.sep, n.sepCount = sepNone, 0
+			return
+		}
+		n.out = append(n.out, ' ', tok[0])
+		n.sep, n.sepCount = sepNone, 0
+		return
+	}
+	// leetspeak and squeezing, in place (the write index never passes the read index)
+	w := 0
+	for _, c := range tok {
+		if m := leet[c]; m != 0 {
+			if letters {
+				c = m
+			} else if c > '9' || c < '0' {
+				continue // a lone symbol
+			}
+		}
+		// squeeze repeats: "kiiill" → "kil", "bomb" stays
+		if w > 0 && tok[w-1] == c {
+			continue
+		}
+		tok[w] = c
+		w++
+	}
+	tok = tok[:w]
+	if len(tok) == 0 {
+		return
+	}
+	if len(n.out) > 0 {
+		if n.pendBreak {
+			n.out = append(n.out, ' ', '.', ' ')
+		} else {
+			n.out = append(n.out, ' ')
+		}
+	}
+	n.pendBreak = false
+	n.sep, n.sepCount = sepNone, 0
+	if single {
+		n.runStart, n.runLen = len(n.out), 1
+	} else {
+		n.runStart, n.runLen = -1, 0
+	}
+	n.out = append(n.out, tok...)
+}

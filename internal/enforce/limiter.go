@@ -1,0 +1,217 @@
+package enforce
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aupguard/aupguard/internal/store"
+)
+
+// Rate limits are GCRA buckets (sustained perMin per minute, burst perMin)
+// per end user and per app.
+//
+// With a shared store (Redis) the buckets live in Redis, but a request does
+// not wait on Redis: each replica leases tokens in batches of
+// L = clamp(perMin × LeaseSpan / 1 min, 1, 1000) and spends them locally,
+// fetching the next lease in the background when half of one is left. A
+// bucket with no token and no fetch under way (a user's first request)
+// admits the request at once and charges it to the lease it fetches in the
+// background. Only a request that finds the bucket empty while a fetch is
+// already under way waits for Redis.
+//
+// Overshoot: every admitted request spends a token Redis granted, except
+// that a replica may hold up to 1.5 × L tokens granted earlier, plus the
+// one request it admits ahead of a lease that turns out empty. So in any
+// window a limit admits at most its GCRA allowance plus
+// N × (1.5 × L + 1) requests for N replicas (60/min with the default 2 s
+// span: L = 2, at most 4 extra per replica). Held tokens also make a limit
+// bite early on another replica (by the same amount) until they are used
+// or given back after two idle minutes. While Redis is unreachable each
+// replica enforces the full limit on its own: up to N times the limit. With
+// the embedded store the buckets are local and exact.
+type limiter struct {
+	e  *Enforcer
+	mu sync.RWMutex
+	m  map[lkey]*bucket
+}
+
+type lkey struct{ app, user string } // user "" with app = the app's own bucket
+
+type bucket struct {
+	mu        sync.Mutex
+	perMin    int
+	tokens    int
+	denyUntil time.Time
+	fetching  bool
+	tat       int64 // local GCRA state (embedded store, or Redis down)
+	used      time.Time
+}
+
+func (l *limiter) init(e *Enforcer) { l.e, l.m = e, map[lkey]*bucket{} }
+
+// Allow takes one request from the end user's and the app's budgets
+// (perMinute <= 0 = unlimited) and, when refused, says when to retry.
+func (e *Enforcer) Allow(ctx context.Context, app, user string, userPerMin, appPerMin int) (bool, time.Duration) {
+	if userPerMin > 0 {
+		if ok, retry := e.lim.take(ctx, lkey{app, user}, userPerMin); !ok {
+			return false, retry
+		}
+	}
+	if appPerMin > 0 {
+		if ok, retry := e.lim.take(ctx, lkey{app, ""}, appPerMin); !ok {
+			if userPerMin > 0 {
+				e.lim.giveBack(lkey{app, user})
+			}
+			return false, retry
+		}
+	}
+	return true, 0
+}
+
+func (l *limiter) bucket(k lkey, perMin int) *bucket {
+	l.mu.RLock()
+	b := l.m[k]
+	l.mu.RUnlock()
+	if b != nil {
+		return b
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b = l.m[k]; b == nil {
+		b = &bucket{perMin: perMin}
+		l.m[k] = b
+	}
+	return b
+}
+
+func (k lkey) storeKey() string {
+	if k.user == "" {
+		return "app:" + strconv.Quote(k.app)
+	}
+	return "user:" + strconv.Quote(k.app) + ":" + strconv.Quote(k.user)
+}
+
+func (l *limiter) leaseSize(perMin int) int {
+	n := int(int64(perMin) * int64(l.e.opt.LeaseSpan) / int64(time.Minute))
+	return max(1, min(n, 1000, perMin))
+}
+
+func (l *limiter) take(ctx context.Context, k lkey, perMin int) (bool, time.Duration) {
+	b := l.bucket(k, perMin)
+	now := l.e.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.used = now
+	if b.perMin != perMin { // the limit changed (config reload): start over
+		b.perMin, b.tokens, b.tat, b.denyUntil = perMin, 0, 0, time.Time{}
+	}
+	if !l.e.st.Shared() || !l.e.up.Load() {
+		return b.local(now, perMin)
+	}
+	if now.Before(b.denyUntil) {
+		return false, b.denyUntil.Sub(now)
+	}
+	lease := l.leaseSize(perMin)
+	if b.tokens > 0 {
+		b.tokens--
+		if b.tokens <= lease/2 && !b.fetching {
+			b.fetching = true
+			go l.refill(k, b, perMin, lease, 0)
+		}
+		return true, 0
+	}
+	if !b.fetching {
+		// Nothing held and nothing coming: admit now, charge it to the
+		// lease fetched in the background.
+		b.fetching = true
+		go l.refill(k, b, perMin, lease+1, 1)
+		return true, 0
+	}
+	// Empty while a lease is on its way: this request waits for Redis.
+	sctx, cancel := l.e.storeCtx(ctx)
+	g, retry, err := l.e.st.Take(sctx, k.storeKey(), store.Limit{PerMinute: perMin}, lease)
+	cancel()
+	if err != nil {
+		l.e.markDown("rate limit", err)
+		return b.local(now, perMin)
+	}
+	if g == 0 {
+		b.denyUntil = now.Add(retry)
+		return false, retry
+	}
+	b.tokens += g - 1
+	return true, 0
+}
+
+func (b *bucket) local(now time.Time, perMin int) (bool, time.Duration) {
+	tat, g, retry := store.GCRA(b.tat, now.UnixMicro(), perMin, 1)
+	b.tat = tat
+	return g == 1, retry
+}
+
+// refill fetches n tokens; charged of them pay for requests already
+// admitted.
+func (l *limiter) refill(k lkey, b *bucket, perMin, n, charged int) {
+	ctx, cancel := context.WithTimeout(context.Background(), l.e.opt.StoreTimeout)
+	g, retry, err := l.e.st.Take(ctx, k.storeKey(), store.Limit{PerMinute: perMin}, n)
+	cancel()
+	now := l.e.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.fetching = false
+	if err != nil || b.perMin != perMin {
+		return
+	}
+	if g <= charged {
+		// Nothing left in Redis: spend what is held, then refuse until the
+		// bucket refills.
+		b.denyUntil = now.Add(retry)
+		return
+	}
+	b.tokens += g - charged
+}
+
+func (l *limiter) refund(k lkey, perMin, n int) {
+	ctx, cancel := context.WithTimeout(context.Background(), l.e.opt.StoreTimeout)
+	defer cancel()
+	l.e.st.Take(ctx, k.storeKey(), store.Limit{PerMinute: perMin}, -n)
+}
+
+// giveBack returns a token taken for a request another budget refused.
+func (l *limiter) giveBack(k lkey) {
+	l.mu.RLock()
+	b := l.m[k]
+	l.mu.RUnlock()
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if l.e.st.Shared() && l.e.up.Load() {
+		b.tokens++
+		return
+	}
+	b.tat -= int64(60_000_000) / int64(max(b.perMin, 1))
+}
+
+// sweep forgets buckets idle for two minutes and gives their leased tokens
+// back: a GCRA bucket is full again after one minute, so forgetting it
+// changes nothing.
+func (l *limiter) sweep(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, b := range l.m {
+		b.mu.Lock()
+		idle := now.Sub(b.used) > 2*time.Minute && !b.fetching
+		tokens, perMin := b.tokens, b.perMin
+		b.mu.Unlock()
+		if idle {
+			if tokens > 0 {
+				go l.refund(k, perMin, tokens)
+			}
+			delete(l.m, k)
+		}
+	}
+}

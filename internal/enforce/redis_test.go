@@ -1,0 +1,181 @@
+package enforce_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aupguard/aupguard/internal/config"
+	"github.com/aupguard/aupguard/internal/enforce"
+	"github.com/aupguard/aupguard/internal/redistest"
+	"github.com/aupguard/aupguard/internal/store"
+	"github.com/aupguard/aupguard/internal/store/redisstore"
+	"github.com/aupguard/aupguard/internal/store/storetest"
+)
+
+func openRedis(t testing.TB, url string, clock func() time.Time) store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), url, store.WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+var _ = redisstore.New // the import registers the redis schemes
+
+// TestTwoReplicasSeeSuspension: a user suspended through one gateway
+// replica is refused by another within a second (Pub/Sub, not the resync).
+func TestTwoReplicasSeeSuspension(t *testing.T) {
+	srv := redistest.Start(t)
+	a := newEnforcer(t, openRedis(t, srv.URL(), time.Now), enforce.Options{ResyncEvery: time.Hour})
+	b := newEnforcer(t, openRedis(t, srv.URL(), time.Now), enforce.Options{ResyncEvery: time.Hour})
+	if s, _ := b.Standing(ctx, "web", "u"); s.Status != store.Active {
+		t.Fatalf("before: %+v", s)
+	}
+	if _, err := a.Act(ctx, store.Action{App: "web", User: "u", Actor: "desk", Action: store.ActSuspend, Duration: time.Hour, Reason: "abuse"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "replica b sees the suspension", func() bool {
+		s, _ := b.Standing(ctx, "web", "u")
+		return s.Status == store.Suspended && !s.Until.IsZero()
+	})
+	// An automatic ban by a report on b reaches a.
+	if _, err := b.Report(ctx, violation("web", "v", 0.1), "ban"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "replica a sees the ban", func() bool {
+		s, _ := a.Standing(ctx, "web", "v")
+		return s.Status == store.Banned
+	})
+	if _, err := b.Act(ctx, store.Action{App: "web", User: "u", Actor: "desk", Action: store.ActReinstate, Reason: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "replica a sees the reinstatement", func() bool {
+		s, _ := a.Standing(ctx, "web", "u")
+		return s.Status == store.Active
+	})
+}
+
+// TestRedisKilledDuringBurst kills redis-server in the middle of a burst of
+// violating reports and restarts it: every report is stored exactly once
+// and every strike counted once.
+func TestRedisKilledDuringBurst(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{Persistent: true})
+	st := openRedis(t, srv.URL()+"&max_retries=1&dial_timeout=200ms", time.Now)
+	e := newEnforcer(t, st, enforce.Options{Escalation: config.Escalation{SuspendAt: 50, SuspendFor: time.Hour, BanAt: 150}})
+	const workers, per = 4, 60
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	killed := make(chan struct{})
+	var once sync.Once
+	ids := make(chan string, workers*per)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range per {
+				r := violation("web", "burst", 1)
+				if _, err := e.Report(ctx, r, ""); err != nil {
+					t.Errorf("worker %d report %d: %v", w, i, err)
+					return
+				}
+				ids <- r.ID
+				if sent.Add(1) == workers*per/3 {
+					once.Do(func() { srv.Kill(); close(killed) })
+				}
+				if i == per/2 {
+					<-killed // make sure part of the burst meets the dead server
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	if e.Spooled() == 0 {
+		t.Fatal("nothing was spooled: the kill missed the burst")
+	}
+	srv.Restart()
+	eventually(t, 30*time.Second, "spool replayed", func() bool { return e.Spooled() == 0 })
+
+	n, stored := countReports(t, st)
+	if n != workers*per {
+		t.Fatalf("store has %d reports, want %d", n, workers*per)
+	}
+	for id := range ids {
+		if stored[id] != 1 {
+			t.Fatalf("report %s stored %d times", id, stored[id])
+		}
+	}
+	s, err := st.GetStanding(ctx, "web", "burst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Reports != workers*per || s.Strikes != workers*per || s.Status != store.Banned {
+		t.Fatalf("standing: %+v (want %d reports and strikes, banned)", s, workers*per)
+	}
+	user, err := st.Reports(ctx, store.ReportQuery{App: "web", User: "burst", Limit: 1000})
+	if err != nil || len(user.Items) != workers*per {
+		t.Fatalf("user index has %d reports, %v", len(user.Items), err)
+	}
+	audit, err := st.Audit(ctx, store.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(audit.Items) != 2 || audit.Items[0].After != store.Banned || audit.Items[1].After != store.Suspended {
+		t.Fatalf("escalations: %+v", audit.Items)
+	}
+	if got, _ := e.Standing(ctx, "web", "burst"); got.Status != store.Banned {
+		t.Fatalf("cache: %+v", got)
+	}
+}
+
+// TestSharedRateLimit: two replicas share one budget through Redis, within
+// the documented overshoot.
+func TestSharedRateLimit(t *testing.T) {
+	srv := redistest.Start(t)
+	c := storetest.NewClock()
+	a := newEnforcer(t, openRedis(t, srv.URL(), c.Now), enforce.Options{Clock: c.Now})
+	b := newEnforcer(t, openRedis(t, srv.URL(), c.Now), enforce.Options{Clock: c.Now})
+	allowed := 0
+	for i := range 200 {
+		e := a
+		if i%2 == 1 {
+			e = b
+		}
+		if ok, retry := e.Allow(ctx, "web", "u", 60, 0); ok {
+			allowed++
+		} else if retry <= 0 {
+			t.Fatal("refusal without Retry-After")
+		}
+	}
+	// Lease L = 60/min × 2 s = 2; each replica may strand up to 1.5 L.
+	if allowed > 60 || allowed < 60-2*3 {
+		t.Fatalf("allowed %d of a 60/min budget across two replicas", allowed)
+	}
+}
+
+func TestRedisGoodStandingCostsNoRoundTrip(t *testing.T) {
+	srv := redistest.Start(t)
+	f := &flaky{Store: openRedis(t, srv.URL(), time.Now)}
+	e := newEnforcer(t, f, enforce.Options{})
+	before := f.calls.Load()
+	for i := range 1000 {
+		if s, err := e.Standing(ctx, "web", fmt.Sprintf("u%d", i)); err != nil || s.Status != store.Active {
+			t.Fatal(s, err)
+		}
+	}
+	for range 1000 {
+		if ok, _ := e.Allow(ctx, "web", "hot", 600000, 0); !ok {
+			t.Fatal("refused")
+		}
+	}
+	// 1000 requests from one user need a handful of leases of 1000 tokens.
+	if n := f.calls.Load() - before; n > 3 {
+		t.Fatalf("%d store calls for 2000 hot-path checks", n)
+	}
+}

@@ -1,0 +1,354 @@
+// Package policy decides requests and answers with the AUP policy bundle:
+// detectors (internal/detect) turn text into signals, the Rego policy
+// (data.aup.decision / data.aup.output_decision) turns signals, the subject
+// and an optional guard-model verdict into a typed Decision. Queries are
+// prepared once per bundle version and swapped atomically on reload; a
+// broken bundle never replaces a working one.
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+
+	"github.com/aupguard/aupguard/internal/detect"
+)
+
+// The entrypoints of the bundle (policy contract, see DESIGN.md).
+const (
+	RequestQuery = "data.aup.decision"
+	OutputQuery  = "data.aup.output_decision"
+)
+
+// DryRunAll puts every category in shadow mode.
+const DryRunAll = "all"
+
+// Options configure an Engine.
+type Options struct {
+	// Dir is the policy directory (the bundle root holding aup/); "" uses
+	// the bundle embedded in the binary.
+	Dir string
+	// Watch polls Dir every PollInterval and reloads on change. Ignored for
+	// the embedded bundle.
+	Watch        bool
+	PollInterval time.Duration // default 1s
+	// DryRun lists categories (or "all") whose refusals are only logged:
+	// merged into data.aup.dry_run of every bundle version loaded.
+	DryRun []string
+	Logger *slog.Logger // default: discard
+	// Classifier is the optional guard-model tier; nil or Mode "off" disables it.
+	Classifier *ClassifierOptions
+}
+
+// Engine decides requests and answers. Safe for concurrent use.
+type Engine struct {
+	opt Options
+	log *slog.Logger
+	cls *Classifier
+
+	cur atomic.Pointer[state]
+	mu  sync.Mutex // serialises loads
+
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// state is one loaded bundle version; immutable once published.
+type state struct {
+	req, out    rego.PreparedEvalQuery
+	det         *detect.Detector
+	hash        string
+	files       map[string][]byte
+	fingerprint string
+	// fast: the bundle was checked to allow every input without signals
+	// exactly like fastAllow does, so such inputs skip Rego (see fastpath.go).
+	fast bool
+	// use: the input paths the policy reads, for the memos (see memo.go).
+	use              inputUse
+	reqMemo, outMemo *memo
+}
+
+// New loads the bundle (failing if it does not compile or its tests of the
+// fast path fail) and, with Watch, starts polling it.
+func New(ctx context.Context, opt Options) (*Engine, error) {
+	if opt.PollInterval <= 0 {
+		opt.PollInterval = time.Second
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	e := &Engine{opt: opt, log: log}
+	if opt.Classifier != nil && opt.Classifier.Mode != "" && opt.Classifier.Mode != ModeOff {
+		c, err := NewClassifier(*opt.Classifier)
+		if err != nil {
+			return nil, err
+		}
+		e.cls = c
+	}
+	st, err := e.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e.cur.Store(st)
+	if opt.Watch && opt.Dir != "" {
+		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		e.stop, e.done = cancel, make(chan struct{})
+		go e.watch(wctx)
+	}
+	return e, nil
+}
+
+// Close stops the watcher. Decisions may still be made after Close.
+func (e *Engine) Close() error {
+	if e.stop != nil {
+		e.stop()
+		<-e.done
+		e.stop = nil
+	}
+	return nil
+}
+
+// Hash is the version hash of the bundle in force.
+func (e *Engine) Hash() string { return e.cur.Load().hash }
+
+// Files returns the files of the bundle in force (for evidence bundles);
+// the caller must not modify them.
+func (e *Engine) Files() map[string][]byte { return e.cur.Load().files }
+
+// Reload loads the bundle again (SIGHUP). On error the bundle in force stays.
+func (e *Engine) Reload(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old := e.cur.Load()
+	st, err := e.load(ctx)
+	if err != nil {
+		e.log.Error("policy reload failed; keeping the bundle in force", "err", err, "policy_hash", old.hash)
+		return err
+	}
+	if st.hash == old.hash {
+		return nil
+	}
+	e.cur.Store(st)
+	e.log.Info("policy reloaded", "policy_hash", st.hash, "previous_hash", old.hash)
+	return nil
+}
+
+func (e *Engine) watch(ctx context.Context) {
+	defer close(e.done)
+	t := time.NewTicker(e.opt.PollInterval)
+	defer t.Stop()
+	seen := e.cur.Load().fingerprint
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fp, err := fingerprint(e.opt.Dir)
+		if err != nil {
+			e.log.Warn("policy watch", "err", err)
+			continue
+		}
+		if fp == seen {
+			continue
+		}
+		// Seen whatever the outcome: a broken version is not retried (and
+		// logged) every tick, a touched but unchanged file not reloaded
+		// again; the next edit changes the fingerprint again.
+		seen = fp
+		_ = e.Reload(ctx) // logs its error and keeps the bundle in force
+	}
+}
+
+// load reads, compiles and prepares one bundle version.
+func (e *Engine) load(ctx context.Context) (*state, error) {
+	var fp string
+	if e.opt.Dir != "" {
+		var err error
+		// Taken before reading, so an edit during the read triggers another load.
+		if fp, err = fingerprint(e.opt.Dir); err != nil {
+			return nil, fmt.Errorf("policy: %w", err)
+		}
+	}
+	b, err := readBundle(e.opt.Dir)
+	if err != nil {
+		return nil, err
+	}
+	lex, err := b.lexicon()
+	if err != nil {
+		return nil, err
+	}
+	det, err := detect.Compile(lex)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %s: %w", LexiconFile, err)
+	}
+	mods, err := b.modules(false)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	data, err := b.data()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTaxonomy(data); err != nil {
+		return nil, err
+	}
+	if err := checkDryRun(data, e.opt.DryRun); err != nil {
+		return nil, err
+	}
+	if err := mergeDryRun(data, e.opt.DryRun); err != nil {
+		return nil, err
+	}
+	comp := ast.NewCompiler().WithStrict(true).WithEnablePrintStatements(false)
+	if comp.Compile(mods); comp.Failed() {
+		return nil, fmt.Errorf("policy: compile: %w", comp.Errors)
+	}
+	store := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))
+	prep := func(q string) (rego.PreparedEvalQuery, error) {
+		return rego.New(
+			rego.Query(q),
+			rego.Compiler(comp),
+			rego.Store(store),
+			rego.StoreReadAST(true),
+			rego.Strict(true),
+			rego.StrictBuiltinErrors(true),
+		).PrepareForEval(ctx)
+	}
+	st := &state{det: det, hash: b.hash(), files: b.files, fingerprint: fp, use: analyseInput(comp.Modules), reqMemo: &memo{}, outMemo: &memo{}}
+	if st.req, err = prep(RequestQuery); err != nil {
+		return nil, fmt.Errorf("policy: prepare %s: %w", RequestQuery, err)
+	}
+	if st.out, err = prep(OutputQuery); err != nil {
+		return nil, fmt.Errorf("policy: prepare %s: %w", OutputQuery, err)
+	}
+	// A bundle must decide a plain request; probing it also tells whether
+	// the Go fast path may stand in for it.
+	fast, err := probeFastPath(ctx, st, appNames(data))
+	if err != nil {
+		return nil, err
+	}
+	st.fast = fast
+	if !fast {
+		e.log.Warn("policy: bundle does not allow signal-free input like the fast path; every input is evaluated in Rego", "policy_hash", st.hash)
+	}
+	return st, nil
+}
+
+// mergeDryRun adds the engine's dry-run list to data.aup.dry_run.
+func mergeDryRun(data map[string]any, extra []string) error {
+	if len(extra) == 0 {
+		return nil
+	}
+	aup, ok := data["aup"].(map[string]any)
+	if !ok {
+		aup = map[string]any{}
+		data["aup"] = aup
+	}
+	var list []any
+	switch v := aup["dry_run"].(type) {
+	case nil:
+	case []any:
+		list = v
+	default:
+		return errors.New("policy: data.aup.dry_run must be a list")
+	}
+	for _, c := range extra {
+		list = append(list, c)
+	}
+	aup["dry_run"] = list
+	return nil
+}
+
+// checkDryRun refuses dry-run entries that name nothing: a typo would
+// silently enforce what the operator meant to shadow.
+func checkDryRun(data map[string]any, list []string) error {
+	aup, _ := data["aup"].(map[string]any)
+	cats, _ := aup["categories"].(map[string]any)
+	pii, _ := aup["pii"].(map[string]any)
+	for _, c := range list {
+		if c == DryRunAll || cats[c] != nil {
+			continue
+		}
+		if k, ok := strings.CutPrefix(c, "pii_"); ok && pii[k] != nil {
+			continue
+		}
+		return fmt.Errorf("policy: dry_run: %q is not a category of data.aup.categories, pii_KIND or %q", c, DryRunAll)
+	}
+	return nil
+}
+
+// CheckRequest decides one end-user request from all the text a model
+// would read. In classifier mode "before", the guard model is asked first
+// (bounded by its timeout). An undefined or malformed policy result is an
+// error, never an allow.
+func (e *Engine) CheckRequest(ctx context.Context, s Subject, texts []string) (Decision, error) {
+	st := e.cur.Load()
+	sig := st.det.Scan(texts)
+	var v *Verdict
+	if e.cls != nil && e.cls.opt.Mode == ModeBefore {
+		cv := e.cls.Classify(ctx, texts, s.ZDR)
+		v = &cv
+	}
+	return e.decide(ctx, st, &st.req, st.reqMemo, s, sig, v)
+}
+
+// CheckOutput decides a model answer (or the text of a stream so far).
+func (e *Engine) CheckOutput(ctx context.Context, s Subject, texts []string) (Decision, error) {
+	st := e.cur.Load()
+	return e.decide(ctx, st, &st.out, st.outMemo, s, st.det.Scan(texts), nil)
+}
+
+// Decide evaluates the request policy on signals the caller already has
+// (e.g. from an earlier Scan) and an optional verdict.
+func (e *Engine) Decide(ctx context.Context, s Subject, sig detect.Signals, v *Verdict) (Decision, error) {
+	st := e.cur.Load()
+	return e.decide(ctx, st, &st.req, st.reqMemo, s, sig, v)
+}
+
+func (e *Engine) decide(ctx context.Context, st *state, pq *rego.PreparedEvalQuery, m *memo, s Subject, sig detect.Signals, v *Verdict) (Decision, error) {
+	var d Decision
+	switch {
+	case st.fast && v == nil && len(sig.Categories) == 0 && len(sig.PII) == 0:
+		d = fastAllow()
+	case v == nil && st.use.memo:
+		k := st.use.key(s, sig)
+		var ok bool
+		if d, ok = m.get(k); !ok {
+			var err error
+			if d, err = evalDecision(ctx, pq, inputValue(s, sig, v)); err != nil {
+				return Decision{}, err
+			}
+			m.put(k, d)
+		}
+	default:
+		var err error
+		if d, err = evalDecision(ctx, pq, inputValue(s, sig, v)); err != nil {
+			return Decision{}, err
+		}
+	}
+	d.ID = NewID()
+	d.PolicyHash = st.hash
+	if len(d.Redactions) > 0 {
+		det, kinds := st.det, d.Redactions
+		d.Redact = func(t string) string { return det.Redact(t, kinds) }
+	}
+	if v != nil && (v.Verdict == VerdictTimeout || v.Verdict == VerdictError) && e.cls != nil {
+		e.cls.applyUnavailable(&d, v)
+	}
+	if d.DryRun {
+		e.log.Info("policy dry-run: refusal let through",
+			"decision_id", d.ID, "would_action", string(d.WouldAction), "reasons", d.Reasons, "policy_hash", d.PolicyHash)
+	}
+	return d, nil
+}

@@ -1,0 +1,235 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+
+	"github.com/aupguard/aupguard/internal/detect"
+)
+
+// ErrUndefined means the policy produced no decision: a broken or
+// incomplete bundle. Callers must refuse, never allow.
+var ErrUndefined = errors.New("policy: decision undefined")
+
+// inputValue builds the Rego input straight as an AST value: no JSON round
+// trip on the hot path. Maps are always objects (never null) so the policy
+// can iterate them without guards.
+func inputValue(s Subject, sig detect.Signals, v *Verdict) ast.Value {
+	items := [][2]*ast.Term{
+		ast.Item(ast.InternedTerm("subject"), subjectTerm(s)),
+		ast.Item(ast.InternedTerm("signals"), signalsTerm(sig)),
+	}
+	if v != nil {
+		items = append(items, ast.Item(ast.InternedTerm("classifier"), ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("verdict"), ast.StringTerm(v.Verdict)),
+			ast.Item(ast.InternedTerm("codes"), stringsTerm(v.Codes)),
+			ast.Item(ast.InternedTerm("categories"), stringsTerm(v.Categories)),
+		)))
+	}
+	return ast.NewObject(items...)
+}
+
+func subjectTerm(s Subject) *ast.Term {
+	nt := make([][2]*ast.Term, 0, len(s.NonText))
+	for k, n := range s.NonText {
+		nt = append(nt, ast.Item(ast.StringTerm(k), ast.IntNumberTerm(n)))
+	}
+	return ast.ObjectTerm(
+		ast.Item(ast.InternedTerm("app"), ast.StringTerm(s.App)),
+		ast.Item(ast.InternedTerm("end_user"), ast.StringTerm(s.EndUser)),
+		ast.Item(ast.InternedTerm("standing"), ast.StringTerm(s.Standing)),
+		ast.Item(ast.InternedTerm("strikes"), ast.FloatNumberTerm(s.Strikes)),
+		ast.Item(ast.InternedTerm("reports"), ast.IntNumberTerm(s.Reports)),
+		ast.Item(ast.InternedTerm("zdr"), ast.BooleanTerm(s.ZDR)),
+		ast.Item(ast.InternedTerm("endpoint"), ast.StringTerm(s.Endpoint)),
+		ast.Item(ast.InternedTerm("model"), ast.StringTerm(s.Model)),
+		ast.Item(ast.InternedTerm("non_text"), ast.ObjectTerm(nt...)),
+	)
+}
+
+func signalsTerm(sig detect.Signals) *ast.Term {
+	cats := make([][2]*ast.Term, 0, len(sig.Categories))
+	for id, c := range sig.Categories {
+		cats = append(cats, ast.Item(ast.StringTerm(id), ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("score"), ast.FloatNumberTerm(c.Score)),
+			ast.Item(ast.InternedTerm("rules"), stringsTerm(c.Rules)),
+		)))
+	}
+	pii := make([][2]*ast.Term, 0, len(sig.PII))
+	for k, n := range sig.PII {
+		pii = append(pii, ast.Item(ast.StringTerm(k), ast.IntNumberTerm(n)))
+	}
+	return ast.ObjectTerm(
+		ast.Item(ast.InternedTerm("categories"), ast.ObjectTerm(cats...)),
+		ast.Item(ast.InternedTerm("pii"), ast.ObjectTerm(pii...)),
+		ast.Item(ast.InternedTerm("safe_context"), stringsTerm(sig.SafeContext)),
+		ast.Item(ast.InternedTerm("length"), ast.IntNumberTerm(sig.Length)),
+	)
+}
+
+func stringsTerm(ss []string) *ast.Term {
+	ts := make([]*ast.Term, len(ss))
+	for i, s := range ss {
+		ts[i] = ast.StringTerm(s)
+	}
+	return ast.ArrayTerm(ts...)
+}
+
+// keepAST makes the evaluator hand back the result as an AST value, which
+// decodeDecision reads directly.
+func keepAST(t *ast.Term, _ *rego.EvalContext) (any, error) { return t.Value, nil }
+
+func evalDecision(ctx context.Context, pq *rego.PreparedEvalQuery, input ast.Value) (Decision, error) {
+	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalGenerateJSON(keepAST))
+	if err != nil {
+		return Decision{}, fmt.Errorf("policy: eval: %w", err)
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return Decision{}, ErrUndefined
+	}
+	if len(rs) > 1 {
+		return Decision{}, fmt.Errorf("policy: decision has %d results, want 1", len(rs))
+	}
+	v, ok := rs[0].Expressions[0].Value.(ast.Value)
+	if !ok {
+		return Decision{}, fmt.Errorf("policy: decision is %T", rs[0].Expressions[0].Value)
+	}
+	return decodeDecision(v)
+}
+
+// decodeDecision checks the shape of a decision object: required fields
+// must be present and typed, the action known. Anything else is an error.
+func decodeDecision(v ast.Value) (Decision, error) {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return Decision{}, fmt.Errorf("policy: malformed decision: %s is not an object", ast.ValueName(v))
+	}
+	var d Decision
+	var err error
+	get := func(key string, required bool) ast.Value {
+		t := obj.Get(ast.InternedTerm(key))
+		if t == nil {
+			if required && err == nil {
+				err = fmt.Errorf("policy: malformed decision: no %q", key)
+			}
+			return nil
+		}
+		return t.Value
+	}
+	str := func(key string, required bool) string {
+		x := get(key, required)
+		if x == nil {
+			return ""
+		}
+		s, ok := x.(ast.String)
+		if !ok && err == nil {
+			err = fmt.Errorf("policy: malformed decision: %q is %s, want string", key, ast.ValueName(x))
+		}
+		return string(s)
+	}
+	strs := func(key string, required bool) []string {
+		x := get(key, required)
+		if x == nil {
+			return nil
+		}
+		out := []string{}
+		bad := false
+		each := func(t *ast.Term) {
+			s, ok := t.Value.(ast.String)
+			if !ok {
+				bad = true
+				return
+			}
+			out = append(out, string(s))
+		}
+		switch c := x.(type) {
+		case *ast.Array:
+			c.Foreach(each)
+		case ast.Set:
+			c.Foreach(each)
+			sort.Strings(out)
+		default:
+			bad = true
+		}
+		if bad && err == nil {
+			err = fmt.Errorf("policy: malformed decision: %q must be a list of strings", key)
+		}
+		return out
+	}
+	boolean := func(key string) bool {
+		x := get(key, false)
+		if x == nil {
+			return false
+		}
+		b, ok := x.(ast.Boolean)
+		if !ok && err == nil {
+			err = fmt.Errorf("policy: malformed decision: %q is %s, want boolean", key, ast.ValueName(x))
+		}
+		return bool(b)
+	}
+
+	d.Action = Action(str("action", true))
+	d.Categories = strs("categories", true)
+	d.Reasons = strs("reasons", true)
+	if x := get("strike", true); x != nil {
+		var f float64
+		n, ok := x.(ast.Number)
+		if ok {
+			f, ok = n.Float64()
+		}
+		if (!ok || f < 0) && err == nil {
+			err = fmt.Errorf("policy: malformed decision: strike must be a number >= 0")
+		}
+		d.Strike = f
+	}
+	d.Severity = str("severity", false)
+	d.Rules = strs("rules", false)
+	d.Escalation = str("escalation", false)
+	d.LegalHold = boolean("legal_hold")
+	d.Redactions = strs("redact", false)
+	d.DryRun = boolean("dry_run")
+	if d.DryRun {
+		d.WouldAction = Action(str("would_action", false))
+	}
+	if err != nil {
+		return Decision{}, err
+	}
+	if !d.Action.valid() {
+		return Decision{}, fmt.Errorf("policy: malformed decision: unknown action %q", d.Action)
+	}
+	switch d.Escalation {
+	case "", "suspend", "ban":
+	default:
+		return Decision{}, fmt.Errorf("policy: malformed decision: unknown escalation %q", d.Escalation)
+	}
+	if len(d.Redactions) == 0 {
+		d.Redactions = nil
+	}
+	return d, nil
+}
+
+func (a Action) valid() bool {
+	switch a {
+	case Allow, Redact, Flag, Block:
+		return true
+	}
+	return false
+}
+
+// rank orders actions by severity.
+func (a Action) rank() int {
+	switch a {
+	case Redact:
+		return 1
+	case Flag:
+		return 2
+	case Block:
+		return 3
+	}
+	return 0
+}

@@ -1,0 +1,281 @@
+// Package store defines what aupguard keeps about end users — standing,
+// strikes, abuse reports, the review queue, the audit log of actions, rate
+// limit state and generated secrets — and the one interface both
+// implementations (store/embedded on bbolt, store/redisstore on Redis)
+// satisfy. store/storetest is the conformance suite both must pass.
+//
+// Users are scoped by app: the key of an end user is (app, user).
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Store is everything the gateway, the enforcer and the abuse desk need from
+// persistent state. All methods are safe for concurrent use.
+type Store interface {
+	// GetStanding returns the user's standing as of now; a user never seen
+	// is Active with zero strikes (not an error).
+	GetStanding(ctx context.Context, app, user string) (Standing, error)
+	// ListSanctioned returns every user whose status is not active (warned,
+	// suspended, banned), for warming the enforcer's cache.
+	ListSanctioned(ctx context.Context) ([]UserStanding, error)
+
+	// AddReport records r atomically: stores it, indexes it by user and
+	// category, adds its strike to the user's decayed score, bumps the
+	// counters and applies escalation by p (see Escalate). Idempotent by
+	// r.ID: a second call with the same ID changes nothing and returns the
+	// current standing with Duplicate set.
+	AddReport(ctx context.Context, r Report, p Policy) (AddResult, error)
+	// ApplyAction applies a reviewer action and appends it to the audit log
+	// with Before and After filled in — also when nothing changes. a.ID,
+	// when set, makes the call idempotent (a retry returns the first result).
+	ApplyAction(ctx context.Context, a Action) (Action, Standing, error)
+
+	// Reports lists reports newest first (by recording order).
+	Reports(ctx context.Context, q ReportQuery) (Page[Report], error)
+	// Queue lists users with unreviewed reports, riskiest first.
+	Queue(ctx context.Context, q QueueQuery) (Page[QueueItem], error)
+	// User is the case view of one end user.
+	User(ctx context.Context, app, user string) (Case, error)
+	// Apps lists the apps that have a record of user (the desk asks which
+	// app is meant when the same id appears under several).
+	Apps(ctx context.Context, user string) ([]string, error)
+	// FindPseudonym returns the user behind a pseudonym seen in a report.
+	FindPseudonym(ctx context.Context, pseudonym string) (app, user string, ok bool, err error)
+	// Audit lists actions newest first.
+	Audit(ctx context.Context, q AuditQuery) (Page[Action], error)
+
+	// EachReport calls fn for every report with since <= Time < until (zero
+	// bounds are open), in recording order, reading in batches so memory
+	// stays flat. An error from fn stops the walk and is returned.
+	EachReport(ctx context.Context, since, until time.Time, fn func(Report) error) error
+	// EachAction is EachReport for the audit log.
+	EachAction(ctx context.Context, since, until time.Time, fn func(Action) error) error
+
+	// Take takes up to n tokens from the GCRA bucket key (sustained
+	// l.PerMinute per minute, burst l.PerMinute) and returns how many were
+	// granted; when none, retryAfter says when one will be. n < 0 gives
+	// -n tokens back (unused leases).
+	Take(ctx context.Context, key string, l Limit, n int) (granted int, retryAfter time.Duration, err error)
+	// Shared reports whether Take's buckets are shared with other processes
+	// (Redis); the embedded store's are process-local.
+	Shared() bool
+
+	// GetOrCreateSecret returns the secret called name, creating it with gen
+	// when absent. The first writer wins: every caller, on every replica,
+	// gets the same bytes.
+	GetOrCreateSecret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error)
+
+	// Subscribe delivers standing changes made through any process sharing
+	// the store (embedded: this process). The channel is closed when ctx
+	// ends or the store closes. A Change with Resync set means changes may
+	// have been missed (e.g. a reconnect): reload with ListSanctioned.
+	Subscribe(ctx context.Context) (<-chan Change, error)
+
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Policy holds the escalation parameters AddReport applies.
+type Policy struct {
+	HalfLife   time.Duration // strike half-life; <= 0: no decay
+	SuspendAt  float64       // score that suspends; <= 0: never by score
+	SuspendFor time.Duration // length of an automatic suspension
+	BanAt      float64       // score that bans; <= 0: never by score
+}
+
+// Limit is a rate limit; PerMinute <= 0 is unlimited.
+type Limit struct {
+	PerMinute int
+}
+
+// UserStanding is a user with its standing.
+type UserStanding struct {
+	App      string   `json:"app"`
+	User     string   `json:"user"`
+	Standing Standing `json:"standing"`
+}
+
+// Change is one standing change from the change feed.
+type Change struct {
+	UserStanding
+	Resync bool `json:"resync,omitempty"`
+}
+
+// AddResult is what AddReport did.
+type AddResult struct {
+	Standing  Standing
+	Changed   bool    // status (or suspension end) changed by this report
+	Duplicate bool    // the ID was already recorded; nothing changed
+	Action    *Action // the automatic escalation, when one happened
+}
+
+// Page is one page of a cursor listing; Next is "" on the last page.
+type Page[T any] struct {
+	Items []T    `json:"items"`
+	Next  string `json:"next_cursor"`
+}
+
+// ReportQuery filters Reports. Zero fields do not filter. User needs App.
+type ReportQuery struct {
+	App, User, Category string
+	Since, Until        time.Time // Since <= Time < Until
+	Cursor              string
+	Limit               int // default 50, max 1000
+}
+
+// QueueQuery filters Queue. Zero fields do not filter.
+type QueueQuery struct {
+	Category string
+	Status   Status
+	App      string
+	MinRisk  float64 // only users whose decayed strike score is at least this
+	Cursor   string
+	Limit    int
+}
+
+// QueueItem is one user in the review queue.
+type QueueItem struct {
+	User         string    `json:"user"`
+	App          string    `json:"app"`
+	Risk         float64   `json:"risk"` // decayed strike score now
+	Status       Status    `json:"status"`
+	Until        time.Time `json:"until,omitzero"`
+	Reports      int       `json:"reports"`
+	Unreviewed   int       `json:"unreviewed"`
+	Categories   []string  `json:"categories"`
+	LastReportAt time.Time `json:"last_report_at,omitzero"`
+}
+
+// AuditQuery filters Audit; User needs App.
+type AuditQuery struct {
+	App, User string
+	Cursor    string
+	Limit     int
+}
+
+// Case is everything the desk shows about one user: the latest reports and
+// actions (newest first, at most CaseLimit each; page further with Reports
+// and Audit) and report counts by category.
+type Case struct {
+	App        string         `json:"app"`
+	User       string         `json:"user"`
+	Standing   Standing       `json:"standing"`
+	Reports    []Report       `json:"reports"`
+	Actions    []Action       `json:"actions"`
+	Categories map[string]int `json:"categories"`
+	Pseudonyms []string       `json:"pseudonyms,omitempty"`
+}
+
+// CaseLimit bounds the reports and actions in a Case.
+const CaseLimit = 200
+
+// Errors.
+var (
+	ErrNotFound    = errors.New("store: not found")
+	ErrInvalid     = errors.New("store: invalid argument")
+	ErrBadCursor   = errors.New("store: bad cursor")
+	ErrClosed      = errors.New("store: closed")
+	ErrLocked      = errors.New("store: file is locked by another process")
+	ErrUnsupported = errors.New("store: unsupported URL")
+)
+
+// PageLimit returns the effective page size.
+func PageLimit(n int) int {
+	switch {
+	case n <= 0:
+		return 50
+	case n > 1000:
+		return 1000
+	}
+	return n
+}
+
+// Options are common to every implementation.
+type Options struct {
+	Clock  func() time.Time // default time.Now
+	Logger *slog.Logger     // default slog.Default()
+}
+
+// Option sets an Option.
+type Option func(*Options)
+
+// WithClock makes the store read time from now (tests control time).
+func WithClock(now func() time.Time) Option { return func(o *Options) { o.Clock = now } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l } }
+
+// BuildOptions applies opts over the defaults.
+func BuildOptions(opts ...Option) Options {
+	var o Options
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// OpenFunc opens a store from its URL.
+type OpenFunc func(ctx context.Context, u string, o Options) (Store, error)
+
+var (
+	driversMu sync.RWMutex
+	drivers   = map[string]OpenFunc{}
+)
+
+// Register makes Open dispatch scheme to fn. Implementations register in
+// init; import internal/store/all to get both.
+func Register(scheme string, fn OpenFunc) {
+	driversMu.Lock()
+	defer driversMu.Unlock()
+	drivers[scheme] = fn
+}
+
+// Open opens the store named by rawURL, dispatching by scheme: bolt://PATH
+// (embedded), redis://, rediss://, unix://, redis+sentinel://,
+// rediss+sentinel://, redis+cluster://, rediss+cluster:// (Redis).
+func Open(ctx context.Context, rawURL string, opts ...Option) (Store, error) {
+	scheme, _, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return nil, fmt.Errorf("%w: %q has no scheme (want bolt://PATH or redis://HOST:PORT)", ErrUnsupported, redact(rawURL))
+	}
+	driversMu.RLock()
+	fn := drivers[strings.ToLower(scheme)]
+	var known []string
+	for k := range drivers {
+		known = append(known, k)
+	}
+	driversMu.RUnlock()
+	if fn == nil {
+		sort.Strings(known)
+		return nil, fmt.Errorf("%w: scheme %q (registered: %s; import internal/store/all)", ErrUnsupported, scheme, strings.Join(known, ", "))
+	}
+	return fn(ctx, rawURL, BuildOptions(opts...))
+}
+
+// redact hides a password in a URL for error messages.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// Redact is redact for implementations' error messages.
+func Redact(raw string) string { return redact(raw) }

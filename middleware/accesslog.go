@@ -1,0 +1,47 @@
+package middleware
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// AccessLog writes one JSON line per request with slog: method, route,
+// status, app, pseudonym, decision, reason, latency, bytes. Never content,
+// never the raw end-user id, never the raw path (it may carry ids).
+func AccessLog(log *slog.Logger) gin.HandlerFunc {
+	if log == nil {
+		log = slog.Default()
+	}
+	return func(c *gin.Context) {
+		st := StateOf(c)
+		// Deferred so aborted streams (a panic with http.ErrAbortHandler) are logged too.
+		defer func() {
+			app := ""
+			if st.App != nil {
+				app = st.App.Name
+			}
+			lvl := slog.LevelInfo
+			status := st.status(c)
+			if status >= 500 && status != statusClientGone {
+				lvl = slog.LevelWarn
+			}
+			log.LogAttrs(context.Background(), lvl, "request",
+				slog.String("request_id", st.RequestID),
+				slog.String("method", c.Request.Method),
+				slog.String("route", st.Route()),
+				slog.Int("status", status),
+				slog.String("app", app),
+				slog.String("pseudonym", st.Pseudonym),
+				slog.String("decision", st.Decision),
+				slog.String("reason", string(st.Reason)),
+				slog.Int("upstream_status", st.UpstreamStatus),
+				slog.Duration("latency", time.Since(st.Start)),
+				slog.Int("bytes", max(c.Writer.Size(), 0)),
+			)
+		}()
+		c.Next()
+	}
+}

@@ -1,0 +1,75 @@
+package middleware
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/aupguard/aupguard/internal/wire"
+)
+
+// BodyOptions bound what the gateway reads.
+type BodyOptions struct {
+	MaxBytes int64 // 0: 4 MiB
+	MaxDepth int   // JSON nesting; 0: wire.DefaultMaxDepth
+}
+
+// Body reads the request body up to MaxBytes (a larger Content-Length is
+// refused before reading; a longer body at MaxBytes+1) with 413
+// payload_too_large, and parses model calls once with wire.ParseRequest;
+// malformed JSON, invalid UTF-8, deep nesting or unknown content parts give
+// 400 invalid_request. Metadata reads (GET) are not read at all.
+func Body(opt BodyOptions) gin.HandlerFunc {
+	if opt.MaxBytes <= 0 {
+		opt.MaxBytes = 4 << 20
+	}
+	tooLarge := "the request body is larger than " + strconv.FormatInt(opt.MaxBytes, 10) + " bytes"
+	return func(c *gin.Context) {
+		st := StateOf(c)
+		r := c.Request
+		if r.Method == "GET" || r.Method == "HEAD" {
+			c.Next()
+			return
+		}
+		if r.ContentLength > opt.MaxBytes {
+			Refuse(c, wire.ReasonPayloadTooLarge, tooLarge, nil)
+			return
+		}
+		var buf bytes.Buffer
+		if r.ContentLength > 0 {
+			buf.Grow(int(r.ContentLength) + 1)
+		}
+		_, err := buf.ReadFrom(io.LimitReader(r.Body, opt.MaxBytes+1))
+		if err != nil {
+			var mbe *httpMaxBytesError
+			if errors.As(err, &mbe) {
+				Refuse(c, wire.ReasonPayloadTooLarge, tooLarge, nil)
+				return
+			}
+			Refuse(c, wire.ReasonInvalidRequest, "the request body could not be read", nil)
+			return
+		}
+		if int64(buf.Len()) > opt.MaxBytes {
+			Refuse(c, wire.ReasonPayloadTooLarge, tooLarge, nil)
+			return
+		}
+		st.Body = buf.Bytes()
+		if st.Endpoint.IsModelCall() {
+			req, err := wire.ParseRequest(st.Endpoint, st.Body, wire.ParseOptions{MaxDepth: opt.MaxDepth})
+			if err != nil {
+				msg := "the request body is not valid"
+				var re *wire.RequestError
+				if errors.As(err, &re) {
+					msg = re.Message
+				}
+				Refuse(c, wire.ReasonInvalidRequest, msg, nil)
+				return
+			}
+			st.Request = req
+		}
+		c.Next()
+	}
+}

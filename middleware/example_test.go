@@ -1,0 +1,47 @@
+package middleware_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/aupguard/aupguard/middleware"
+)
+
+type allowAll struct{}
+
+func (allowAll) CheckRequest(context.Context, middleware.Subject, []string) (middleware.Decision, error) {
+	return middleware.Decision{Action: middleware.ActionAllow}, nil
+}
+
+// An operator's own gin app can take just the steps it wants: here app
+// keys, the path guard, the bounded body, end-user pseudonyms and a
+// policy, in front of OpenRouter.
+func Example() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	px, err := middleware.NewProxy(middleware.ProxyOptions{
+		Upstream: "https://openrouter.ai/api/v1", APIKey: os.Getenv("OPENROUTER_API_KEY"),
+	})
+	if err != nil {
+		return
+	}
+	pseudo, err := middleware.NewPseudonymizer([]byte(os.Getenv("PSEUDONYM_KEY")))
+	if err != nil {
+		return
+	}
+	apps := []*middleware.App{{Name: "web", KeyDigest: middleware.KeyDigest(os.Getenv("WEB_APP_KEY"))}}
+
+	r := gin.New()
+	r.Use(middleware.RequestID(), middleware.AccessLog(log), middleware.Recovery(log))
+	r.NoRoute(
+		middleware.Auth(apps, log),
+		middleware.Route(middleware.RouteOptions{}),
+		middleware.Body(middleware.BodyOptions{}),
+		middleware.EndUser(pseudo),
+		middleware.Inspect(middleware.InspectOptions{Policy: allowAll{}, Logger: log}),
+		middleware.Forward(middleware.ForwardOptions{Proxy: px, Logger: log}),
+	)
+	_ = r // r.Run(":8080")
+}

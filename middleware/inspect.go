@@ -1,0 +1,187 @@
+package middleware
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/binary"
+	"log/slog"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/aupguard/aupguard/internal/policy"
+	"github.com/aupguard/aupguard/internal/store"
+	"github.com/aupguard/aupguard/internal/wire"
+)
+
+// HeaderZDR lets a request ask for zero data retention ("1" or "true"); it
+// can never turn a configured ZDR off.
+const HeaderZDR = "X-AUP-ZDR"
+
+// Policy decides a request; internal/policy.Engine implements it.
+type Policy interface {
+	CheckRequest(ctx context.Context, s policy.Subject, texts []string) (policy.Decision, error)
+}
+
+// Digester makes the keyed digest kept in reports instead of content;
+// internal/identity.Digester implements it.
+type Digester interface {
+	Digest(parts ...string) string
+}
+
+// InspectOptions configure Inspect.
+type InspectOptions struct {
+	Policy   Policy
+	Enforcer Enforcer // records flag/block reports; nil: not recorded
+	Digester Digester // required when Enforcer is set
+	ZDR      bool     // global zero-data-retention switch
+	// ExcerptBytes bounds the redacted excerpt kept outside ZDR (default 200; -1: none).
+	ExcerptBytes int
+	Logger       *slog.Logger
+}
+
+// Inspect runs the policy on every text of a model call. block → 403
+// aup_blocked (metadata.reasons = categories, decision_id); redact → the
+// decision's redaction is applied when forwarding; flag → forwarded. Every
+// flag and block is reported with a keyed digest and the length of the
+// content (and a short redacted excerpt, never under ZDR); if the report
+// escalates the user to a suspension or ban, a flagged request is refused
+// too. A policy error is a 500: an undecided request is never let through.
+func Inspect(opt InspectOptions) gin.HandlerFunc {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.ExcerptBytes == 0 {
+		opt.ExcerptBytes = 200
+	}
+	return func(c *gin.Context) {
+		st := StateOf(c)
+		req := st.Request
+		if req == nil || st.App == nil {
+			c.Next()
+			return
+		}
+		resolveZDR(c, st, opt.ZDR)
+		status := string(st.Standing.Status)
+		if status == "" {
+			status = string(store.Active)
+		}
+		subj := policy.Subject{
+			App: st.App.Name, EndUser: st.Pseudonym, Standing: status,
+			Strikes: st.Standing.Strikes, Reports: st.Standing.Reports, ZDR: st.ZDR,
+			Endpoint: req.Endpoint.String(), Model: req.Model, NonText: req.NonText,
+		}
+		texts := make([]string, len(req.Texts))
+		for i := range req.Texts {
+			texts[i] = req.Texts[i].Text
+		}
+		d, err := opt.Policy.CheckRequest(c.Request.Context(), subj, texts)
+		if err != nil {
+			opt.Logger.Error("policy evaluation failed", "request_id", st.RequestID, "error", err.Error())
+			Refuse(c, wire.ReasonInternal, "the request could not be checked", nil)
+			return
+		}
+		st.Decision, st.DecisionID, st.Redact = string(d.Action), d.ID, d.Redact
+		if d.Violation() && opt.Enforcer != nil {
+			r := newReport(st, "request", texts, opt.Digester, opt.ExcerptBytes, d.Redact)
+			r.DecisionID, r.Action, r.Categories, r.Severity = d.ID, string(d.Action), d.Categories, d.Severity
+			r.Rules, r.Strike, r.PolicyHash = d.Rules, d.Strike, d.PolicyHash
+			// Recorded even if the client has gone away meanwhile.
+			s, err := opt.Enforcer.Report(context.WithoutCancel(c.Request.Context()), r, d.Escalation)
+			if err != nil {
+				opt.Logger.Error("recording a report failed", "request_id", st.RequestID, "decision_id", d.ID, "error", err.Error())
+			} else {
+				st.Standing = s
+			}
+		}
+		if d.Action == policy.Block {
+			cats := d.Categories
+			if cats == nil {
+				cats = []string{}
+			}
+			Refuse(c, wire.ReasonAUPBlocked, "this request was refused under the acceptable use policy",
+				map[string]any{"reasons": cats, "decision_id": d.ID})
+			return
+		}
+		if d.Violation() && refuseStanding(c, st.Standing) {
+			return
+		}
+		c.Next()
+	}
+}
+
+// resolveZDR sets st.ZDR from the global switch, the app and the request header.
+func resolveZDR(c *gin.Context, st *State, global bool) {
+	if global || (st.App != nil && st.App.ZDR) {
+		st.ZDR = true
+		return
+	}
+	switch strings.ToLower(c.GetHeader(HeaderZDR)) {
+	case "1", "true", "yes", "on":
+		st.ZDR = true
+	}
+}
+
+// newReport fills what every report carries about the request.
+func newReport(st *State, source string, texts []string, dg Digester, excerptBytes int, redact func(string) string) store.Report {
+	r := store.Report{
+		ID: newReportID(), Time: Now().UTC(), Source: source, ZDR: st.ZDR,
+		Pseudonym: st.Pseudonym, User: st.EndUser,
+	}
+	if st.App != nil {
+		r.App = st.App.Name
+	}
+	if st.Request != nil {
+		r.Model = st.Request.Model
+	}
+	for _, t := range texts {
+		r.Length += len(t)
+	}
+	if dg != nil {
+		r.Digest = dg.Digest(texts...)
+	}
+	if !st.ZDR && excerptBytes > 0 {
+		r.Excerpt = excerpt(texts, excerptBytes, redact)
+	}
+	return r
+}
+
+func excerpt(texts []string, n int, redact func(string) string) string {
+	var b strings.Builder
+	for _, t := range texts {
+		if b.Len() >= n*2 {
+			break
+		}
+		if b.Len() > 0 {
+			b.WriteString(" | ")
+		}
+		b.WriteString(t)
+	}
+	s := b.String()
+	if len(s) > n*2 {
+		s = s[:n*2] // redaction needs some context past the cut
+	}
+	if redact != nil {
+		s = redact(s)
+	}
+	if len(s) > n {
+		s = s[:n]
+	}
+	for !utf8.ValidString(s) && len(s) > 0 {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+var idEnc = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// newReportID is sortable by time (48-bit milliseconds first) and unique
+// (80 random bits): 26 characters of Crockford-style base32.
+func newReportID() string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(Now().UnixMilli())<<16)
+	_, _ = rand.Read(b[6:])
+	return idEnc.EncodeToString(b[:])
+}

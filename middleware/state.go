@@ -1,0 +1,93 @@
+package middleware
+
+import (
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/aupguard/aupguard/internal/store"
+	"github.com/aupguard/aupguard/internal/wire"
+)
+
+// State is what the pipeline knows about one request. It never goes into
+// logs whole: EndUser and Body hold client data.
+type State struct {
+	RequestID string
+	Start     time.Time
+
+	// Set by Route.
+	Endpoint wire.Endpoint
+	Rel      string // path below the API root, cleaned, no leading slash
+	Routed   bool   // the path guard accepted the path
+	// Label names the route of requests the pipeline does not serve
+	// (health, ready, metrics); it wins over the endpoint.
+	Label string
+
+	// Set by Auth.
+	App *App
+
+	// Set by Body.
+	Body    []byte
+	Request *wire.Request // parsed model call; nil for other calls
+
+	// Set by EndUser.
+	EndUser   string // as the app sent it: never logged, never sent upstream
+	Pseudonym string
+
+	// Set by Standing / RateLimit.
+	Standing store.Standing
+
+	// Set by Inspect.
+	Decision   string // allow | redact | flag | block; "" when not inspected
+	DecisionID string
+	Redact     func(string) string
+	ZDR        bool
+
+	// Set by whoever refuses or forwards.
+	Reason          wire.Reason // refusal reason, "" when none
+	UpstreamStatus  int
+	UpstreamLatency time.Duration
+	ClientGone      bool // the client left before the upstream answered
+}
+
+// statusClientGone is logged (nginx's convention) when the client left
+// before any answer was written.
+const statusClientGone = 499
+
+// status is the status to log and count for the request.
+func (s *State) status(c *gin.Context) int {
+	if s.ClientGone && !c.Writer.Written() {
+		return statusClientGone
+	}
+	return c.Writer.Status()
+}
+
+// Route is the metric/log label of the request's endpoint.
+func (s *State) Route() string {
+	if s.Label != "" {
+		return s.Label
+	}
+	if !s.Routed {
+		return "other"
+	}
+	return s.Endpoint.String()
+}
+
+type stateKey struct{}
+
+// StateOf returns the request's State, creating it on first use.
+func StateOf(c *gin.Context) *State {
+	if v, ok := c.Get(stateKey{}); ok {
+		return v.(*State)
+	}
+	s := &State{Start: time.Now()}
+	c.Set(stateKey{}, s)
+	return s
+}
+
+// Refuse answers with OpenRouter's error shape and stops the chain.
+func Refuse(c *gin.Context, r wire.Reason, message string, meta map[string]any) {
+	StateOf(c).Reason = r
+	wire.WriteError(c.Writer, r, message, meta)
+	c.Abort()
+}

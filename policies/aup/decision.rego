@@ -1,0 +1,232 @@
+# METADATA
+# title: OpenRouter Acceptable Use Policy
+# description: |
+#   Turns what the detectors found (input.signals), an optional guard-model
+#   verdict (input.classifier) and who is asking (input.subject) into one
+#   decision. Every number and action lives in data.aup (data.json): the
+#   taxonomy with thresholds, strikes and escalations, PII actions, per-app
+#   overrides (data.aup.apps.NAME) and dry-run lists. This file only combines
+#   them, and iterates only over categories present in the input, so a clean
+#   request costs next to nothing.
+#
+#   Input:
+#     subject:    {app, end_user, standing, strikes, reports, zdr, endpoint, model, non_text}
+#     signals:    {categories: {ID: {score, rules}}, pii: {KIND: count}, safe_context: [..], length}
+#     classifier: {verdict: safe|unsafe, codes: [S-codes or moderation labels], categories: [IDs]} (optional)
+package aup
+
+# METADATA
+# title: Request decision
+# description: |
+#   The decision for one end-user request: action (allow < redact < flag <
+#   block, most severe wins), categories, severity, strike (the largest of
+#   the violated categories: one request is one incident; a flag weighs
+#   settings.flag_strike_factor of a block), reasons, rules,
+#   escalation (from blocked categories), legal_hold, the PII kinds to
+#   redact, and dry_run / would_action for shadow-mode categories.
+# entrypoint: true
+decision := _decide(_request_hits, 1)
+
+# METADATA
+# title: Answer decision
+# description: |
+#   The decision for a model answer (or a piece of a stream). Categories may
+#   carry an "output" object in data that overrides their action and
+#   thresholds for answers (self-harm instructions in an answer are blocked,
+#   a user asking about self-harm is only flagged); PII uses output_action;
+#   strikes are scaled by settings.output_strike_factor, since the user only
+#   elicited the answer.
+# entrypoint: true
+output_decision := _decide(_output_hits, data.aup.settings.output_strike_factor)
+
+_actions := ["allow", "redact", "flag", "block"]
+
+_action_rank := {"allow": 0, "redact": 1, "flag": 2, "block": 3}
+
+_severities := ["", "low", "medium", "high", "critical"]
+
+_severity_rank := {"": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+
+_escalations := ["", "suspend", "ban"]
+
+# A flag is an ambiguous hit: it weighs less on the user's record than a block.
+_strike_weight := {2: data.aup.settings.flag_strike_factor, 3: 1}
+
+_escalation_rank := {"": 0, "suspend": 1, "ban": 2}
+
+# --- the decision: maxima over the hits that are enforced
+
+_decide(hits, strike_factor) := d if {
+	enforced := _enforced(hits)
+	rank := max({h.rank | some h in enforced} | {0})
+	would := max({h.rank | some h in hits} | {0})
+	d := {
+		"action": _actions[rank],
+		"categories": sort(object.keys(enforced)),
+		"severity": _severities[max({h.severity | some h in enforced} | {0})],
+		"strike": max({h.strike | some h in enforced; h.rank >= 2} | {0}) * strike_factor,
+		"reasons": sort(({h.reason | some h in enforced} | _shadow_reasons(hits)) | _unknown_reasons),
+		"rules": sort({r | some h in enforced; some r in h.rules}),
+		"escalation": _escalations[max({h.escalation | some h in enforced; h.rank == 3} | {0})],
+		"legal_hold": true in {h.legal_hold | some h in enforced; h.rank >= 2},
+		"redact": sort({h.kind | some h in enforced; h.rank == 1}),
+		"dry_run": would > rank,
+		"would_action": _actions[would],
+	}
+}
+
+# Hits are the categories and PII kinds (as pii_KIND) whose action is not
+# allow, with ranks instead of names so the decision only takes maxima.
+_request_hits := object.union(
+	{id: h | some id in _ids; h := _category_hit(id, _category_conf(id))},
+	{concat("", ["pii_", kind]): h | some kind, n in _pii_counts; h := _pii_hit(kind, n, _pii_conf(kind).action)},
+)
+
+_output_hits := object.union(
+	{id: h | some id in _ids; c := _category_conf(id); h := _category_hit(id, object.union(c, object.get(c, "output", {})))},
+	{concat("", ["pii_", kind]): h |
+		some kind, n in _pii_counts
+		h := _pii_hit(kind, n, object.get(_pii_conf(kind), "output_action", "allow"))
+	},
+)
+
+# --- dry run: shadowed hits are reported, not enforced
+
+_dry_run := {x | some x in data.aup.dry_run} | {x | some x in object.get(_app, "dry_run", [])}
+
+_enforced(hits) := hits if count(_dry_run) == 0
+
+else := {id: h | some id, h in hits; not _shadow(id)}
+
+_shadow_reasons(hits) := set() if count(_dry_run) == 0
+
+else := {concat("", ["dry_run: ", h.reason]) | some id, h in hits; _shadow(id)}
+
+_shadow(_) if "all" in _dry_run
+
+_shadow(id) if id in _dry_run
+
+# --- inputs, with defaults so a partial input never makes the decision undefined
+
+# (Named input paths, never the whole input: the engine reuses decisions for
+# inputs equal in every path the policy reads, see internal/policy/memo.go.)
+
+default _signal_categories := {}
+
+_signal_categories := input.signals.categories
+
+default _pii_counts := {}
+
+_pii_counts := input.signals.pii
+
+default _safe_context := []
+
+_safe_context := input.signals.safe_context
+
+default _app := {}
+
+_app := data.aup.apps[input.subject.app]
+
+# Categories named by the input: only these are looked at.
+_ids := object.keys(_signal_categories) | _classifier_ids
+
+_unknown_reasons contains sprintf("unknown_category: %s (not in data.aup.categories)", [id]) if {
+	some id in _ids
+	not data.aup.categories[id]
+}
+
+# --- classifier verdict: codes (S1..S14, moderation labels) mapped through data.aup.classifier.map
+
+_classifier_unsafe if input.classifier.verdict == "unsafe"
+
+_classifier_ids contains id if {
+	_classifier_unsafe
+	some code in object.get(input.classifier, "codes", [])
+	id := data.aup.classifier.map[code]
+}
+
+_classifier_ids contains id if {
+	_classifier_unsafe
+	some id in object.get(input.classifier, "categories", [])
+}
+
+# --- categories
+
+# A per-app override merges over the taxonomy entry.
+_category_conf(id) := object.union(data.aup.categories[id], _app.categories[id]) if _app.categories[id]
+
+else := data.aup.categories[id]
+
+_score(id) := _signal_categories[id].score if not _classifier_unsafe
+
+else := max({object.get(_signal_categories, [id, "score"], 0), data.aup.settings.classifier_score}) if id in _classifier_ids
+
+else := _signal_categories[id].score
+
+_rules(id) := _signal_categories[id].rules if not id in _classifier_ids
+
+else := sort({r | some r in object.get(_signal_categories, [id, "rules"], [])} | {concat("", ["classifier.", id])})
+
+# Safe context (fiction, history, definitions...) raises the thresholds of
+# the categories that allow it, never those of critical harms. The detector
+# already discounts scores in safe contexts (lexicon safe_contexts), so the
+# default factor is 1.
+_relax(conf) := data.aup.settings.safe_context_factor if {
+	count(_safe_context) > 0
+	conf.relax_in_safe_context
+}
+
+else := 1
+
+# The category's action is the most it can do: block categories flag
+# between the thresholds, flag categories never block, allow never acts.
+_threshold_rank(conf, score, f) := 3 if {
+	conf.action == "block"
+	score >= conf.block_threshold * f
+}
+
+else := 2 if {
+	conf.action != "allow"
+	score >= conf.flag_threshold * f
+}
+
+else := 0
+
+_category_hit(id, conf) := h if {
+	score := _score(id)
+	rank := _threshold_rank(conf, score, _relax(conf))
+	rank > 0
+	rules := _rules(id)
+	h := {
+		"rank": rank,
+		"severity": _severity_rank[conf.severity],
+		"strike": conf.strike * _strike_weight[rank],
+		"escalation": _escalation_rank[conf.escalation],
+		"legal_hold": conf.legal_hold,
+		"rules": rules,
+		"reason": sprintf("%s: %s (score %v; rules %s)", [id, _actions[rank], score, concat(",", rules)]),
+	}
+}
+
+# --- PII
+
+_pii_conf(kind) := object.union(data.aup.pii[kind], _app.pii[kind]) if _app.pii[kind]
+
+else := data.aup.pii[kind]
+
+_pii_hit(kind, n, action) := h if {
+	n > 0
+	rank := _action_rank[action]
+	rank > 0
+	conf := _pii_conf(kind)
+	h := {
+		"rank": rank,
+		"severity": _severity_rank[conf.severity],
+		"strike": conf.strike,
+		"escalation": 0,
+		"legal_hold": false,
+		"kind": kind,
+		"rules": [concat("", ["pii.", kind])],
+		"reason": sprintf("pii_%s: %s (%v found)", [kind, action, n]),
+	}
+}

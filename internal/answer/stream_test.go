@@ -422,3 +422,20 @@ func TestStreamManyChannels(t *testing.T) {
 		t.Fatalf("%d channels, want the bound 4", maxChans)
 	}
 }
+
+func TestChoiceIndex(t *testing.T) {
+	for data, want := range map[string]int{
+		`{"choices":[{"index":3,"delta":{"content":"x"}}]}`:                                               3,
+		`{"choices":[{"delta":{"tool_calls":[{"index":5,"function":{"arguments":"{}"}}]},"index":2}]}`:     2,
+		`{"choices" : [ { "delta" : {"content":"\"index\":9, \\"}, "finish_reason":null, "index" : 12 } ]}`: 12,
+		`{"choices":[{"delta":{"content":"x"}}]}`:                                                          0,
+		`{"choices":[]}`:                                                                                   0,
+		`{"type":"response.output_text.delta","delta":"choices"}`:                                          0,
+		`{"choices":[{"logprobs":null,"text":"a","index":1}]}`:                                             1,
+		`{"choices":[{"delta":{"content":"unterminated`:                                                   0,
+	} {
+		if got := choiceIndex([]byte(data)); got != want {
+			t.Errorf("choiceIndex(%s) = %d, want %d", data, got, want)
+		}
+	}
+}

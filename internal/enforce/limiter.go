@@ -23,7 +23,8 @@ import (
 //
 // Overshoot: every admitted request spends a token Redis granted, except
 // that a replica may hold up to 1.5 × L tokens granted earlier, plus the
-// one request it admits ahead of a lease that turns out empty. So in any
+// one request it admits ahead of a lease that turns out empty (that one is
+// owed and paid from the next lease, so the long-run rate is exact). So in any
 // window a limit admits at most its GCRA allowance plus
 // N × (1.5 × L + 1) requests for N replicas (60/min with the default 2 s
 // span: L = 2, at most 4 extra per replica). Held tokens also make a limit
@@ -43,6 +44,7 @@ type bucket struct {
 	mu        sync.Mutex
 	perMin    int
 	tokens    int
+	debt      int // requests admitted ahead of a lease that came back short: paid first
 	denyUntil time.Time
 	fetching  bool
 	tat       int64 // local GCRA state (embedded store, or Redis down)
@@ -105,7 +107,7 @@ func (l *limiter) take(ctx context.Context, k lkey, perMin int) (bool, time.Dura
 	defer b.mu.Unlock()
 	b.used = now
 	if b.perMin != perMin { // the limit changed (config reload): start over
-		b.perMin, b.tokens, b.tat, b.denyUntil = perMin, 0, 0, time.Time{}
+		b.perMin, b.tokens, b.debt, b.tat, b.denyUntil = perMin, 0, 0, 0, time.Time{}
 	}
 	if !l.e.st.Shared() || !l.e.up.Load() {
 		return b.local(now, perMin)
@@ -122,28 +124,36 @@ func (l *limiter) take(ctx context.Context, k lkey, perMin int) (bool, time.Dura
 		}
 		return true, 0
 	}
-	if !b.fetching {
+	if !b.fetching && b.debt == 0 {
 		// Nothing held and nothing coming: admit now, charge it to the
 		// lease fetched in the background.
 		b.fetching = true
 		go l.refill(k, b, perMin, lease+1, 1)
 		return true, 0
 	}
-	// Empty while a lease is on its way: this request waits for Redis.
+	// Empty while a lease is on its way, or in debt: wait for Redis.
 	sctx, cancel := l.e.storeCtx(ctx)
-	g, retry, err := l.e.st.Take(sctx, k.storeKey(), store.Limit{PerMinute: perMin}, lease)
+	g, retry, err := l.e.st.Take(sctx, k.storeKey(), store.Limit{PerMinute: perMin}, lease+b.debt)
 	cancel()
 	if err != nil {
 		l.e.markDown("rate limit", err)
 		return b.local(now, perMin)
 	}
-	if g == 0 {
+	if g <= b.debt {
+		b.debt -= g
+		if retry <= 0 {
+			retry = interval(perMin)
+		}
 		b.denyUntil = now.Add(retry)
 		return false, retry
 	}
-	b.tokens += g - 1
+	b.tokens += g - b.debt - 1
+	b.debt = 0
 	return true, 0
 }
+
+// interval is the time one token takes to come back.
+func interval(perMin int) time.Duration { return time.Minute / time.Duration(max(perMin, 1)) }
 
 func (b *bucket) local(now time.Time, perMin int) (bool, time.Duration) {
 	tat, g, retry := store.GCRA(b.tat, now.UnixMicro(), perMin, 1)
@@ -164,9 +174,16 @@ func (l *limiter) refill(k lkey, b *bucket, perMin, n, charged int) {
 	if err != nil || b.perMin != perMin {
 		return
 	}
+	if g < charged {
+		// Admitted ahead of an empty bucket: owe it to the next lease.
+		b.debt += charged - g
+	}
 	if g <= charged {
 		// Nothing left in Redis: spend what is held, then refuse until the
 		// bucket refills.
+		if retry <= 0 {
+			retry = interval(perMin)
+		}
 		b.denyUntil = now.Add(retry)
 		return
 	}

@@ -32,13 +32,14 @@ func runCheck(args []string) int {
 func checkMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "config file: only `policies` and `policy.dry_run` are used")
+	cfgPath := fs.String("config", "", "config file: only `policies` and `policy.dry_run` are used (offline: never the classifier)")
 	jsonl := fs.Bool("jsonl", false, `read one {"id","text"} per line and print one decision per line`)
 	dir := fs.String("policies", "", "policy directory (overrides the config; default: the bundled policies)")
 	app := fs.String("app", "", "app name, for per-app overrides in data.aup.apps")
 	output := fs.Bool("output", false, "decide the text as a model answer (data.aup.output_decision)")
+	endpoint := fs.String("endpoint", "", "endpoint of the request body: chat, completions, responses, messages or embeddings (default: guessed from its keys)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: aupguard check [--config FILE] [--policies DIR] [--app NAME] [--output] [--jsonl] < INPUT")
+		fmt.Fprintln(stderr, "usage: aupguard check [--config FILE] [--policies DIR] [--app NAME] [--endpoint EP] [--output] [--jsonl] < INPUT")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -46,6 +47,11 @@ func checkMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
+		return 2
+	}
+	ep, ok := checkEndpoints[*endpoint]
+	if !ok {
+		fmt.Fprintf(stderr, "aupguard check: --endpoint %q: want chat, completions, responses, messages or embeddings\n", *endpoint)
 		return 2
 	}
 	opt, err := checkOptions(*cfgPath, stderr)
@@ -80,7 +86,7 @@ func checkMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "aupguard check: cannot read the request from stdin (at most 16 MiB)")
 			return 1
 		}
-		texts, s, err := requestTexts(body)
+		texts, s, err := requestTexts(body, ep)
 		if err != nil {
 			fmt.Fprintln(stderr, "aupguard check:", err)
 			return 1
@@ -143,20 +149,33 @@ type checkError struct {
 	Error string          `json:"error"`
 }
 
+// checkEndpoints are the --endpoint values; "" guesses from the body.
+var checkEndpoints = map[string]wire.Endpoint{
+	"":            wire.EndpointOther,
+	"chat":        wire.EndpointChat,
+	"completions": wire.EndpointCompletions,
+	"responses":   wire.EndpointResponses,
+	"messages":    wire.EndpointMessages,
+	"embeddings":  wire.EndpointEmbeddings,
+}
+
 // requestTexts extracts every text a model would read from an
-// OpenRouter-style request body.
-func requestTexts(body []byte) ([]string, policy.Subject, error) {
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(body, &keys); err != nil {
-		return nil, policy.Subject{}, fmt.Errorf("request is not a JSON object: %w", err)
-	}
-	ep := wire.EndpointChat
-	switch {
-	case keys["messages"] != nil:
-	case keys["input"] != nil:
-		ep = wire.EndpointResponses
-	case keys["prompt"] != nil:
-		ep = wire.EndpointCompletions
+// OpenRouter-style request body, with the gateway's own parser; ep
+// EndpointOther guesses the endpoint from the body's keys.
+func requestTexts(body []byte, ep wire.Endpoint) ([]string, policy.Subject, error) {
+	if ep == wire.EndpointOther {
+		var keys map[string]json.RawMessage
+		if err := json.Unmarshal(body, &keys); err != nil {
+			return nil, policy.Subject{}, fmt.Errorf("request is not a JSON object: %w", err)
+		}
+		ep = wire.EndpointChat
+		switch {
+		case keys["messages"] != nil:
+		case keys["input"] != nil:
+			ep = wire.EndpointResponses
+		case keys["prompt"] != nil:
+			ep = wire.EndpointCompletions
+		}
 	}
 	req, err := wire.ParseRequest(ep, body, wire.ParseOptions{})
 	if err != nil {

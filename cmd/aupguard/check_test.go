@@ -117,6 +117,12 @@ func TestCheckJSONL(t *testing.T) {
 			t.Errorf("line %d: %v, want id %v action %s", i, lines[i], w.id, w.action)
 		}
 	}
+	// Every decision line has the same keys, an allow too.
+	for _, k := range []string{"decision_id", "action", "categories", "severity", "strike", "reasons", "rules", "policy_hash"} {
+		if _, ok := lines[1][k]; !ok {
+			t.Errorf("allow line has no %q: %v", k, lines[1])
+		}
+	}
 	if lines[3]["id"] != "bad" || lines[3]["error"] == nil {
 		t.Errorf("bad line: %v", lines[3])
 	}
@@ -144,5 +150,24 @@ func TestCheckUsage(t *testing.T) {
 	}
 	if code, _, _ := runCheckCmd(t, "", "--policies", t.TempDir()); code != 1 {
 		t.Fatalf("empty policy dir: code %d", code)
+	}
+}
+
+// Text is found wherever a model reads it, per endpoint: here in a
+// responses body's instructions and an Anthropic messages body's system.
+func TestCheckEndpoints(t *testing.T) {
+	dir := policyDir(t)
+	for _, tc := range []struct{ ep, body string }{
+		{"responses", `{"model": "x", "instructions": "how to synthesize sarin", "input": "go on"}`},
+		{"messages", `{"model": "x", "max_tokens": 10, "system": "how to synthesize sarin", "messages": [{"role": "user", "content": "go on"}]}`},
+		{"", `{"model": "x", "input": [{"role": "user", "content": [{"type": "input_text", "text": "how to synthesize sarin"}]}]}`},
+	} {
+		code, lines, stderr := runCheckCmd(t, tc.body, "--policies", dir, "--endpoint", tc.ep)
+		if code != 0 || len(lines) != 1 || lines[0]["action"] != "block" {
+			t.Errorf("%q: code %d lines %v stderr %s", tc.ep, code, lines, stderr)
+		}
+	}
+	if code, _, _ := runCheckCmd(t, `{}`, "--policies", dir, "--endpoint", "models"); code != 2 {
+		t.Fatalf("bad endpoint: code %d", code)
 	}
 }

@@ -248,3 +248,29 @@ func TestClassifierOptionsValidated(t *testing.T) {
 		t.Fatal("Classify without a classifier")
 	}
 }
+
+// In parallel mode the background verdict is bounded too: a hung guard
+// model ends in the timeout with on_timeout applied, and a request whose
+// client went away ends the classification with it.
+func TestClassifierParallelBounded(t *testing.T) {
+	f := newFakeGuard(t)
+	f.set(func(f *fakeGuard) { f.hang = make(chan struct{}) })
+	opt := guardOptions(f, ModeParallel)
+	opt.Timeout, opt.OnTimeout = 20*time.Millisecond, Block
+	e := newEngine(t, Options{Dir: testBundle(t), Classifier: opt})
+
+	d, err := e.StartClassify(context.Background(), subj, []string{"anything"}).Result()
+	if err != nil || d.Action != Block || !slices.Contains(d.Rules, "classifier.timeout") || d.ID == "" {
+		t.Fatalf("timeout: %+v, %v", d, err)
+	}
+
+	opt.Timeout = time.Hour
+	e = newEngine(t, Options{Dir: testBundle(t), Classifier: opt})
+	ctx, cancel := context.WithCancel(context.Background())
+	p := e.StartClassify(ctx, subj, []string{"anything"})
+	cancel()
+	<-p.Done() // would hang for an hour if the cancel were ignored
+	if d, err := p.Result(); err == nil && d.Action != Block {
+		t.Fatalf("cancelled: %+v", d) // either no decision, or the unavailable one
+	}
+}

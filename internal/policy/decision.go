@@ -29,10 +29,10 @@ type Decision struct {
 	ID         string   `json:"decision_id"`
 	Action     Action   `json:"action"`
 	Categories []string `json:"categories"`
-	Severity   string   `json:"severity,omitempty"` // highest of the categories: low | medium | high | critical
+	Severity   string   `json:"severity"` // highest of the categories: low | medium | high | critical
 	Strike     float64  `json:"strike"`
 	Reasons    []string `json:"reasons"`
-	Rules      []string `json:"rules,omitempty"`
+	Rules      []string `json:"rules"`
 	// Escalation is the sanction the policy recommends at once: "", "suspend" or "ban".
 	Escalation string `json:"escalation,omitempty"`
 	// LegalHold: a violated category requires keeping the evidence (CSAM).

@@ -210,6 +210,9 @@ func decodeDecision(v ast.Value) (Decision, error) {
 	if len(d.Redactions) == 0 {
 		d.Redactions = nil
 	}
+	if d.Rules == nil { // printed as [], like categories and reasons
+		d.Rules = []string{}
+	}
 	return d, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -16,6 +17,10 @@ type ProxyOptions = proxy.Options
 
 // NewProxy builds the upstream hop for Forward.
 func NewProxy(opt ProxyOptions) (*proxy.Proxy, error) { return proxy.New(opt) }
+
+// HeaderZDROverride names, on the response, the client's provider values
+// that ZDR routing overrode (e.g. "provider.zdr, provider.data_collection").
+const HeaderZDROverride = "X-AUP-ZDR-Override"
 
 // ForwardOptions configure Forward.
 type ForwardOptions struct {
@@ -55,9 +60,12 @@ func Forward(opt ForwardOptions) gin.HandlerFunc {
 				return
 			}
 			if len(overrides) > 0 {
+				// The client asked for weaker routing than ZDR allows: tell it.
+				c.Header(HeaderZDROverride, strings.Join(overrides, ", "))
 				opt.Logger.Debug("zdr overrode provider settings", "request_id", st.RequestID, "fields", overrides)
 			}
 			call.Body = body
+			call.DropFlaggedInput = st.ZDR
 			if opt.Enforcer != nil {
 				call.OnModeration = func(reasons []string) { opt.reportModeration(c, st, reasons) }
 			}

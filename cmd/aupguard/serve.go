@@ -11,6 +11,7 @@ import (
 
 	"github.com/aupguard/aupguard/internal/config"
 	"github.com/aupguard/aupguard/internal/enforce"
+	"github.com/aupguard/aupguard/internal/evidence"
 	"github.com/aupguard/aupguard/internal/identity"
 	"github.com/aupguard/aupguard/internal/policy"
 	"github.com/aupguard/aupguard/internal/server"
@@ -73,6 +74,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 				if err := g.policy.Reload(ctx); err != nil {
 					log.Error("policy reload failed; keeping the previous policy", "error", err.Error())
 				} else {
+					g.policies.Observe(g.policy.Hash(), g.policy.Files())
 					log.Info("policies reloaded", "hash", g.policy.Hash())
 				}
 			}
@@ -83,9 +85,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 
 // gateway holds the wired parts; Close releases them in reverse order.
 type gateway struct {
-	server  *server.Server
-	policy  *policy.Engine
-	closers []func() error
+	server   *server.Server
+	policy   *policy.Engine
+	enforcer *enforce.Enforcer
+	policies *evidence.PolicyHistory // versions in force, for evidence bundles
+	closers  []func() error
 }
 
 func (g *gateway) Close() {
@@ -102,6 +106,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 			g.Close()
 		}
 	}()
+	routeLibraryLogs(log)
 	st, err := store.Open(ctx, cfg.Store, store.WithLogger(log))
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
@@ -148,11 +153,22 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 	if err != nil {
 		return nil, fmt.Errorf("enforce: %w", err)
 	}
+	g.enforcer = enf
 	g.closers = append(g.closers, enf.Close)
 
+	// Webhooks hear of every report through a decorated enforcer.
+	reporting, err := wireWebhooks(g, cfg, log, enf)
+	if err != nil {
+		return nil, err
+	}
+	admin, err := wireDesk(g, cfg, log, st, enf, eng)
+	if err != nil {
+		return nil, err
+	}
+
 	g.server, err = server.New(server.Options{
-		Config: cfg, Policy: eng, Enforcer: enf, Pseudonymizer: pseudo, Digester: digest, Logger: log,
-		Ready: enf.Ready,
+		Config: cfg, Policy: eng, Enforcer: reporting, Pseudonymizer: pseudo, Digester: digest, Logger: log,
+		Ready: enf.Ready, Admin: admin,
 	})
 	if err != nil {
 		return nil, err

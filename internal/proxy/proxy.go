@@ -7,6 +7,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +51,10 @@ type Call struct {
 	// OnResponse may inspect the upstream response and wrap resp.Body (the
 	// answer check does). An error turns the response into a 502.
 	OnResponse func(resp *http.Response) error
+	// DropFlaggedInput removes metadata.flagged_input (the start of the
+	// prompt) from an upstream 403 before it reaches the client: ZDR mode,
+	// where no copy of the prompt should travel further than it must.
+	DropFlaggedInput bool
 
 	// Filled in by Forward.
 	Status   int           // upstream status; 0 if none
@@ -197,13 +203,20 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	if p.observe != nil {
 		p.observe(c.Route, resp.StatusCode, c.Latency)
 	}
-	if resp.StatusCode == http.StatusForbidden && c.OnModeration != nil {
+	if resp.StatusCode == http.StatusForbidden && (c.OnModeration != nil || c.DropFlaggedInput) {
 		peek, err := io.ReadAll(io.LimitReader(resp.Body, moderationPeek))
 		if err != nil {
 			return err
 		}
-		if reasons, ok := wire.ModerationReasons(peek); ok {
+		if reasons, ok := wire.ModerationReasons(peek); ok && c.OnModeration != nil {
 			c.OnModeration(reasons)
+		}
+		if c.DropFlaggedInput && len(peek) < moderationPeek {
+			if b, ok := dropFlaggedInput(peek); ok {
+				peek = b
+				resp.ContentLength = int64(len(b))
+				resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+			}
 		}
 		resp.Body = readCloser{io.MultiReader(bytes.NewReader(peek), resp.Body), resp.Body}
 	}
@@ -214,6 +227,36 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		return c.OnResponse(resp)
 	}
 	return nil
+}
+
+// dropFlaggedInput returns body without error.metadata.flagged_input; ok
+// is false when the body has none (or is not an error object).
+func dropFlaggedInput(body []byte) ([]byte, bool) {
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(body, &doc) != nil {
+		return nil, false
+	}
+	var e map[string]json.RawMessage
+	if json.Unmarshal(doc["error"], &e) != nil {
+		return nil, false
+	}
+	var meta map[string]json.RawMessage
+	if json.Unmarshal(e["metadata"], &meta) != nil {
+		return nil, false
+	}
+	if _, ok := meta["flagged_input"]; !ok {
+		return nil, false
+	}
+	delete(meta, "flagged_input")
+	var err error
+	if e["metadata"], err = json.Marshal(meta); err != nil {
+		return nil, false
+	}
+	if doc["error"], err = json.Marshal(e); err != nil {
+		return nil, false
+	}
+	out, err := json.Marshal(doc)
+	return out, err == nil
 }
 
 func isEventStream(h http.Header) bool {

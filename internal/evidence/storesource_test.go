@@ -1,0 +1,135 @@
+package evidence
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aupguard/aupguard/internal/store"
+	_ "github.com/aupguard/aupguard/internal/store/embedded"
+)
+
+func openBolt(t *testing.T) store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), "bolt://"+filepath.Join(t.TempDir(), "aup.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// A bundle made from a real store through StoreSource verifies and holds
+// what the filter selects.
+func TestStoreSourceExport(t *testing.T) {
+	ctx := context.Background()
+	st := openBolt(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for i := range 6 {
+		r := testReport(i)
+		r.Time = now.Add(time.Duration(i-6) * time.Minute)
+		if _, err := st.AddReport(ctx, r, store.Policy{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := st.ApplyAction(ctx, store.Action{ID: "a1", Time: now, Actor: "desk-1", App: "web", User: "user-0",
+		Action: store.ActWarn, Reason: "first offence"}); err != nil {
+		t.Fatal(err)
+	}
+	h := NewPolicyHistory(nil)
+	h.Observe("p1", map[string][]byte{"aup/decision.rego": []byte("package aup\n"), "aup/data.json": []byte("{}\n")})
+	src := StoreSource{Store: st, History: h}
+
+	x := &Exporter{Key: testKey(t, 7), TempDir: t.TempDir()}
+	b := bundle(t, x, src, Filter{User: "user-0"})
+	res := Verify(strings.NewReader(string(b)), nil)
+	if !res.OK {
+		t.Fatalf("bundle does not verify: %s", res.FirstFailure)
+	}
+	m := res.Manifest
+	// testReport spreads users i%5: user-0 has reports 0 and 5.
+	if m.Counts.Reports != 2 || m.Counts.Actions != 1 || m.Counts.PolicyVersions != 1 {
+		t.Fatalf("counts %+v", m.Counts)
+	}
+	if got := string(fileData(t, unpack(t, b), "policies/p1/aup/decision.rego")); got != "package aup\n" {
+		t.Fatalf("policy file %q", got)
+	}
+}
+
+// Stopping early ends the store walk; a store error reaches the consumer.
+func TestStoreSourceStopsAndFails(t *testing.T) {
+	ctx := context.Background()
+	st := openBolt(t)
+	for i := range 5 {
+		if _, err := st.AddReport(ctx, testReport(i), store.Policy{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := StoreSource{Store: st}
+	n := 0
+	for _, err := range src.Reports(ctx, Filter{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n++; n == 2 {
+			break
+		}
+	}
+	if n != 2 {
+		t.Fatalf("walked %d", n)
+	}
+	st.Close()
+	var gotErr error
+	for _, err := range src.Reports(ctx, Filter{}) {
+		gotErr = err
+	}
+	if gotErr == nil {
+		t.Fatal("a closed store gave no error")
+	}
+	for _, err := range src.Actions(ctx, Filter{}) {
+		gotErr = err
+	}
+	if gotErr == nil || errors.Is(gotErr, errStop) {
+		t.Fatalf("actions on a closed store: %v", gotErr)
+	}
+	if v, _ := src.Policies(ctx, time.Time{}, time.Time{}); v != nil {
+		t.Fatalf("no history, yet %v", v)
+	}
+}
+
+func TestPolicyHistory(t *testing.T) {
+	clock := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	h := NewPolicyHistory(func() time.Time { return clock })
+	h.Observe("p1", nil)
+	clock = clock.Add(time.Hour)
+	h.Observe("p1", nil) // unchanged: still one version
+	h.Observe("p2", map[string][]byte{"b": nil, "a": nil})
+	all := h.Versions(time.Time{}, time.Time{})
+	if len(all) != 2 || !all[0].From.IsZero() || !all[0].Until.Equal(clock) || !all[1].From.Equal(clock) ||
+		all[1].Files[0].Path != "a" {
+		t.Fatalf("%+v", all)
+	}
+	hashes := func(v []PolicyVersion) string {
+		var s []string
+		for _, x := range v {
+			s = append(s, x.Hash)
+		}
+		return strings.Join(s, ",")
+	}
+	for _, c := range []struct {
+		since, until time.Time
+		want         string
+	}{
+		{clock.Add(-2 * time.Hour), clock.Add(-time.Hour), "p1"}, // before p2: p1 only (its start is unknown)
+		{clock.Add(time.Minute), time.Time{}, "p2"},
+		{clock.Add(-time.Minute), clock.Add(time.Minute), "p1,p2"},
+		{clock, time.Time{}, "p2"}, // p1 ended exactly at since
+	} {
+		if got := hashes(h.Versions(c.since, c.until)); got != c.want {
+			t.Errorf("Versions(%v, %v) = %s, want %s", c.since, c.until, got, c.want)
+		}
+	}
+}

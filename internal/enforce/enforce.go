@@ -245,16 +245,25 @@ func (e *Enforcer) Act(ctx context.Context, a store.Action) (store.Standing, err
 	return st, nil
 }
 
-// Ready reports whether the store answers (for /readyz).
+// Ready reports whether this replica should take traffic (for /readyz).
+// Under fail_mode closed a store outage makes it unready: it would refuse
+// unknown users anyway. Under fail_mode open it stays ready — it serves
+// from the cache and spools reports — or a store outage would take every
+// replica out of the load balancer at once; StoreUp tells the difference.
 func (e *Enforcer) Ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, e.opt.StoreTimeout)
 	defer cancel()
 	if err := e.st.Ping(ctx); err != nil {
 		e.markDown("ready", err)
-		return fmt.Errorf("%w: %v", ErrStoreUnavailable, err)
+		if e.closed {
+			return fmt.Errorf("%w: %v", ErrStoreUnavailable, err)
+		}
 	}
 	return nil
 }
+
+// StoreUp reports whether the store answered at the last health check.
+func (e *Enforcer) StoreUp() bool { return e.up.Load() }
 
 // Spooled is the number of reports waiting in the spool.
 func (e *Enforcer) Spooled() int { return e.spool.pending() }

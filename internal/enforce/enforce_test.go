@@ -110,8 +110,15 @@ func TestFailModes(t *testing.T) {
 				t.Fatalf("ready: %v", err)
 			}
 			f.down.Store(true)
-			if err := e.Ready(ctx); !errors.Is(err, enforce.ErrStoreUnavailable) {
-				t.Fatalf("ready while down: %v", err)
+			err := e.Ready(ctx)
+			if mode == "closed" && !errors.Is(err, enforce.ErrStoreUnavailable) {
+				t.Fatalf("closed: ready while down: %v", err)
+			}
+			if mode == "open" && err != nil {
+				t.Fatalf("open: a store outage must not take the replica out of rotation: %v", err)
+			}
+			if e.StoreUp() {
+				t.Fatal("StoreUp while the store is down")
 			}
 			s, err := e.Standing(ctx, "web", "bad")
 			if err != nil || s.Status != store.Banned {

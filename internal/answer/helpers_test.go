@@ -21,9 +21,9 @@ import (
 // window's bounds.
 type phraseChecker struct {
 	phrase   string
-	action   policy.Action   // default block
-	cats     []string        // default mass_casualty_weapons
-	err      error           // returned instead of deciding
+	action   policy.Action // default block
+	cats     []string      // default mass_casualty_weapons
+	err      error         // returned instead of deciding
 	calls    atomic.Int64
 	mu       sync.Mutex
 	maxBytes int // largest single text checked

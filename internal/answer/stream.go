@@ -1,8 +1,8 @@
 package answer
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"io"
 	"strconv"
 	"sync"

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aupguard/aupguard/internal/policy"
 	"github.com/aupguard/aupguard/internal/wire"
@@ -27,6 +28,11 @@ func run(t *testing.T, c *Checker, ep wire.Endpoint, in string, bufSize int) (ou
 	out, err := smallReads(r, bufSize)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A cut closes upstream itself; a stream that ended does not need to.
+	cut := bytes.Contains(out, []byte(`"finish_reason":"error"`)) && !bytes.Contains([]byte(in), []byte(`"finish_reason":"error"`))
+	if closed := body.closed.Load(); cut && closed != 1 {
+		t.Fatalf("cut without closing upstream (closed %d times)", closed)
 	}
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
@@ -160,14 +166,27 @@ func TestStreamForwardsWithoutWaiting(t *testing.T) {
 		}
 		// The writer now stalls: the reader must not need more.
 	}()
-	got := ""
-	buf := make([]byte, 64<<10)
-	for got != strings.Join(events[:3], "") {
-		n, err := r.Read(buf)
+	done := make(chan error, 1)
+	go func() {
+		got := ""
+		buf := make([]byte, 64<<10)
+		for got != strings.Join(events[:3], "") {
+			n, err := r.Read(buf)
+			if err != nil {
+				done <- err
+				return
+			}
+			got += string(buf[:n])
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
 		if err != nil {
 			t.Fatal(err)
 		}
-		got += string(buf[:n])
+	case <-time.After(10 * time.Second): // a hang guard, not a timing assertion
+		t.Fatal("the reader waited for an event upstream has not sent")
 	}
 	_ = pw.CloseWithError(errors.New("done"))
 	_ = r.Close()
@@ -355,12 +374,12 @@ func TestStreamFinalTextChunkHeld(t *testing.T) {
 
 func TestFinishes(t *testing.T) {
 	for data, want := range map[string]bool{
-		`{"choices":[{"delta":{"content":"x"},"finish_reason":null}]}`:                    false,
-		`{"choices":[{"delta":{"content":"x"},"finish_reason":"stop"}]}`:                  true,
-		`{"choices":[{"text":"x","finish_reason" : "length"}]}`:                           true,
-		`{"choices":[{"delta":{"content":"say \"finish_reason\":\"x\""}}]}`:               false,
-		`{"choices":[{"delta":{},"native_finish_reason":"stop","finish_reason":null}]}`:   false,
-		`{"type":"response.output_text.delta","delta":"finish_reason"}`:                   false,
+		`{"choices":[{"delta":{"content":"x"},"finish_reason":null}]}`:                  false,
+		`{"choices":[{"delta":{"content":"x"},"finish_reason":"stop"}]}`:                true,
+		`{"choices":[{"text":"x","finish_reason" : "length"}]}`:                         true,
+		`{"choices":[{"delta":{"content":"say \"finish_reason\":\"x\""}}]}`:             false,
+		`{"choices":[{"delta":{},"native_finish_reason":"stop","finish_reason":null}]}`: false,
+		`{"type":"response.output_text.delta","delta":"finish_reason"}`:                 false,
 	} {
 		if got := finishes([]byte(data)); got != want {
 			t.Errorf("finishes(%s) = %v", data, got)
@@ -425,14 +444,14 @@ func TestStreamManyChannels(t *testing.T) {
 
 func TestChoiceIndex(t *testing.T) {
 	for data, want := range map[string]int{
-		`{"choices":[{"index":3,"delta":{"content":"x"}}]}`:                                               3,
-		`{"choices":[{"delta":{"tool_calls":[{"index":5,"function":{"arguments":"{}"}}]},"index":2}]}`:     2,
+		`{"choices":[{"index":3,"delta":{"content":"x"}}]}`:                                                 3,
+		`{"choices":[{"delta":{"tool_calls":[{"index":5,"function":{"arguments":"{}"}}]},"index":2}]}`:      2,
 		`{"choices" : [ { "delta" : {"content":"\"index\":9, \\"}, "finish_reason":null, "index" : 12 } ]}`: 12,
-		`{"choices":[{"delta":{"content":"x"}}]}`:                                                          0,
-		`{"choices":[]}`:                                                                                   0,
-		`{"type":"response.output_text.delta","delta":"choices"}`:                                          0,
-		`{"choices":[{"logprobs":null,"text":"a","index":1}]}`:                                             1,
-		`{"choices":[{"delta":{"content":"unterminated`:                                                   0,
+		`{"choices":[{"delta":{"content":"x"}}]}`:                                                           0,
+		`{"choices":[]}`: 0,
+		`{"type":"response.output_text.delta","delta":"choices"}`: 0,
+		`{"choices":[{"logprobs":null,"text":"a","index":1}]}`:    1,
+		`{"choices":[{"delta":{"content":"unterminated`:           0,
 	} {
 		if got := choiceIndex([]byte(data)); got != want {
 			t.Errorf("choiceIndex(%s) = %d, want %d", data, got, want)

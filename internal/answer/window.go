@@ -53,8 +53,8 @@ func (w *window) add(key, text string) {
 // texts returns the texts to check now: for each channel with pending text,
 // its tail followed by the pending text, cut into segments of at most
 // 2×size bytes that overlap by size bytes, so that work stays linear in the
-// new text even when one event carries megabytes. The strings are valid
-// until the next call to texts.
+// new text even when one event carries megabytes. The slice is reused by
+// the next call.
 func (w *window) texts() []string {
 	w.scratch = w.scratch[:0]
 	for _, c := range w.chans {
@@ -92,13 +92,16 @@ func (w *window) done() {
 			}
 		}
 		c.pend = c.pend[:0]
+		if cap(c.pend) > 4*w.size {
+			c.pend = nil // one huge event must not pin its size for the whole stream
+		}
 	}
 	w.pending = 0
 }
 
 // reset forgets all text (the stream ended or was cut).
 func (w *window) reset() {
-	w.chans, w.scratch, w.pending = nil, nil, 0
+	w.chans, w.scratch, w.segments, w.pending = nil, nil, nil, 0
 }
 
 // lastBytes returns at most n trailing bytes of b, starting at a rune

@@ -93,11 +93,7 @@ func Forward(opt ForwardOptions) gin.HandlerFunc {
 }
 
 func (opt ForwardOptions) reportModeration(c *gin.Context, st *State, reasons []string) {
-	texts := make([]string, len(st.Request.Texts))
-	for i := range st.Request.Texts {
-		texts[i] = st.Request.Texts[i].Text
-	}
-	r := newReport(st, "upstream_moderation", texts, opt.Digester, 200, st.Redact)
+	r := newReport(st, "upstream_moderation", requestTexts(st), opt.Digester, 200, st.Redact)
 	r.Action, r.Categories, r.Strike = "flag", reasons, opt.ModerationStrike
 	r.Rules = []string{"openrouter_moderation"}
 	if _, err := opt.Enforcer.Report(context.WithoutCancel(c.Request.Context()), r, ""); err != nil {

@@ -64,19 +64,8 @@ func Inspect(opt InspectOptions) gin.HandlerFunc {
 			return
 		}
 		resolveZDR(c, st, opt.ZDR)
-		status := string(st.Standing.Status)
-		if status == "" {
-			status = string(store.Active)
-		}
-		subj := policy.Subject{
-			App: st.App.Name, EndUser: st.Pseudonym, Standing: status,
-			Strikes: st.Standing.Strikes, Reports: st.Standing.Reports, ZDR: st.ZDR,
-			Endpoint: req.Endpoint.String(), Model: req.Model, NonText: req.NonText,
-		}
-		texts := make([]string, len(req.Texts))
-		for i := range req.Texts {
-			texts[i] = req.Texts[i].Text
-		}
+		subj := subjectOf(st)
+		texts := requestTexts(st)
 		d, err := opt.Policy.CheckRequest(c.Request.Context(), subj, texts)
 		if err != nil {
 			opt.Logger.Error("policy evaluation failed", "request_id", st.RequestID, "error", err.Error())
@@ -107,6 +96,11 @@ func Inspect(opt InspectOptions) gin.HandlerFunc {
 		}
 		if d.Violation() && refuseStanding(c, st.Standing) {
 			return
+		}
+		if pc, ok := opt.Policy.(ParallelClassifier); ok && pc.ClassifierMode() == policy.ModeParallel {
+			// The guard model works while the request is forwarded;
+			// AnswerCheck applies its verdict to the answer.
+			st.Verdict = pc.StartClassify(c.Request.Context(), subj, texts)
 		}
 		c.Next()
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/aupguard/aupguard/internal/policy"
 	"github.com/aupguard/aupguard/internal/store"
 	"github.com/aupguard/aupguard/internal/wire"
 )
@@ -42,6 +43,9 @@ type State struct {
 	DecisionID string
 	Redact     func(string) string
 	ZDR        bool
+	// Verdict is the guard model's decision under way (classifier mode
+	// "parallel"); AnswerCheck applies it to the answer.
+	Verdict *policy.Pending
 
 	// Set by whoever refuses or forwards.
 	Reason          wire.Reason // refusal reason, "" when none

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/aupguard/aupguard/internal/answer"
 	"github.com/aupguard/aupguard/internal/config"
 	"github.com/aupguard/aupguard/internal/enforce"
 	"github.com/aupguard/aupguard/internal/evidence"
@@ -17,6 +18,7 @@ import (
 	"github.com/aupguard/aupguard/internal/server"
 	"github.com/aupguard/aupguard/internal/store"
 	_ "github.com/aupguard/aupguard/internal/store/all" // bolt:// and redis:// stores
+	"github.com/aupguard/aupguard/middleware"
 )
 
 func init() {
@@ -86,6 +88,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 // gateway holds the wired parts; Close releases them in reverse order.
 type gateway struct {
 	server   *server.Server
+	store    store.Store
 	policy   *policy.Engine
 	enforcer *enforce.Enforcer
 	policies *evidence.PolicyHistory // versions in force, for evidence bundles
@@ -111,6 +114,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	g.store = st
 	g.closers = append(g.closers, st.Close)
 
 	keys, err := identity.LoadKeys(ctx, cfg.Secrets.PseudonymKey, cfg.Secrets.DigestKey, st)
@@ -166,9 +170,19 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 		return nil, err
 	}
 
+	// Answers are checked for apps with answer_check on; a parallel
+	// classifier's verdict is applied to every answer.
+	checker, err := answer.New(eng, answer.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	onResponse := middleware.AnswerCheck(middleware.AnswerOptions{
+		Checker: checker, Enforcer: reporting, Digester: digest, Logger: log,
+	})
+
 	g.server, err = server.New(server.Options{
 		Config: cfg, Policy: eng, Enforcer: reporting, Pseudonymizer: pseudo, Digester: digest, Logger: log,
-		Ready: enf.Ready, Admin: admin,
+		Ready: enf.Ready, Admin: admin, OnResponse: onResponse,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,221 @@
+package middleware
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/aupguard/aupguard/internal/answer"
+	"github.com/aupguard/aupguard/internal/policy"
+	"github.com/aupguard/aupguard/internal/wire"
+)
+
+// ParallelClassifier is a policy whose guard-model tier runs beside the
+// upstream call (classifier mode "parallel"); internal/policy.Engine
+// implements it.
+type ParallelClassifier interface {
+	ClassifierMode() string
+	StartClassify(ctx context.Context, s policy.Subject, texts []string) *policy.Pending
+}
+
+// AnswerOptions configure AnswerCheck.
+type AnswerOptions struct {
+	// Checker checks model answers for apps with answer checking on; nil:
+	// answers are not checked (a parallel classifier verdict still applies).
+	Checker  *answer.Checker
+	Enforcer Enforcer // records reports; nil: not recorded
+	Digester Digester
+	Logger   *slog.Logger
+}
+
+// AnswerCheck is Forward's OnResponse hook: it applies a parallel
+// classifier's verdict to the answer (the answer flows until the verdict
+// arrives; a block cuts it) and, for apps with answer checking on, checks
+// the model's output as it streams (internal/answer). A blocked or flagged
+// answer is reported against the end user whose request drew it out; the
+// report holds the request's digest, never the answer's text.
+func AnswerCheck(opt AnswerOptions) func(c *gin.Context, st *State, resp *http.Response) error {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	return func(c *gin.Context, st *State, resp *http.Response) error {
+		if st.Request == nil || st.App == nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
+			return nil
+		}
+		if opt.Checker != nil && st.App.AnswerCheck {
+			call := answer.Call{
+				Endpoint: st.Endpoint,
+				Subject:  subjectOf(st),
+				OnBlock:  func(d policy.Decision) { opt.report(c, st, "answer", d) },
+				OnFlag:   func(d policy.Decision) { opt.report(c, st, "answer", d) },
+			}
+			if err := opt.Checker.Response(resp, call); err != nil {
+				return err
+			}
+		}
+		if st.Verdict != nil && resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+			opt.gate(c, st, resp)
+		}
+		return nil
+	}
+}
+
+// gate applies the parallel classifier's verdict. A plain answer waits for
+// it (bounded by the classifier's timeout); a stream is cut at the first
+// chunk after a block verdict, and its end is held until the verdict.
+func (opt AnswerOptions) gate(c *gin.Context, st *State, resp *http.Response) {
+	onBlock := func(d policy.Decision) {
+		if policyRank(d.Action) > policyRank(policy.Action(st.Decision)) {
+			opt.report(c, st, "request", d)
+		}
+	}
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		select {
+		case <-st.Verdict.Done():
+		case <-resp.Request.Context().Done():
+			return
+		}
+		if d, err := st.Verdict.Result(); err == nil && d.Action == policy.Block {
+			onBlock(d)
+			_ = resp.Body.Close()
+			refuseResponse(resp, d)
+		}
+		return
+	}
+	resp.Body = &verdictGate{body: resp.Body, p: st.Verdict, onBlock: onBlock}
+}
+
+// report records a violation found after forwarding.
+func (opt AnswerOptions) report(c *gin.Context, st *State, source string, d policy.Decision) {
+	if opt.Enforcer == nil || !d.Violation() {
+		return
+	}
+	r := newReport(st, source, requestTexts(st), opt.Digester, 200, st.Redact)
+	r.DecisionID, r.Action, r.Categories, r.Severity = d.ID, string(d.Action), d.Categories, d.Severity
+	r.Rules, r.Strike, r.PolicyHash = d.Rules, d.Strike, d.PolicyHash
+	if _, err := opt.Enforcer.Report(context.WithoutCancel(c.Request.Context()), r, d.Escalation); err != nil {
+		opt.Logger.Error("recording a report failed", "request_id", st.RequestID, "decision_id", d.ID, "error", err.Error())
+	}
+}
+
+func requestTexts(st *State) []string {
+	texts := make([]string, len(st.Request.Texts))
+	for i := range st.Request.Texts {
+		texts[i] = st.Request.Texts[i].Text
+	}
+	return texts
+}
+
+func policyRank(a policy.Action) int {
+	switch a {
+	case policy.Redact:
+		return 1
+	case policy.Flag:
+		return 2
+	case policy.Block:
+		return 3
+	}
+	return 0
+}
+
+// refuseResponse turns an upstream answer into a 403 aup_blocked refusal.
+func refuseResponse(resp *http.Response, d policy.Decision) {
+	b := wire.ErrorBody(wire.ReasonAUPBlocked, "this request was refused under the acceptable use policy",
+		map[string]any{"reasons": nonNil(d.Categories), "decision_id": d.ID})
+	resp.StatusCode = http.StatusForbidden
+	resp.Status = "403 Forbidden"
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	resp.TransferEncoding = nil
+	resp.Header.Set("Content-Type", "application/json")
+	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+	resp.Header.Del("Content-Encoding")
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// verdictGate passes a stream on while the parallel classifier works. Once
+// its verdict is a block, the next read ends the stream with one SSE error
+// event and closes the upstream body (cancelling the upstream call). The
+// end of the stream waits for the verdict, so a short answer cannot slip
+// through whole before it.
+type verdictGate struct {
+	body    io.ReadCloser
+	p       *policy.Pending
+	onBlock func(policy.Decision)
+	decided bool
+	tail    []byte // the refusal event still to send
+	cut     bool
+}
+
+func (g *verdictGate) Read(b []byte) (int, error) {
+	if g.cut {
+		if len(g.tail) == 0 {
+			return 0, io.EOF
+		}
+		n := copy(b, g.tail)
+		g.tail = g.tail[n:]
+		return n, nil
+	}
+	if !g.decided {
+		select {
+		case <-g.p.Done():
+			if g.decide() {
+				return g.Read(b)
+			}
+		default:
+		}
+	}
+	n, err := g.body.Read(b)
+	if err == io.EOF && !g.decided {
+		if n > 0 {
+			return n, nil
+		}
+		<-g.p.Done() // bounded by the classifier's timeout or the request's end
+		if g.decide() {
+			return g.Read(b)
+		}
+	}
+	return n, err
+}
+
+// decide reads the verdict; it reports whether the stream is cut.
+func (g *verdictGate) decide() bool {
+	g.decided = true
+	d, err := g.p.Result()
+	if err != nil || d.Action != policy.Block {
+		return false
+	}
+	g.cut = true
+	_ = g.body.Close()
+	g.onBlock(d)
+	g.tail = wire.StreamError(wire.ReasonAUPBlocked, "this request was refused under the acceptable use policy",
+		map[string]any{"reasons": nonNil(d.Categories), "decision_id": d.ID})
+	return true
+}
+
+func (g *verdictGate) Close() error { return g.body.Close() }
+
+// subjectOf is the policy's view of the request's sender.
+func subjectOf(st *State) policy.Subject {
+	status := string(st.Standing.Status)
+	if status == "" {
+		status = string(StatusActive)
+	}
+	return policy.Subject{
+		App: st.App.Name, EndUser: st.Pseudonym, Standing: status,
+		Strikes: st.Standing.Strikes, Reports: st.Standing.Reports, ZDR: st.ZDR,
+		Endpoint: st.Request.Endpoint.String(), Model: st.Request.Model, NonText: st.Request.NonText,
+	}
+}

@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	register("desk", "review flagged end users: desk queue | show USER | act USER --action A [--for DUR] --reason R",
+	register("desk", "review flagged end users: desk queue | show | act | holds | hold | release | subject-export | erase",
 		func(args []string) int { return deskMain(args, os.Stdout, os.Stderr, os.Getenv) })
 }
 
@@ -28,6 +28,9 @@ const deskUsage = `usage:
   aupguard desk show USER [--app A] [--json]
   aupguard desk act USER --action warn|suspend|ban|reinstate|dismiss|note [--for DUR] --reason R
                          [--app A] [--report ID]... [--json]
+
+Legal holds and data-subject requests: aupguard desk holds | hold | release |
+subject-export | erase (see "aupguard desk erase --help" and docs/privacy.md).
 
 Every subcommand takes --admin-url URL (or AUPGUARD_ADMIN_URL; default
 http://127.0.0.1:8081) and --token TOKEN (or AUPGUARD_TOKEN; prefer the
@@ -181,6 +184,9 @@ func deskMain(args []string, stdout, stderr io.Writer, getenv func(string) strin
 		return 0
 	}
 	sub, args := args[0], args[1:]
+	if code, ok := deskPrivacy(sub, args, stdout, stderr, getenv); ok { // subject-export, erase: privacy.go
+		return code
+	}
 	fs := flag.NewFlagSet("desk "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, deskUsage) }

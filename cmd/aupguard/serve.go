@@ -15,6 +15,7 @@ import (
 	"github.com/aupguard/aupguard/internal/evidence"
 	"github.com/aupguard/aupguard/internal/identity"
 	"github.com/aupguard/aupguard/internal/policy"
+	"github.com/aupguard/aupguard/internal/privacy"
 	"github.com/aupguard/aupguard/internal/server"
 	"github.com/aupguard/aupguard/internal/store"
 	_ "github.com/aupguard/aupguard/internal/store/all" // bolt:// and redis:// stores
@@ -92,6 +93,7 @@ type gateway struct {
 	policy   *policy.Engine
 	enforcer *enforce.Enforcer
 	policies *evidence.PolicyHistory // versions in force, for evidence bundles
+	privacy  *privacy.Service
 	closers  []func() error
 }
 
@@ -165,7 +167,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 	if err != nil {
 		return nil, err
 	}
-	admin, err := wireDesk(g, cfg, log, st, enf, eng)
+	admin, err := wireDesk(ctx, g, cfg, log, st, enf, eng)
 	if err != nil {
 		return nil, err
 	}
@@ -187,5 +189,6 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 	if err != nil {
 		return nil, err
 	}
+	registerPrivacyMetrics(g.server.Registry(), g.privacy)
 	return g, nil
 }

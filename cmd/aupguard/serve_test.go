@@ -46,6 +46,15 @@ func serveOnce(t *testing.T, cfg *config.Config, fake *fakeupstream.Server) stri
 	if resp.StatusCode != 200 {
 		t.Fatalf("readyz %d", resp.StatusCode)
 	}
+	resp, err = http.Get("http://" + la.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(m), `aupguard_retention_purged_total{kind="report"}`) {
+		t.Fatalf("/metrics lacks the retention counter")
+	}
 	req, _ := http.NewRequest("POST", "http://"+lp.Addr().String()+"/api/v1/chat/completions",
 		strings.NewReader(`{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"What is the capital of Portugal?"}]}`))
 	req.Header.Set("Authorization", "Bearer web-app-key-1")

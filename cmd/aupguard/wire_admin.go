@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aupguard/aupguard/internal/config"
 	"github.com/aupguard/aupguard/internal/desk"
 	"github.com/aupguard/aupguard/internal/enforce"
 	"github.com/aupguard/aupguard/internal/evidence"
 	"github.com/aupguard/aupguard/internal/policy"
+	"github.com/aupguard/aupguard/internal/privacy"
 	"github.com/aupguard/aupguard/internal/store"
 	"github.com/aupguard/aupguard/internal/webhook"
 )
@@ -37,7 +39,7 @@ func wireWebhooks(g *gateway, cfg *config.Config, log *slog.Logger, enf *enforce
 
 // wireDesk builds the abuse desk and its evidence export; the returned
 // function mounts both on the admin listener.
-func wireDesk(g *gateway, cfg *config.Config, log *slog.Logger, st store.Store, enf *enforce.Enforcer, eng *policy.Engine) (func(*gin.Engine), error) {
+func wireDesk(ctx context.Context, g *gateway, cfg *config.Config, log *slog.Logger, st store.Store, enf *enforce.Enforcer, eng *policy.Engine) (func(*gin.Engine), error) {
 	key, err := evidence.LoadOrCreateKey(cfg.Secrets.SigningKeyFile)
 	if err != nil {
 		return nil, err
@@ -46,18 +48,52 @@ func wireDesk(g *gateway, cfg *config.Config, log *slog.Logger, st store.Store, 
 	g.policies.Observe(eng.Hash(), eng.Files())
 	src := evidence.StoreSource{Store: st, History: g.policies}
 	x := &evidence.Exporter{Key: key, ZDR: cfg.ZDR}
+
+	// Retention, legal holds and data-subject requests (docs/privacy.md).
+	priv, err := privacy.New(st, privacy.Options{Retention: cfg.Retention, Spool: enf, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	g.privacy = priv
+	sweepCtx, stopSweeper := context.WithCancel(context.WithoutCancel(ctx))
+	sweeperDone := make(chan struct{})
+	go func() {
+		defer close(sweeperDone)
+		priv.Run(sweepCtx)
+	}()
+	g.closers = append(g.closers, func() error { stopSweeper(); <-sweeperDone; return nil })
+	marked := priv.MarkHolds(src)
+
+	general := desk.ExporterFunc(func(ctx context.Context, w io.Writer, f desk.ExportFilter) error {
+		// A watched policy directory reloads on its own: note the
+		// version in force now, so the bundle has it.
+		g.policies.Observe(eng.Hash(), eng.Files())
+		_, err := x.Export(ctx, w, marked, evidence.Filter(f))
+		return err
+	})
+	subject := func(ctx context.Context, w io.Writer, app, user string) error {
+		g.policies.Observe(eng.Hash(), eng.Files())
+		_, err := priv.Export(ctx, w, x, src, app, user)
+		return err
+	}
+	// The raw enforcer is the desk's actor: erasure reaches its spool.
 	d, err := desk.New(desk.Options{
 		Store: st, Actor: enf, Tokens: cfg.AdminTokens, ZDR: cfg.ZDR, Logger: log,
-		Exporter: desk.ExporterFunc(func(ctx context.Context, w io.Writer, f desk.ExportFilter) error {
-			// A watched policy directory reloads on its own: note the
-			// version in force now, so the bundle has it.
-			g.policies.Observe(eng.Hash(), eng.Files())
-			_, err := x.Export(ctx, w, src, evidence.Filter(f))
-			return err
-		}),
+		Exporter: desk.WithSubjectExport(general, subject),
 	})
 	if err != nil {
 		return nil, err
 	}
 	return func(e *gin.Engine) { d.Register(e) }, nil
+}
+
+// registerPrivacyMetrics exposes what retention purged.
+func registerPrivacyMetrics(reg *prometheus.Registry, priv *privacy.Service) {
+	for kind, count := range map[string]func() int64{"report": priv.Purged, "action": priv.PurgedActions} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "aupguard_retention_purged_total",
+			Help:        "Records purged by retention, by kind.",
+			ConstLabels: prometheus.Labels{"kind": kind},
+		}, func() float64 { return float64(count()) }))
+	}
 }

@@ -34,6 +34,7 @@ type Config struct {
 	Apps        []App         `yaml:"apps"`
 	AdminTokens []AdminToken  `yaml:"admin_tokens"`
 	Webhooks    []Webhook     `yaml:"webhooks"`
+	Retention   Retention     `yaml:"retention"` // personal-data retention and legal holds (retention.go)
 
 	// AllowPaths lists extra upstream paths (relative to the API root, e.g.
 	// "key", "credits") that are passed through; everything else not known

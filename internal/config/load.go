@@ -57,7 +57,8 @@ func Default() *Config {
 		Secrets: Secrets{
 			SigningKeyFile: "./data/signing.key",
 		},
-		Log: Log{Level: "info"},
+		Log:       Log{Level: "info"},
+		Retention: DefaultRetention(),
 	}
 }
 

@@ -76,9 +76,7 @@ func (c *Config) problems() []string {
 		switch cl.Mode {
 		case "", "off":
 		case "before", "parallel":
-			if cl.Model == "" {
-				bad("policy.classifier.model is required when mode is %s", cl.Mode)
-			}
+			// An empty model means the policy engine's default guard model.
 		default:
 			bad("policy.classifier.mode: %q is not off, before or parallel", cl.Mode)
 		}
@@ -243,6 +241,7 @@ func (c *Config) problems() []string {
 	default:
 		bad("log.level: %q is not debug, info, warn or error", c.Log.Level)
 	}
+	ps = append(ps, c.Retention.problems()...)
 	return ps
 }
 

@@ -257,11 +257,16 @@ type apiAction struct {
 	Before    store.Status `json:"before"`
 	After     store.Status `json:"after"`
 	Until     time.Time    `json:"until,omitzero"`
+	// Legal holds and erasures (docs/privacy.md).
+	Hold    string         `json:"hold,omitempty"`
+	Subject string         `json:"subject,omitempty"`
+	Counts  map[string]int `json:"counts,omitempty"`
 }
 
 func toAPIAction(a store.Action) apiAction {
 	return apiAction{ID: a.ID, Time: a.Time, Actor: a.Actor, App: a.App, User: a.User, Action: a.Action,
-		Duration: fmtDuration(a.Duration), Reason: a.Reason, ReportIDs: a.ReportIDs, Before: a.Before, After: a.After, Until: a.Until}
+		Duration: fmtDuration(a.Duration), Reason: a.Reason, ReportIDs: a.ReportIDs, Before: a.Before, After: a.After, Until: a.Until,
+		Hold: a.Hold, Subject: a.Subject, Counts: a.Counts}
 }
 
 // loadCase resolves the app and reads the case. It answers 404 for an id

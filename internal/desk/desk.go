@@ -250,6 +250,7 @@ func (d *Desk) tokenByName(name string) *token {
 // Register mounts the API on /admin/v1/ and the page on /desk/ of r (the
 // admin listener's engine).
 func (d *Desk) Register(r gin.IRouter) {
+	d.registerPrivacy(r) // first: it picks users/{user}/export|erase out of the catch-all (privacy.go)
 	d.registerAPI(r)
 	d.registerWeb(r)
 }

@@ -28,6 +28,10 @@ import (
 type spool struct {
 	dir string
 
+	// replayMu keeps an erasure and a replay apart: a replay must not add
+	// (and then delete) a file an erasure is rewriting.
+	replayMu sync.Mutex
+
 	mu    sync.Mutex
 	f     *os.File
 	name  string
@@ -264,6 +268,8 @@ func (e *Enforcer) replayLoop(ctx context.Context) {
 }
 
 func (e *Enforcer) replay(ctx context.Context) error {
+	e.spool.replayMu.Lock()
+	defer e.spool.replayMu.Unlock()
 	pctx, cancel := context.WithTimeout(ctx, e.opt.StoreTimeout)
 	err := e.st.Ping(pctx)
 	cancel()
@@ -284,4 +290,92 @@ func (e *Enforcer) replay(ctx context.Context) error {
 		e.log.Info("spool replayed", "files", len(files))
 	}
 	return nil
+}
+
+// EraseUser is the erasure hook (internal/privacy): it removes the user's
+// reports from every spool file, except those keep says a legal hold keeps
+// (rewriting each file through a temporary file and a rename, fsync'd),
+// forgets the cached standing and the local rate buckets, and returns how
+// many spooled reports were removed and the store keys (store.Store.Take)
+// of the user's rate-limit buckets, for the store's erasure to delete. It covers this process's spool only: every
+// replica has its own spool directory.
+func (e *Enforcer) EraseUser(app, user string, keep func(*store.Report) bool) (removed int, rateKeys []string, err error) {
+	s := e.spool
+	s.replayMu.Lock()
+	defer s.replayMu.Unlock()
+	s.rotate() // the file being written is closed, so it can be rewritten
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	files, err := s.files()
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, path := range files {
+		n, err := eraseFromFile(path, app, user, keep)
+		if err != nil {
+			return removed, nil, fmt.Errorf("enforce: spool erase %s: %w", filepath.Base(path), err)
+		}
+		removed += n
+	}
+	s.count = max(s.count-removed, 0)
+
+	e.mu.Lock()
+	delete(e.cache, ukey{app, user})
+	e.mu.Unlock()
+	k := lkey{app, user}
+	e.lim.mu.Lock()
+	delete(e.lim.m, k)
+	e.lim.mu.Unlock()
+	return removed, []string{k.storeKey()}, nil
+}
+
+// eraseFromFile rewrites one spool file without the user's lines.
+func eraseFromFile(path, app, user string, held func(*store.Report) bool) (int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	var keep []byte
+	removed := 0
+	for _, line := range strings.SplitAfter(string(data), "\n") {
+		if line == "" {
+			continue
+		}
+		var r store.Report
+		if json.Unmarshal([]byte(line), &r) == nil && r.App == app && r.User == user && (held == nil || !held(&r)) {
+			removed++
+			continue
+		}
+		keep = append(keep, line...)
+	}
+	if removed == 0 {
+		return 0, nil
+	}
+	if len(keep) == 0 {
+		return removed, os.Remove(path)
+	}
+	tmp := path + ".erase"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	_, err = f.Write(keep)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return 0, err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return removed, nil
 }

@@ -95,6 +95,9 @@ type Report struct {
 	Escalation string    `json:"escalation,omitempty"`
 	Reviewed   bool      `json:"reviewed,omitempty"`
 	ReviewedAt time.Time `json:"reviewed_at,omitzero"`
+	// Hold says why the report is on legal hold ("user", "report",
+	// "category:C"); filled by exports (internal/privacy), not stored.
+	Hold string `json:"hold,omitempty"`
 }
 
 // Action is one reviewer (or automatic) action on an end user, kept in an
@@ -112,6 +115,12 @@ type Action struct {
 	Before    Status        `json:"before"`
 	After     Status        `json:"after"`
 	Until     time.Time     `json:"until,omitzero"`
+	// Hold is the key of the hold a hold/release action concerns.
+	Hold string `json:"hold,omitempty"`
+	// Subject and Counts describe an erasure without the erased data:
+	// a keyed digest of the user and what was removed and kept.
+	Subject string         `json:"subject,omitempty"`
+	Counts  map[string]int `json:"counts,omitempty"`
 }
 
 // Action kinds.

@@ -54,7 +54,9 @@ var (
 	bSecrets   = []byte("secrets")  // name → bytes
 	bPseud     = []byte("pseud")    // pseudonym → member
 	bUserApps  = []byte("userapps") // lp(user)+app → ""
-	allBuckets = [][]byte{bStanding, bReports, bRID, bRUser, bRCat, bActions, bAID, bAUser, bEsc, bSecrets, bPseud, bUserApps}
+	bHolds     = []byte("holds")    // hold key → Hold JSON (holds in force)
+	bHoldSeen  = []byte("holdseen") // category hold key → "" (ever placed: configured holds are seeded once)
+	allBuckets = [][]byte{bStanding, bReports, bRID, bRUser, bRCat, bActions, bAID, bAUser, bEsc, bSecrets, bPseud, bUserApps, bHolds, bHoldSeen}
 )
 
 // record is a user's stored state.
@@ -86,7 +88,11 @@ func (r *record) standing(now time.Time) store.Standing {
 
 // Store is the bbolt store.
 type Store struct {
+	// dbMu guards the db handle itself: erasure compacts the file into a
+	// fresh one and swaps it in (bbolt leaves freed pages' bytes on disk).
+	dbMu sync.RWMutex
 	db   *bolt.DB
+	path string
 	now  func() time.Time
 	opts store.Options
 
@@ -166,7 +172,7 @@ func Open(path string, lockTimeout time.Duration, o store.Options) (*Store, erro
 		db.Close()
 		return nil, fmt.Errorf("embedded store %s: %w", path, err)
 	}
-	return &Store{db: db, now: o.Clock, opts: o, subs: map[*sub]struct{}{}, tats: map[string]int64{}}, nil
+	return &Store{db: db, path: path, now: o.Clock, opts: o, subs: map[*sub]struct{}{}, tats: map[string]int64{}}, nil
 }
 
 // --- key helpers ---
@@ -218,7 +224,7 @@ func putJSON(b *bolt.Bucket, k []byte, v any) error {
 
 func (s *Store) GetStanding(ctx context.Context, app, user string) (store.Standing, error) {
 	var st store.Standing
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		r, err := getRecord(tx, member(app, user))
 		if err != nil {
 			return err
@@ -232,7 +238,7 @@ func (s *Store) GetStanding(ctx context.Context, app, user string) (store.Standi
 func (s *Store) ListSanctioned(ctx context.Context) ([]store.UserStanding, error) {
 	var out []store.UserStanding
 	now := s.now()
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bStanding).ForEach(func(k, v []byte) error {
 			var r record
 			if err := json.Unmarshal(v, &r); err != nil {
@@ -260,7 +266,7 @@ func (s *Store) AddReport(ctx context.Context, rep store.Report, p store.Policy)
 	var res store.AddResult
 	m := member(rep.App, rep.User)
 	now := s.now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		res = store.AddResult{}
 		rec, err := getRecord(tx, m)
 		if err != nil {
@@ -411,7 +417,7 @@ func (s *Store) ApplyAction(ctx context.Context, a store.Action) (store.Action, 
 	m := member(a.App, a.User)
 	var st store.Standing
 	dup := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		rec, err := getRecord(tx, m)
 		if err != nil {
 			return err
@@ -543,7 +549,7 @@ func (s *Store) Reports(ctx context.Context, q store.ReportQuery) (store.Page[st
 		return page, err
 	}
 	limit := store.PageLimit(q.Limit)
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		var idx *bolt.Bucket
 		var prefix []byte
 		switch {
@@ -591,7 +597,7 @@ func (s *Store) Audit(ctx context.Context, q store.AuditQuery) (store.Page[store
 		return page, err
 	}
 	limit := store.PageLimit(q.Limit)
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		idx, prefix := tx.Bucket(bActions), []byte(nil)
 		if q.User != "" {
 			idx, prefix = tx.Bucket(bAUser), member(q.App, q.User)
@@ -640,7 +646,7 @@ func (s *Store) Queue(ctx context.Context, q store.QueueQuery) (store.Page[store
 	}
 	var cands []cand
 	now := s.now()
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bStanding).ForEach(func(k, v []byte) error {
 			var r record
 			if err := json.Unmarshal(v, &r); err != nil {
@@ -696,7 +702,7 @@ func (s *Store) User(ctx context.Context, app, user string) (store.Case, error) 
 	c := store.Case{App: app, User: user, Reports: []store.Report{}, Actions: []store.Action{}, Categories: map[string]int{}}
 	m := member(app, user)
 	now := s.now()
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		rec, err := getRecord(tx, m)
 		if err != nil {
 			return err
@@ -734,7 +740,7 @@ func (s *Store) User(ctx context.Context, app, user string) (store.Case, error) 
 func (s *Store) Apps(ctx context.Context, user string) ([]string, error) {
 	var apps []string
 	prefix := []byte(user + "\x00")
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bUserApps).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			if app := string(k[len(prefix):]); !strings.Contains(app, "\x00") {
@@ -749,7 +755,7 @@ func (s *Store) Apps(ctx context.Context, user string) ([]string, error) {
 func (s *Store) FindPseudonym(ctx context.Context, pseudonym string) (string, string, bool, error) {
 	var app, user string
 	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		if m := tx.Bucket(bPseud).Get([]byte(pseudonym)); m != nil {
 			app, user, ok = parseMember(m)
 		}
@@ -772,7 +778,7 @@ func (s *Store) each(ctx context.Context, name []byte, fn func(v []byte) error) 
 			return err
 		}
 		var vals [][]byte
-		err := s.db.View(func(tx *bolt.Tx) error {
+		err := s.view(func(tx *bolt.Tx) error {
 			c := tx.Bucket(name).Cursor()
 			for k, v := c.Seek(next); k != nil && len(vals) < batch; k, v = c.Next() {
 				vals = append(vals, slices.Clone(v))
@@ -843,7 +849,7 @@ func (s *Store) Shared() bool { return false }
 
 func (s *Store) GetOrCreateSecret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error) {
 	var out []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		out = slices.Clone(tx.Bucket(bSecrets).Get([]byte(name)))
 		return nil
 	})
@@ -854,7 +860,7 @@ func (s *Store) GetOrCreateSecret(ctx context.Context, name string, gen func() (
 	if err != nil {
 		return nil, err
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bSecrets)
 		if v := b.Get([]byte(name)); v != nil {
 			out = slices.Clone(v) // someone else was first
@@ -917,7 +923,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if closed {
 		return store.ErrClosed
 	}
-	return s.db.View(func(tx *bolt.Tx) error { return nil })
+	return s.view(func(tx *bolt.Tx) error { return nil })
 }
 
 func (s *Store) Close() error {
@@ -932,5 +938,19 @@ func (s *Store) Close() error {
 		delete(s.subs, sb)
 	}
 	s.mu.Unlock()
+	s.dbMu.Lock()
+	defer s.dbMu.Unlock()
 	return s.db.Close()
+}
+
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	return s.db.View(fn)
+}
+
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	return s.db.Update(fn)
 }

@@ -37,6 +37,8 @@ import (
 //	{P:g}:pseud         hash    pseudonym → ["app","user"]
 //	{P:g}:ua:U          set     apps that know user U
 //	{P:g}:secret:NAME   string  generated secrets (SET NX)
+//	{P:g}:holds         hash    hold key (store.Hold.Key) → Hold JSON, the legal holds in force
+//	{P:g}:holdseen      set     category hold keys ever placed (configured holds are seeded once)
 //
 // Rate limits: {P:rl:KEY} string, the GCRA theoretical arrival time (µs),
 // expiring when idle. Change feed: Pub/Sub channel P:standing.

@@ -207,6 +207,10 @@ type actRec struct {
 	Before string   `json:"before"`
 	After  string   `json:"after"`
 	Until  string   `json:"until"`
+	// Privacy actions only (written from Go, see privacy.go).
+	Hold    string         `json:"hold,omitempty"`
+	Subject string         `json:"subject,omitempty"`
+	Counts  map[string]int `json:"counts,omitempty"`
 }
 
 func decodeAction(js string) (store.Action, error) {
@@ -219,6 +223,7 @@ func decodeAction(js string) (store.Action, error) {
 		ID: r.ID, Time: fromMS(n(r.T)), Actor: r.Actor, App: r.App, User: r.User, Action: r.Action,
 		Duration: time.Duration(n(r.Dur)) * time.Millisecond, Reason: r.Reason, ReportIDs: r.RIDs,
 		Before: store.Status(r.Before), After: store.Status(r.After), Until: fromMS(n(r.Until)),
+		Hold: r.Hold, Subject: r.Subject, Counts: r.Counts,
 	}, nil
 }
 
@@ -748,6 +753,8 @@ type notice struct {
 	Unrev   string `json:"unrev"`
 	Last    string `json:"last"`
 	Ver     string `json:"ver"`
+	// Resync: a record was removed (erasure); caches must reload.
+	Resync bool `json:"resync,omitempty"`
 }
 
 func (s *Store) Subscribe(ctx context.Context) (<-chan store.Change, error) {
@@ -800,6 +807,12 @@ func (s *Store) Subscribe(ctx context.Context) (<-chan store.Change, error) {
 			}
 			var n notice
 			if err := json.Unmarshal([]byte(m.Payload), &n); err != nil {
+				continue
+			}
+			if n.Resync {
+				if !send(ctx, out, store.Change{Resync: true}) {
+					return
+				}
 				continue
 			}
 			f, _ := strconv.ParseFloat(n.Strikes, 64)

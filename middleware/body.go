@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -15,6 +17,10 @@ import (
 type BodyOptions struct {
 	MaxBytes int64 // 0: 4 MiB
 	MaxDepth int   // JSON nesting; 0: wire.DefaultMaxDepth
+	// ReadTimeout bounds reading the body (0: unbounded), so a client that
+	// stalls its body cannot hold a connection and its buffer for ever.
+	// It is lifted once the body is read: streams must not inherit it.
+	ReadTimeout time.Duration
 }
 
 // Body reads the request body up to MaxBytes (a larger Content-Length is
@@ -42,7 +48,19 @@ func Body(opt BodyOptions) gin.HandlerFunc {
 		if r.ContentLength > 0 {
 			buf.Grow(int(r.ContentLength) + 1)
 		}
+		var rc *http.ResponseController
+		if opt.ReadTimeout > 0 {
+			rc = http.NewResponseController(c.Writer)
+			if rc.SetReadDeadline(time.Now().Add(opt.ReadTimeout)) != nil {
+				rc = nil // not a real connection (tests): nothing to lift
+			}
+		}
 		_, err := buf.ReadFrom(io.LimitReader(r.Body, opt.MaxBytes+1))
+		if rc != nil && err == nil && int64(buf.Len()) <= opt.MaxBytes {
+			// Lifted only after a whole body: after a failed or cut read
+			// net/http drains the rest before answering, bounded by it.
+			_ = rc.SetReadDeadline(time.Time{})
+		}
 		if err != nil {
 			var mbe *httpMaxBytesError
 			if errors.As(err, &mbe) {

@@ -100,13 +100,17 @@ func New(opt Options) (*Server, error) {
 		middleware.AccessLog(log),
 		s.metrics.Handler(),
 		middleware.Recovery(log),
+		bodyDeadline(cfg.Limits.ReadHeaderTimeout),
 	)
 	s.health(s.proxyH)
 	// The pipeline, in order (DESIGN.md "Data flow of one request").
 	s.proxyH.NoRoute(
 		middleware.Auth(apps, nil), // "no apps" is among config.Warnings, logged at start
 		middleware.Route(middleware.RouteOptions{AllowPaths: cfg.AllowPaths}),
-		middleware.Body(middleware.BodyOptions{MaxBytes: cfg.Limits.MaxBodyBytes, MaxDepth: cfg.Limits.MaxJSONDepth}),
+		// read_header_timeout bounds the body read too (no ReadTimeout on
+		// the http.Server: it would end long streams).
+		middleware.Body(middleware.BodyOptions{MaxBytes: cfg.Limits.MaxBodyBytes, MaxDepth: cfg.Limits.MaxJSONDepth,
+			ReadTimeout: cfg.Limits.ReadHeaderTimeout}),
 		middleware.EndUser(opt.Pseudonymizer),
 		middleware.Models(),
 		middleware.Standing(opt.Enforcer),
@@ -146,6 +150,20 @@ func Apps(cfg *config.Config) []*middleware.App {
 		})
 	}
 	return apps
+}
+
+// bodyDeadline gives a request with a body read_header_timeout to send
+// it. Body lifts the deadline once the body is read; a request refused
+// before that keeps it, so net/http's drain of the unread body cannot hang
+// on a client that stalls. (No http.Server.ReadTimeout: it would end long
+// streams.)
+func bodyDeadline(d time.Duration) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if d > 0 && c.Request.ContentLength != 0 {
+			_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(d))
+		}
+		c.Next()
+	}
 }
 
 func newEngine() *gin.Engine {

@@ -67,6 +67,11 @@ func Models() gin.HandlerFunc {
 			return
 		}
 		req := st.Request
+		if req.Preset != "" {
+			// A preset may pick any model upstream: an allow-list cannot vouch for it.
+			Refuse(c, wire.ReasonModelNotAllowed, "presets are not allowed for an app with a model allow-list", nil)
+			return
+		}
 		if req.Model == "" && len(req.Models) == 0 {
 			Refuse(c, wire.ReasonModelNotAllowed, "this app must name a model on its allow-list", nil)
 			return

@@ -143,7 +143,8 @@ func (d *Detector) match(st *scanState) {
 	}
 	for _, l := range d.negAfter {
 		for _, h := range st.hits[l] {
-			if st.flags[h.start]&flagMasked != 0 {
+			// "evade detection" names the goal, it does not negate
+			if st.flags[h.start]&(flagMasked|flagNegFalse) != 0 {
 				continue
 			}
 			for p := max(0, h.start-d.negAfterWindow); p < h.start; p++ {

@@ -253,6 +253,31 @@ func confusable(r rune) byte {
 	return 0
 }
 
+// enclosed maps circled, parenthesised, squared and regional-indicator
+// letters (Ⓑ, ⓑ, ⒝, 🄱, 🅑, 🅱, 🇧) to their ASCII letter; 0 otherwise. They
+// are symbols, not letters, so NFKD alone does not reach all of them.
+func enclosed(r rune) byte {
+	switch {
+	case 0x24B6 <= r && r <= 0x24CF: // circled capital
+		return byte('a' + r - 0x24B6)
+	case 0x24D0 <= r && r <= 0x24E9: // circled small
+		return byte('a' + r - 0x24D0)
+	case 0x249C <= r && r <= 0x24B5: // parenthesised small
+		return byte('a' + r - 0x249C)
+	case 0x1F110 <= r && r <= 0x1F129: // parenthesised capital
+		return byte('a' + r - 0x1F110)
+	case 0x1F130 <= r && r <= 0x1F149: // squared
+		return byte('a' + r - 0x1F130)
+	case 0x1F150 <= r && r <= 0x1F169: // negative circled
+		return byte('a' + r - 0x1F150)
+	case 0x1F170 <= r && r <= 0x1F189: // negative squared
+		return byte('a' + r - 0x1F170)
+	case 0x1F1E6 <= r && r <= 0x1F1FF: // regional indicators
+		return byte('a' + r - 0x1F1E6)
+	}
+	return 0
+}
+
 // rune folds one non-ASCII rune.
 func (n *normalizer) rune(r rune) {
 	switch {
@@ -264,6 +289,10 @@ func (n *normalizer) rune(r rune) {
 	case r == 0x3000: // ideographic space
 		n.flush()
 		n.noteSep(sepSoft)
+		return
+	}
+	if c := enclosed(r); c != 0 {
+		n.tokByte(c)
 		return
 	}
 	if c := confusable(r); c != 0 {
@@ -403,8 +432,9 @@ func (n *normalizer) flush() {
 				continue // a lone symbol
 			}
 		}
-		// squeeze repeats: "kiiill" → "kil", "bomb" stays
-		if w > 0 && tok[w-1] == c {
+		// squeeze repeated letters: "kiiill" → "kil", "bomb" stays; digits
+		// are kept ("77 year old" is not "7 year old")
+		if w > 0 && tok[w-1] == c && (c < '0' || c > '9') {
 			continue
 		}
 		tok[w] = c

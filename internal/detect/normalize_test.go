@@ -19,7 +19,8 @@ func TestNormalize(t *testing.T) {
 		{"c0caine $teal h@ck", "cocaine steal hack"},
 		{"𝐛𝐨𝐦𝐛 café", "bomb cafe"},
 		{"a b", "a b"}, // two single letters stay apart
-		{"9/11 attacks", "9 1 atacks"},
+		{"9/11 attacks", "9 11 atacks"},
+		{"77 year old", "77 year old"},
 		{"ѕаrіn", "sarin"}, // all Cyrillic look-alikes
 		{"Nerve-agent", "nerve agent"},
 		{"  lots   of\t\tspace  ", "lots of space"},

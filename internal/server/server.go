@@ -241,6 +241,8 @@ func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error
 			ReadHeaderTimeout: s.cfg.Limits.ReadHeaderTimeout,
 			IdleTimeout:       120 * time.Second,
 			MaxHeaderBytes:    64 << 10,
+			// "OPTIONS *" goes through the pipeline too (and is refused).
+			DisableGeneralOptionsHandler: true,
 			// No ReadTimeout/WriteTimeout: they would cut long streams.
 			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		}

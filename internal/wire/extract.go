@@ -78,6 +78,13 @@ func (x *extractor) request(ep Endpoint) error {
 			req.Models = append(req.Models, s)
 		}
 	}
+	if m := d.get(root, "preset"); m >= 0 && d.kind(m) != int(kNull) {
+		s, ok := d.strVal(m)
+		if !ok {
+			return invalid(`"preset" must be a string`)
+		}
+		req.Preset = s
+	}
 	if s := d.get(root, "stream"); s >= 0 {
 		switch d.kind(s) {
 		case int(kTrue):

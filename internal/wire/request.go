@@ -12,10 +12,13 @@ type Text struct {
 
 // Request is a parsed model call.
 type Request struct {
-	Endpoint  Endpoint
-	Model     string
-	Models    []string // fallback list (body "models")
-	Stream    bool
+	Endpoint Endpoint
+	Model    string
+	Models   []string // fallback list (body "models")
+	Stream   bool
+	// Preset names an OpenRouter preset (body "preset"): a saved
+	// configuration that may choose the model and add a system prompt.
+	Preset    string
 	EndUser   string         // the body's own end-user field (user / safety_identifier / metadata.user_id)
 	Texts     []Text         // ALL text a model reads, in body order
 	TextBytes int            // sum of len(Texts[i].Text)

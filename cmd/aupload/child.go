@@ -2,10 +2,11 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"time"
 )
@@ -15,14 +16,16 @@ import (
 // front of the upstream at URL). Two reasons:
 //   - the floor in its own process, like the gateway, so the clients' work
 //     and garbage collection in this process do not land on it alone;
-//   - the idle-stream test may need more sockets than this process may
-//     open (a client end and an upstream end per stream).
+//   - the fake upstream in its own process too, so that no target (direct,
+//     floor or gateway) shares a runtime and a garbage collector with the
+//     load generator;
+//   - the idle-stream test needs many sockets: spread over processes.
 //
 // The child prints its base URL on stdout and serves until stdin closes.
 const childEnv = "AUPLOAD_CHILD"
 
 func serveChild(spec string) int {
-	raiseFDLimit()
+	raiseFDLimit(0)
 	var (
 		s   *httpServer
 		err error
@@ -46,15 +49,17 @@ func serveChild(spec string) int {
 }
 
 type child struct {
-	cmd   *exec.Cmd
+	p     *proc
 	stdin io.Closer
 	url   string
 }
 
 func (c *child) BaseURL() string { return c.url }
-func (c *child) PID() int        { return c.cmd.Process.Pid }
+func (c *child) PID() int        { return c.p.pid() }
 
-func startChild(spec string) (*child, error) {
+// startChild runs this binary again as the child spec, in its own process
+// group (see procs.go), and waits for the URL it prints.
+func startChild(ctx context.Context, spec string) (*child, error) {
 	// A child never starts children: a binary that fails to dispatch on
 	// childEnv (a test binary without TestMain, say) must not fork forever.
 	if os.Getenv(childEnv) != "" {
@@ -64,7 +69,7 @@ func startChild(spec string) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe)
+	cmd := newCmd(ctx, exe)
 	cmd.Env = append(os.Environ(), childEnv+"="+spec)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
@@ -73,29 +78,43 @@ func startChild(spec string) (*child, error) {
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "http://") {
 		in.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, fmt.Errorf("child process %q did not start (%q, %v)", spec, line, err)
+		return nil, err
 	}
-	return &child{cmd: cmd, stdin: in, url: strings.TrimSpace(line)}, nil
+	p, err := startProc(cmd)
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	c := &child{p: p, stdin: in}
+	type answer struct {
+		line string
+		err  error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		line, err := bufio.NewReader(out).ReadString('\n')
+		got <- answer{line, err}
+	}()
+	var a answer
+	select {
+	case a = <-got:
+	case <-time.After(30 * time.Second):
+		a.err = errors.New("no URL after 30s")
+	case <-ctx.Done():
+		a.err = ctx.Err()
+	}
+	if a.err != nil || !strings.HasPrefix(a.line, "http://") {
+		c.Close()
+		return nil, fmt.Errorf("child process %q did not start (%q, %v)", spec, a.line, a.err)
+	}
+	c.url = strings.TrimSpace(a.line)
+	return c, nil
 }
 
+// Close ends the child: its stdin closes, it stops serving and exits; one
+// that does not within 5s is killed with its group.
 func (c *child) Close() {
 	c.stdin.Close()
-	done := make(chan struct{})
-	go func() { c.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		c.cmd.Process.Kill()
-		<-done
-	}
+	c.p.stop(0, 5*time.Second)
 }

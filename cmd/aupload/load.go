@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,11 +22,12 @@ type target struct {
 	chat   string // chat/completions URL
 	key    string
 	client *http.Client
+	pid    int // the process whose CPU time the target costs; 0: not measured
 }
 
-func newTarget(name, apiRoot, key string, conc int) *target {
+func newTarget(name, apiRoot, key string, conc, pid int) *target {
 	return &target{
-		name: name, chat: apiRoot + "/chat/completions", key: key,
+		name: name, chat: apiRoot + "/chat/completions", key: key, pid: pid,
 		// The pool holds every worker's connection: clients never redial.
 		client: &http.Client{Transport: newTransport(2 * conc), Timeout: 60 * time.Second},
 	}
@@ -82,6 +84,8 @@ type samples struct {
 	ok, errs int
 	rejected int // 429s (counted in errs too)
 	elapsed  time.Duration
+	cpu      time.Duration // the target process's user+system CPU time
+	cpuOK    bool
 	errMsgs  map[string]int
 }
 
@@ -181,7 +185,14 @@ func (w *worker) one(ctx context.Context, t *target, body []byte, stream bool) {
 		}
 		if err != nil {
 			if err != io.EOF {
-				w.errs = append(w.errs, "read stream: "+trimErr(err))
+				where := "before the first token"
+				if first > 0 {
+					where = "after the first token"
+				}
+				if done {
+					where = "after data: [DONE]"
+				}
+				w.errs = append(w.errs, "read stream ("+where+"): "+trimErr(err))
 				return
 			}
 			break
@@ -227,6 +238,7 @@ func (l *loader) phase(ctx context.Context, t *target, stream bool, d time.Durat
 		bs = l.bodies.stream
 	}
 	var wg sync.WaitGroup
+	cpu0, cpuErr := cpuTime(t.pid)
 	start := time.Now()
 	deadline := start.Add(d)
 	for _, w := range l.workers {
@@ -244,6 +256,10 @@ func (l *loader) phase(ctx context.Context, t *target, stream bool, d time.Durat
 		return
 	}
 	rec.elapsed += time.Since(start)
+	if cpu1, err := cpuTime(t.pid); err == nil && cpuErr == nil && t.pid != 0 {
+		rec.cpu += cpu1 - cpu0
+		rec.cpuOK = true
+	}
 	for _, w := range l.workers {
 		rec.lat = append(rec.lat, w.lat...)
 		rec.ttfb = append(rec.ttfb, w.ttfb...)
@@ -261,6 +277,7 @@ type stats struct {
 	rps               float64
 	p50, p99          time.Duration
 	ttfb50, ttfb99    time.Duration
+	cpuPerReq         time.Duration // 0: not measured
 	errMsgs           map[string]int
 }
 
@@ -281,5 +298,36 @@ func (s *samples) stats() stats {
 	if s.elapsed > 0 {
 		st.rps = float64(s.ok) / s.elapsed.Seconds()
 	}
+	if s.cpuOK && s.ok > 0 {
+		st.cpuPerReq = s.cpu / time.Duration(s.ok)
+	}
 	return st
+}
+
+// cpuTime is a process's user+system CPU time from /proc/PID/stat (in
+// clock ticks of 10 ms: fine over phases of seconds).
+func cpuTime(pid int) (time.Duration, error) {
+	if pid == 0 {
+		return 0, nil
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces: fields start after its ")".
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: short", pid)
+	}
+	// utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: bad times", pid)
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
 }

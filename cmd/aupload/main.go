@@ -1,6 +1,6 @@
 // Command aupload is aupguard's load harness. In one run it measures, against
-// the same fake OpenRouter upstream (internal/fakeupstream, served in this
-// process), three targets side by side:
+// the same fake OpenRouter upstream (internal/fakeupstream), three targets
+// side by side:
 //
 //   - direct:  clients call the fake upstream itself;
 //   - floor:   a bare httputil.ReverseProxy with no logic in front of it
@@ -8,6 +8,12 @@
 //   - gateway: the real `aupguard serve`, run as a subprocess with a config
 //     file written here (bundled policy, rate limits on, the embedded store
 //     or a private redis-server), awaited on its admin /readyz.
+//
+// The fake upstream and the floor run in child processes (this binary again,
+// see child.go), like the gateway: the load generator's work and garbage
+// collection land on no target, and floor and gateway are measured alike.
+// --inproc serves both in the harness process instead. Every process it
+// starts dies with it (procs.go).
 //
 // Concurrent clients send ~2 KB chat requests (plain and stream:true) for
 // end users spread over 10,000 ids, in rounds that alternate the targets so
@@ -17,7 +23,7 @@
 // checks the quality bars of DESIGN.md and writes the table into
 // docs/benchmarks.md between the aupload markers (and to stdout).
 //
-//	go run ./cmd/aupload                    # both stores, -c 32, -d 10s per target and mode
+//	go run ./cmd/aupload                    # both stores, -c 1,32, -d 10s per target and mode
 //	go run ./cmd/aupload --quick            # a short smoke run
 //	go run ./cmd/aupload --store redis --idle 10000 --strict
 //
@@ -32,6 +38,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -41,14 +48,21 @@ func main() {
 	if spec := os.Getenv(childEnv); spec != "" {
 		os.Exit(serveChild(spec))
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	os.Exit(mainRun())
+}
+
+// mainRun is main without os.Exit, so that its deferred killAll runs, on a
+// panic too. SIGINT and SIGTERM cancel the run, which stops its processes.
+func mainRun() int {
+	defer killAll()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	return run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 }
 
 // options are the command's flags.
 type options struct {
-	conc       int
+	concs      []int         // client counts, each measured in turn
 	dur        time.Duration // measured time per target and mode, split over rounds
 	warmup     time.Duration // per target and mode, before the first round
 	rounds     int
@@ -63,7 +77,7 @@ type options struct {
 	strict     bool
 	quick      bool
 	logLevel   string
-	floorProc  bool     // the floor in a child process (default) or in this one
+	inproc     bool     // the fake upstream and the floor in this process, not in children
 	args       []string // the command line, for the report
 
 	// newGateway starts the gateway target; nil: the aupguard subprocess.
@@ -75,19 +89,19 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{args: args}
 	fs := flag.NewFlagSet("aupload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&o.conc, "c", 32, "concurrent clients")
+	conc := fs.String("c", "1,32", "concurrent clients: a comma-separated list, each level measured in turn (1 shows the latency a request pays, a high count the throughput)")
 	fs.DurationVar(&o.dur, "d", 10*time.Second, "measured time per target and mode (plain, stream), split over the rounds")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up per target and mode before measuring")
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds alternating the targets")
 	fs.BoolVar(&o.stream, "stream", true, "also measure streamed requests (stream:true, time to first token)")
 	store := fs.String("store", "both", "gateway store: bolt, redis or both (one after the other, each beside its own direct and floor runs)")
-	fs.IntVar(&o.idle, "idle", 2000, "open idle streams through the gateway to measure memory per stream (0: skip); the 1 GiB bar is projected to 10,000")
+	fs.IntVar(&o.idle, "idle", 2000, "open idle streams through the gateway to measure memory per stream (0: skip); the 1 GiB bar is projected to 10,000 when fewer")
 	fs.IntVar(&o.users, "users", 10000, "distinct end users (X-AUP-End-User)")
 	fs.StringVar(&o.gatewayBin, "gateway-bin", "", "aupguard binary to run (default: go build ./cmd/aupguard into a temp dir)")
 	fs.StringVar(&o.out, "out", "docs/benchmarks.md", "markdown file whose aupload section is rewritten (\"-\": stdout only)")
 	fs.BoolVar(&o.strict, "strict", false, "exit 3 when a bar fails")
 	fs.BoolVar(&o.quick, "quick", false, "a short run for smoke tests (-c 8, -d 1s, 2 rounds, --idle 200 unless given)")
-	inproc := fs.Bool("floor-inproc", false, "run the floor proxy inside the harness process instead of a child process")
+	fs.BoolVar(&o.inproc, "inproc", false, "serve the fake upstream and the floor inside the harness process instead of child processes")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "the gateway's log.level (info writes an access log line per request)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -103,14 +117,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 				apply()
 			}
 		}
-		def("c", func() { o.conc = 8 })
+		def("c", func() { *conc = "1,8" })
 		def("d", func() { o.dur = time.Second })
 		def("warmup", func() { o.warmup = 200 * time.Millisecond })
 		def("rounds", func() { o.rounds = 2 })
 		def("idle", func() { o.idle = 200 })
 	}
 	o.plain = true
-	o.floorProc = !*inproc
 	o.idleBar = 10000
 	switch *store {
 	case "both":
@@ -120,9 +133,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	default:
 		return nil, fmt.Errorf("--store: %q is not bolt, redis or both", *store)
 	}
+	for _, f := range strings.Split(*conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 4096 {
+			return nil, fmt.Errorf("-c: %q is not a client count from 1 to 4096", f)
+		}
+		o.concs = append(o.concs, n)
+	}
 	switch {
-	case o.conc < 1:
-		return nil, errors.New("-c must be at least 1")
 	case o.rounds < 1:
 		return nil, errors.New("--rounds must be at least 1")
 	case o.dur < time.Duration(o.rounds)*10*time.Millisecond:

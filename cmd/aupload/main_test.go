@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,12 +18,15 @@ import (
 	"github.com/aupguard/aupguard/internal/config"
 )
 
-// The harness runs some servers in child processes: this test binary again.
+// The harness runs some servers in child processes: this test binary again,
+// which must serve them instead of running the tests (see startChild).
 func TestMain(m *testing.M) {
 	if spec := os.Getenv(childEnv); spec != "" {
 		os.Exit(serveChild(spec))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	killAll()
+	os.Exit(code)
 }
 
 // standIn is an in-process gateway for tests: a reverse proxy that checks
@@ -63,7 +67,7 @@ func standInFactory(refuseAfter int64, started *atomic.Int64) gatewayFactory {
 			}
 			rp.ServeHTTP(w, r)
 		})
-		srv, err := serveLoopback(h)
+		srv, err := serveLoopback(fullDuplex(h))
 		if err != nil {
 			return nil, err
 		}
@@ -92,7 +96,7 @@ func TestQuickRunWritesFullReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	var started atomic.Int64
-	o := quickOptions(t, "--store", "both", "--out", out)
+	o := quickOptions(t, "--store", "both", "--out", out, "-c", "1,4")
 	o.newGateway = standInFactory(0, &started)
 	var stdout, stderr bytes.Buffer
 	if code := runWith(context.Background(), o, &stdout, &stderr); code != 0 {
@@ -110,11 +114,16 @@ func TestQuickRunWritesFullReport(t *testing.T) {
 		"| floor vs direct (plain) |", "| gateway vs floor (plain) |", "| gateway vs floor (stream, first token) |",
 		"| added p50 latency |", "| added p99 latency |", "| throughput |", "| first streamed token (p50) |",
 		"| 10,000 idle streams |", "| errors (all targets) | 0, 429s included | 0 (0 × 429) | PASS |",
-		"Idle streams: 20 of 20 opened", "Command: `go run ./cmd/aupload --quick", "in its own process",
+		"Idle streams: 20 of 20 opened", "| throughput | ≥ 0.80× floor |", "| info |", "Command: `go run ./cmd/aupload --quick", "in its own process, like the gateway",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q\n%s", want, md)
 		}
+	}
+	// A section per store and client count; idle streams once per store.
+	if n := strings.Count(md, "### Gateway with the"); n != 4 || strings.Count(md, "| 10,000 idle streams |") != 2 ||
+		strings.Count(md, "1 client (sequential") != 2 || strings.Count(md, "), 4 concurrent clients\n") != 2 {
+		t.Errorf("sections per store and client count not as expected:\n%s", md)
 	}
 	if strings.Contains(md, "| 0 | 0 |") || strings.Contains(md, "Errors seen") {
 		t.Errorf("a target had no successful requests or errors:\n%s", md)
@@ -131,7 +140,7 @@ func TestQuickRunWritesFullReport(t *testing.T) {
 // --strict turns that into exit 3.
 func TestRejectionsFailTheErrorBar(t *testing.T) {
 	var started atomic.Int64
-	o := quickOptions(t, "--store", "bolt", "--stream=false", "--idle", "0", "--out", "-", "--strict", "--floor-inproc")
+	o := quickOptions(t, "--store", "bolt", "--stream=false", "--idle", "0", "--out", "-", "--strict", "--inproc")
 	o.newGateway = standInFactory(5, &started)
 	var stdout, stderr bytes.Buffer
 	if code := runWith(context.Background(), o, &stdout, &stderr); code != 3 {
@@ -204,14 +213,17 @@ func TestGatewayStartFailureShowsOutput(t *testing.T) {
 
 func TestFlags(t *testing.T) {
 	o := quickOptions(t)
-	if o.conc != 4 || o.idle != 20 || len(o.stores) != 2 || !o.stream {
+	if !slices.Equal(o.concs, []int{4}) || o.idle != 20 || len(o.stores) != 2 || !o.stream {
 		t.Errorf("quick options %+v", o)
 	}
 	o, err := parseFlags([]string{"--quick"}, io.Discard)
-	if err != nil || o.conc != 8 || o.idle != 200 || o.rounds != 2 {
+	if err != nil || !slices.Equal(o.concs, []int{1, 8}) || o.idle != 200 || o.rounds != 2 {
 		t.Errorf("quick defaults %+v %v", o, err)
 	}
-	for _, bad := range [][]string{{"--store", "mysql"}, {"-c", "0"}, {"--idle", "-1"}, {"extra"}} {
+	if o, err := parseFlags([]string{"-c", "1, 16,64"}, io.Discard); err != nil || !slices.Equal(o.concs, []int{1, 16, 64}) {
+		t.Errorf("-c list: %v %v", o, err)
+	}
+	for _, bad := range [][]string{{"--store", "mysql"}, {"-c", "0"}, {"-c", "1,"}, {"-c", "x"}, {"--idle", "-1"}, {"extra"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

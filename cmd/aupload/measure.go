@@ -6,21 +6,27 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
 
 var modesAll = []string{"plain", "stream"}
 
-// section is one store's run: direct, floor and gateway side by side.
+// section is one store's run at one client count: direct, floor and
+// gateway side by side.
 type section struct {
 	store    string
+	conc     int
 	storeVer string
 	res      map[string]map[string]stats // mode → target → stats
 	idle     *idleResult
 	idleErr  string
+	noIdle   bool // idle streams are measured once per store, in its last section
+	// Latency bars count with the fewest clients (what a request pays),
+	// the throughput bar with the most (the CPUs saturated).
+	judgeLatency, judgeThroughput bool
 }
 
 // report is the whole run.
@@ -29,26 +35,32 @@ type report struct {
 	date     time.Time
 	machine  string
 	gateway  string
+	loadAvg  string // at the start
+	fdLimit  uint64
 	sections []*section
 }
 
 func measure(ctx context.Context, o *options, stderr io.Writer) (*report, error) {
-	limit := raiseFDLimit()
-	rep := &report{o: o, date: time.Now().UTC(), machine: machine()}
+	limit := raiseFDLimit(uint64(2*max(o.idle, slices.Max(o.concs)) + 1024))
+	rep := &report{o: o, date: time.Now().UTC(), machine: machine(), fdLimit: limit, loadAvg: loadAvg()}
 
-	up, err := startUpstream()
+	// The fake upstream and the floor each in a child process (or, with
+	// --inproc, in this one).
+	var up, floor server
+	var err error
+	if o.inproc {
+		up, err = startUpstream()
+	} else {
+		up, err = startChild(ctx, "upstream")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fake upstream: %w", err)
 	}
 	defer up.Close()
-	var floor interface {
-		BaseURL() string
-		Close()
-	}
-	if o.floorProc {
-		floor, err = startChild("floor " + up.URL())
+	if o.inproc {
+		floor, err = startFloor(up.BaseURL())
 	} else {
-		floor, err = startFloor(up.URL())
+		floor, err = startChild(ctx, "floor "+up.BaseURL())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("floor proxy: %w", err)
@@ -76,19 +88,18 @@ func measure(ctx context.Context, o *options, stderr io.Writer) (*report, error)
 	if o.stream {
 		modes = append(modes, "stream")
 	}
-	l := newLoader(o.conc, o.users)
 	for _, store := range o.stores {
-		sec := &section{store: store, res: map[string]map[string]stats{}}
-		rep.sections = append(rep.sections, sec)
-		spec := gatewaySpec{Store: store, Upstream: up.URL(), Bin: bin, LogLevel: o.logLevel, Users: o.users}
+		spec := gatewaySpec{Store: store, Upstream: up.BaseURL(), Bin: bin, LogLevel: o.logLevel, Users: o.users}
 		var rs *redisServer
+		storeVer := ""
 		if store == "redis" {
 			if rs, err = startRedis(ctx); err != nil {
 				return nil, err
 			}
 			spec.StoreURL = rs.URL()
-			sec.storeVer = redisVersion()
+			storeVer = redisVersion()
 		}
+		var sec *section
 		err := func() error {
 			progress(stderr, "store %s: starting the gateway", store)
 			gw, err := factory(ctx, spec)
@@ -96,24 +107,18 @@ func measure(ctx context.Context, o *options, stderr io.Writer) (*report, error)
 				return err
 			}
 			defer gw.Close()
-			targets := []*target{
-				newTarget("direct", up.URL()+"/api/v1", upstreamKey, o.conc),
-				newTarget("floor", floor.BaseURL()+"/api/v1", upstreamKey, o.conc),
-				newTarget("gateway", gw.BaseURL()+"/api/v1", gw.Key(), o.conc),
-			}
-			defer func() {
-				for _, t := range targets {
-					t.close()
+			for i, conc := range o.concs {
+				sec = &section{store: store, conc: conc, storeVer: storeVer, res: map[string]map[string]stats{}, noIdle: i < len(o.concs)-1,
+					judgeLatency: conc == slices.Min(o.concs), judgeThroughput: conc == slices.Max(o.concs)}
+				rep.sections = append(rep.sections, sec)
+				if err := measureConc(ctx, o, conc, up, floor, gw, modes, sec, stderr); err != nil {
+					return err
 				}
-			}()
-			if err := preflight(ctx, targets, l, modes, gw); err != nil {
-				return err
 			}
-			runRounds(ctx, o, l, targets, modes, sec, stderr)
-			return ctx.Err()
+			return nil
 		}()
 		if err == nil && o.idle > 0 {
-			err = idlePhase(ctx, o, spec, factory, limit, sec, stderr)
+			err = idlePhase(ctx, o, spec, factory, limit, up, sec, stderr)
 		}
 		if rs != nil {
 			rs.Close()
@@ -123,6 +128,51 @@ func measure(ctx context.Context, o *options, stderr io.Writer) (*report, error)
 		}
 	}
 	return rep, nil
+}
+
+// measureConc measures direct, floor and gateway with conc clients.
+func measureConc(ctx context.Context, o *options, conc int, up, floor server, gw gateway, modes []string, sec *section, stderr io.Writer) error {
+	l := newLoader(conc, o.users)
+	// CPU is charged to the process each target adds: the upstream for
+	// direct, the proxy for floor and gateway.
+	targets := []*target{
+		newTarget("direct", up.BaseURL()+"/api/v1", upstreamKey, conc, pidOf(up)),
+		newTarget("floor", floor.BaseURL()+"/api/v1", upstreamKey, conc, pidOf(floor)),
+		newTarget("gateway", gw.BaseURL()+"/api/v1", gw.Key(), conc, notSelf(gw.PID())),
+	}
+	defer func() {
+		for _, t := range targets {
+			t.close()
+		}
+	}()
+	if err := preflight(ctx, targets, l, modes, gw); err != nil {
+		return err
+	}
+	runRounds(ctx, o, l, targets, modes, sec, stderr)
+	return ctx.Err()
+}
+
+// server is a target the harness started: a child process or, with
+// --inproc, a server in this process.
+type server interface {
+	BaseURL() string
+	Close()
+}
+
+func notSelf(pid int) int {
+	if pid == os.Getpid() {
+		return 0
+	}
+	return pid
+}
+
+// pidOf is the process a server runs in; 0 for this one (its CPU time is
+// the load generator's too, so it is not reported).
+func pidOf(s server) int {
+	if c, ok := s.(*child); ok {
+		return c.PID()
+	}
+	return 0
 }
 
 // preflight sends one request per target and mode, so that a gateway that
@@ -167,7 +217,7 @@ func runRounds(ctx context.Context, o *options, l *loader, targets []*target, mo
 	}
 	slice := o.dur / time.Duration(o.rounds)
 	for r := 0; r < o.rounds && ctx.Err() == nil; r++ {
-		progress(stderr, "store %s: round %d/%d", sec.store, r+1, o.rounds)
+		progress(stderr, "store %s, %d clients: round %d/%d", sec.store, sec.conc, r+1, o.rounds)
 		for _, m := range modes {
 			for i := range targets {
 				t := targets[(i+r)%len(targets)]
@@ -185,23 +235,23 @@ func runRounds(ctx context.Context, o *options, l *loader, targets []*target, mo
 
 // idlePhase runs a fresh gateway (so earlier load does not blur its RSS)
 // and holds idle streams open through it.
-func idlePhase(ctx context.Context, o *options, spec gatewaySpec, factory gatewayFactory, limit uint64, sec *section, stderr io.Writer) error {
+func idlePhase(ctx context.Context, o *options, spec gatewaySpec, factory gatewayFactory, limit uint64, up server, sec *section, stderr io.Writer) error {
 	n := o.idle
 	res := &idleResult{}
 	if c := idleCapacity(limit); n > c {
-		res.note = fmt.Sprintf("capped from %d: the open-files hard limit (%d) allows ~%d streams per gateway process (2 sockets each)", n, limit, c)
+		res.note = fmt.Sprintf("capped from %d: the open-files limit (%d) allows ~%d streams per gateway process (2 sockets each)", n, limit, c)
 		n = c
 	}
-	// This process holds the client end of each stream; past its limit the
-	// fake upstream (the other end of the gateway's upstream sockets) moves
-	// to a child process.
-	if uint64(2*n+512) > limit {
-		ch, err := startChild("upstream")
+	// This process holds the client end of each stream; with --inproc the
+	// fake upstream (the other end of the gateway's upstream sockets) is
+	// here too, and past the limit it moves to a child process.
+	if pidOf(up) == 0 && uint64(2*n+512) > limit {
+		ch, err := startChild(ctx, "upstream")
 		if err != nil {
 			return err
 		}
 		defer ch.Close()
-		spec.Upstream = ch.url
+		spec.Upstream = ch.BaseURL()
 	}
 	progress(stderr, "store %s: opening %d idle streams through a fresh gateway", sec.store, n)
 	gw, err := factory(ctx, spec)
@@ -218,9 +268,22 @@ func idlePhase(ctx context.Context, o *options, spec gatewaySpec, factory gatewa
 		r.note = strings.TrimPrefix(r.note+"; "+res.note, "; ")
 	}
 	r.asked = o.idle
-	r.projected = r.before + int64(r.perStream*float64(o.idleBar))
+	r.projected = r.after + int64(r.perStream*float64(o.idleBar-r.opened))
 	sec.idle = &r
 	return nil
+}
+
+// loadAvg is the 1-, 5- and 15-minute load average, as /proc shows it.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func machine() string {
@@ -243,7 +306,7 @@ func machine() string {
 }
 
 func gatewayVersion(bin string) string {
-	out, err := exec.Command(bin, "version").Output()
+	out, err := output(context.Background(), 10*time.Second, "", false, bin, "version")
 	if err != nil {
 		return ""
 	}
@@ -255,7 +318,7 @@ func gatewayVersion(bin string) string {
 }
 
 func redisVersion() string {
-	out, err := exec.Command("redis-server", "--version").Output()
+	out, err := output(context.Background(), 10*time.Second, "", false, "redis-server", "--version")
 	if err != nil {
 		return ""
 	}

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -75,9 +76,21 @@ func startFloor(upstream string) (*httpServer, error) {
 		Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
 		Transport:     newTransport(1024),
 		FlushInterval: -1,
-		ErrorLog:      log.New(os.Stderr, "FLOORDEBUG ", 0),
+		ErrorLog:      log.New(io.Discard, "", 0), // clients see its 502s
 	}
-	return serveLoopback(rp)
+	return serveLoopback(fullDuplex(rp))
+}
+
+// fullDuplex lets a proxy stream the answer while its transport still reads
+// the request body. Without it the HTTP/1 server drains and closes the body
+// at the first flushed write; a transport that has not yet seen the body's
+// EOF then fails and closes the upstream connection mid-stream (clients saw
+// "unexpected EOF" on ~1 in 500 proxied streams under load).
+func fullDuplex(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.NewResponseController(w).EnableFullDuplex()
+		h.ServeHTTP(w, r)
+	})
 }
 
 func newTransport(perHost int) *http.Transport {
@@ -115,30 +128,20 @@ type gatewaySpec struct {
 
 // procGateway is `aupguard serve` in a subprocess.
 type procGateway struct {
-	cmd    *exec.Cmd
+	p      *proc
 	dir    string
 	listen string
 	stderr *os.File
-	done   chan struct{}
-	err    error // set before done closes
 }
 
 func (p *procGateway) BaseURL() string { return "http://" + p.listen }
 func (p *procGateway) Key() string     { return appKey }
-func (p *procGateway) PID() int        { return p.cmd.Process.Pid }
+func (p *procGateway) PID() int        { return p.p.pid() }
 
+// Close stops the gateway gracefully (SIGTERM; its shutdown_grace is 2s),
+// killing its process group if it is not gone within 10s.
 func (p *procGateway) Close() error {
-	select {
-	case <-p.done:
-	default:
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-	}
+	p.p.stop(syscall.SIGTERM, 10*time.Second)
 	p.stderr.Close()
 	return os.RemoveAll(p.dir)
 }
@@ -222,19 +225,19 @@ func startProcGateway(ctx context.Context, g gatewaySpec) (gateway, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	cmd := exec.Command(g.Bin, "serve", "--config", cfgPath)
+	cmd := newCmd(ctx, g.Bin, "serve", "--config", cfgPath)
 	cmd.Dir = dir // relative defaults (./data) land in the temp dir
 	cmd.Env = cleanEnv()
 	cmd.Stdout, cmd.Stderr = errf, errf
-	if err := cmd.Start(); err != nil {
+	pr, err := startProc(cmd)
+	if err != nil {
 		errf.Close()
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start gateway %s: %w", g.Bin, err)
 	}
-	p := &procGateway{cmd: cmd, dir: dir, listen: listen, stderr: errf, done: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
+	p := &procGateway{p: pr, dir: dir, listen: listen, stderr: errf}
 
-	if err := waitReady(ctx, "http://"+admin+"/readyz", p.done, 60*time.Second); err != nil {
+	if err := waitReady(ctx, "http://"+admin+"/readyz", pr.done, 60*time.Second); err != nil {
 		tail := p.stderrTail()
 		p.Close()
 		return nil, fmt.Errorf("gateway (%s serve, store %s) did not get ready: %v\n--- config ---\n%s--- gateway output ---\n%s",
@@ -290,7 +293,7 @@ func waitReady(ctx context.Context, url string, exited <-chan struct{}, timeout 
 
 // buildGateway compiles ./cmd/aupguard of the module this runs in.
 func buildGateway(ctx context.Context, stderr io.Writer) (bin string, cleanup func(), err error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	out, err := output(ctx, time.Minute, "", false, "go", "env", "GOMOD")
 	mod := strings.TrimSpace(string(out))
 	if err != nil || mod == "" || mod == os.DevNull {
 		return "", nil, errors.New("cannot find the aupguard module (run from the repository, or pass --gateway-bin)")
@@ -301,9 +304,7 @@ func buildGateway(ctx context.Context, stderr io.Writer) (bin string, cleanup fu
 	}
 	bin = filepath.Join(dir, "aupguard")
 	progress(stderr, "building %s", bin)
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/aupguard")
-	cmd.Dir = filepath.Dir(mod)
-	if b, err := cmd.CombinedOutput(); err != nil {
+	if b, err := output(ctx, 10*time.Minute, filepath.Dir(mod), true, "go", "build", "-o", bin, "./cmd/aupguard"); err != nil {
 		os.RemoveAll(dir)
 		return "", nil, fmt.Errorf("go build ./cmd/aupguard: %v\n%s", err, b)
 	}
@@ -312,10 +313,9 @@ func buildGateway(ctx context.Context, stderr io.Writer) (bin string, cleanup fu
 
 // redisServer is a private redis-server without persistence.
 type redisServer struct {
-	cmd  *exec.Cmd
+	p    *proc
 	addr string
 	dir  string
-	done chan struct{}
 }
 
 func startRedis(ctx context.Context) (*redisServer, error) {
@@ -332,23 +332,23 @@ func startRedis(ctx context.Context) (*redisServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+	cmd := newCmd(ctx, path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", dir, "--maxclients", "10000")
-	var out bytes.Buffer
+	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	pr, err := startProc(cmd)
+	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start redis-server: %w", err)
 	}
-	r := &redisServer{cmd: cmd, addr: addr, dir: dir, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(r.done) }()
+	r := &redisServer{p: pr, addr: addr, dir: dir}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if redisPing(addr) == nil {
 			return r, nil
 		}
 		select {
-		case <-r.done:
+		case <-pr.done:
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("redis-server exited:\n%s", out.String())
 		case <-ctx.Done():
@@ -386,16 +386,25 @@ func redisPing(addr string) error {
 func (r *redisServer) URL() string { return "redis://" + r.addr + "/0" }
 
 func (r *redisServer) Close() {
-	select {
-	case <-r.done:
-	default:
-		r.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-r.done:
-		case <-time.After(5 * time.Second):
-			r.cmd.Process.Kill()
-			<-r.done
-		}
-	}
+	r.p.stop(syscall.SIGTERM, 5*time.Second)
 	os.RemoveAll(r.dir)
+}
+
+// syncBuffer is a bytes.Buffer that a process's output pipes may write
+// while the harness reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -560,29 +560,8 @@ func (s *Store) Reports(ctx context.Context, q store.ReportQuery) (store.Page[st
 		default:
 			idx = tx.Bucket(bReports)
 		}
-		reports := tx.Bucket(bReports)
-		var derr error
-		var last uint64
-		more := false
-		walkBack(idx, prefix, cur, func(sq []byte) bool {
-			if len(page.Items) == limit {
-				more = true
-				return false
-			}
-			last = binary.BigEndian.Uint64(sq)
-			var r store.Report
-			if derr = json.Unmarshal(reports.Get(sq), &r); derr != nil {
-				return false
-			}
-			if matchReport(&r, q) {
-				page.Items = append(page.Items, r)
-			}
-			return true
-		})
-		if more {
-			page.Next = strconv.FormatUint(last, 10)
-		}
-		return derr
+		page, err = pageBack(idx, prefix, tx.Bucket(bReports), cur, limit, func(r *store.Report) bool { return matchReport(r, q) })
+		return err
 	})
 	return page, err
 }
@@ -602,31 +581,39 @@ func (s *Store) Audit(ctx context.Context, q store.AuditQuery) (store.Page[store
 		if q.User != "" {
 			idx, prefix = tx.Bucket(bAUser), member(q.App, q.User)
 		}
-		actions := tx.Bucket(bActions)
-		var derr error
-		var last uint64
-		more := false
-		walkBack(idx, prefix, cur, func(sq []byte) bool {
-			if len(page.Items) == limit {
-				more = true
-				return false
-			}
-			last = binary.BigEndian.Uint64(sq)
-			var a store.Action
-			if derr = json.Unmarshal(actions.Get(sq), &a); derr != nil {
-				return false
-			}
-			if q.App == "" || a.App == q.App {
-				page.Items = append(page.Items, a)
-			}
-			return true
-		})
-		if more {
-			page.Next = strconv.FormatUint(last, 10)
-		}
-		return derr
+		page, err = pageBack(idx, prefix, tx.Bucket(bActions), cur, limit, func(a *store.Action) bool { return q.App == "" || a.App == q.App })
+		return err
 	})
 	return page, err
+}
+
+// pageBack reads one page of records newest first: it walks index idx
+// (under prefix) back from cursor cur, decodes each record from data and
+// keeps those keep accepts; Next is set when more records follow.
+func pageBack[T any](idx *bolt.Bucket, prefix []byte, data *bolt.Bucket, cur uint64, limit int, keep func(*T) bool) (store.Page[T], error) {
+	page := store.Page[T]{Items: []T{}}
+	var derr error
+	var last uint64
+	more := false
+	walkBack(idx, prefix, cur, func(sq []byte) bool {
+		if len(page.Items) == limit {
+			more = true
+			return false
+		}
+		last = binary.BigEndian.Uint64(sq)
+		var v T
+		if derr = json.Unmarshal(data.Get(sq), &v); derr != nil {
+			return false
+		}
+		if keep(&v) {
+			page.Items = append(page.Items, v)
+		}
+		return true
+	})
+	if more {
+		page.Next = strconv.FormatUint(last, 10)
+	}
+	return page, derr
 }
 
 func (s *Store) Queue(ctx context.Context, q store.QueueQuery) (store.Page[store.QueueItem], error) {

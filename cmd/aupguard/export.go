@@ -145,16 +145,24 @@ or a duration back from now (24h, 7d). --since is inclusive, --until exclusive.
 		return 1
 	}
 
-	// Download next to the destination and rename only once verified, so
-	// a cut connection never leaves a bundle-looking file behind.
-	tmp, err := os.CreateTemp(filepath.Dir(*out), ".aupguard-export-*")
-	if err != nil {
+	if err := saveVerified(resp.Body, *out, pub, stdout); err != nil {
 		fmt.Fprintf(stderr, "export: %v\n", err)
 		return 1
 	}
+	return 0
+}
+
+// saveVerified downloads a bundle next to out and renames it into place
+// only once it verifies, so a cut connection or a bad bundle never leaves
+// a bundle-looking file behind; it prints what it wrote.
+func saveVerified(body io.Reader, out string, pub ed25519.PublicKey, stdout io.Writer) error {
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".aupguard-export-*")
+	if err != nil {
+		return err
+	}
 	defer os.Remove(tmp.Name())
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), resp.Body)
+	n, err := io.Copy(io.MultiWriter(tmp, h), body)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -162,26 +170,22 @@ or a duration back from now (24h, 7d). --since is inclusive, --until exclusive.
 		err = cerr
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "export: download: %v\n", err)
-		return 1
+		return fmt.Errorf("download: %w", err)
 	}
 	rf, err := os.Open(tmp.Name())
 	if err != nil {
-		fmt.Fprintf(stderr, "export: %v\n", err)
-		return 1
+		return err
 	}
 	res := evidence.Verify(rf, pub)
 	rf.Close()
 	if !res.OK {
-		fmt.Fprintf(stderr, "export: the gateway sent a bundle that does not verify: %s\n", res.FirstFailure)
-		return 1
+		return fmt.Errorf("the gateway sent a bundle that does not verify: %s", res.FirstFailure)
 	}
-	if err := os.Rename(tmp.Name(), *out); err != nil {
-		fmt.Fprintf(stderr, "export: %v\n", err)
-		return 1
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s (%d bytes, sha256 %s)\n%s\n", *out, n, hex.EncodeToString(h.Sum(nil)), res.Summary)
-	return 0
+	fmt.Fprintf(stdout, "wrote %s (%d bytes, sha256 %s)\n%s\n", out, n, hex.EncodeToString(h.Sum(nil)), res.Summary)
+	return nil
 }
 
 // exportErrorMessage pulls the message out of an error JSON body.

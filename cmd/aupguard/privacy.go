@@ -5,8 +5,6 @@ package main
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -15,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -194,36 +191,7 @@ func deskSubjectExport(c *deskClient, user, app, out string, pub ed25519.PublicK
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: %s", resp.Status, exportErrorMessage(resp.Body))
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".aupguard-subject-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), resp.Body)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("download: %w", err)
-	}
-	rf, err := os.Open(tmp.Name())
-	if err != nil {
-		return err
-	}
-	res := evidence.Verify(rf, pub)
-	rf.Close()
-	if !res.OK {
-		return fmt.Errorf("the gateway sent a bundle that does not verify: %s", res.FirstFailure)
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "wrote %s (%d bytes, sha256 %s)\n%s\n", out, n, hex.EncodeToString(h.Sum(nil)), res.Summary)
-	return nil
+	return saveVerified(resp.Body, out, pub, stdout)
 }
 
 // deskHolds lists, places or lifts legal holds.

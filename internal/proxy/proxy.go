@@ -344,10 +344,12 @@ func (g *streamGuard) Read(b []byte) (int, error) {
 
 func (g *streamGuard) Close() error { return g.rc.Close() }
 
-// bufferPool lends ReverseProxy its copy buffers.
+// bufferPool lends ReverseProxy its copy buffers. An open stream holds one
+// for its whole life, and SSE events are small: 8 KiB keeps idle streams
+// cheap while plain answers still copy in few reads.
 type bufferPool struct{}
 
-var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+var buffers = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
 
 func (bufferPool) Get() []byte  { return *(buffers.Get().(*[]byte)) }
 func (bufferPool) Put(b []byte) { buffers.Put(&b) }

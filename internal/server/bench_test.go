@@ -103,7 +103,12 @@ func floorURL(b *testing.B, up *fakeupstream.Server) string {
 		FlushInterval: -1,
 		ErrorLog:      log.New(io.Discard, "", 0),
 	}
-	fr := httptest.NewServer(rp)
+	// Full duplex: without it the server may close the request body at the
+	// first flush of a stream while the transport still reads it.
+	fr := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).EnableFullDuplex()
+		rp.ServeHTTP(w, r)
+	}))
 	b.Cleanup(fr.Close)
 	return fr.URL
 }

@@ -134,4 +134,7 @@ type Webhook struct {
 // Log configures the JSON access log (never content).
 type Log struct {
 	Level string `yaml:"level"` // debug | info | warn | error, default info
+	// Pprof serves Go's profiler under /debug/pprof/ on the admin listener
+	// (off by default: profiles show memory, which may hold request content).
+	Pprof bool `yaml:"pprof"`
 }

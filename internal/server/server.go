@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,6 +134,9 @@ func New(opt Options) (*Server, error) {
 		middleware.StateOf(c).Label = "metrics"
 		metrics.ServeHTTP(c.Writer, c.Request)
 	})
+	if cfg.Log.Pprof {
+		s.adminH.Any("/debug/pprof/*profile", gin.WrapF(pprofHandler))
+	}
 	if opt.Admin != nil {
 		opt.Admin(s.adminH)
 	}
@@ -286,4 +291,20 @@ func (s *Server) Addrs() (proxyAddr, adminAddr net.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.proxyAddr, s.adminAddr
+}
+
+// pprofHandler serves net/http/pprof's pages (log.pprof: true).
+func pprofHandler(w http.ResponseWriter, r *http.Request) {
+	switch strings.TrimPrefix(r.URL.Path, "/debug/pprof/") {
+	case "cmdline":
+		pprof.Cmdline(w, r)
+	case "profile":
+		pprof.Profile(w, r)
+	case "symbol":
+		pprof.Symbol(w, r)
+	case "trace":
+		pprof.Trace(w, r)
+	default:
+		pprof.Index(w, r)
+	}
 }

@@ -187,3 +187,22 @@ func TestGracefulShutdownFinishesStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	cfg := testConfig(t, "http://127.0.0.1:1")
+	s := newServer(t, cfg, nil)
+	if w := get(t, s.AdminHandler(), "/debug/pprof/"); w.Code == http.StatusOK {
+		t.Fatalf("pprof served with log.pprof off: %d", w.Code)
+	}
+	if w := get(t, s.ProxyHandler(), "/debug/pprof/"); w.Code == http.StatusOK {
+		t.Fatalf("pprof on the proxy listener: %d", w.Code)
+	}
+	cfg.Log.Pprof = true
+	s = newServer(t, cfg, nil)
+	if w := get(t, s.AdminHandler(), "/debug/pprof/"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "goroutine") {
+		t.Fatalf("pprof index: %d", w.Code)
+	}
+	if w := get(t, s.ProxyHandler(), "/debug/pprof/"); w.Code == http.StatusOK {
+		t.Fatalf("pprof on the proxy listener: %d", w.Code)
+	}
+}

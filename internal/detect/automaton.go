@@ -1,30 +1,13 @@
 package detect
 
-// A dense Aho–Corasick automaton over the normalised alphabet. The goto
-// function is completed into a full transition table at build time, so the
-// scan reads one table entry per input byte and never follows failure links.
-
-const (
-	symSpace = 36
-	symOther = 37
-	nSyms    = 38
-	symReset = 255 // '.' and anything outside the alphabet: back to the root
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/maphash"
+	"math/bits"
+	"slices"
+	"strings"
 )
-
-var symOf = func() (t [256]byte) {
-	for i := range t {
-		t[i] = symReset
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = byte(c - 'a')
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = byte(26 + c - '0')
-	}
-	t[' '] = symSpace
-	t['#'] = symOther
-	return
-}()
 
 // pattern is one normalised word-list entry.
 type pattern struct {
@@ -34,168 +17,582 @@ type pattern struct {
 	lists  []int32
 }
 
-type automaton struct {
-	// state*nSyms + sym → next state<<1 | has-outputs; the compact
-	// uint16 table is used when the states fit, halving the cache footprint.
-	next   []int32
-	next16 []uint16 // plain state ids; hasOut says which states have outputs
-	hasOut []uint64
-	// outputs of each state (its own and those reached by suffix links),
-	// as a range into outs
-	outStart []int32
-	outEnd   []int32
-	outs     []int32 // pattern ids
-	pats     []pattern
-}
-
-func buildAutomaton(pats []pattern) *automaton {
-	type node struct {
-		next [nSyms]int32
-		fail int32
-		out  []int32
-	}
-	nodes := []node{{}}
-	for i := range nodes[0].next {
-		nodes[0].next[i] = -1
-	}
-	for id, p := range pats {
-		s := int32(0)
-		for j := 0; j < len(p.text); j++ {
-			sym := symOf[p.text[j]]
-			if nodes[s].next[sym] < 0 {
-				nodes = append(nodes, node{})
-				n := &nodes[len(nodes)-1]
-				for k := range n.next {
-					n.next[k] = -1
-				}
-				nodes[s].next[sym] = int32(len(nodes) - 1)
-			}
-			s = nodes[s].next[sym]
-		}
-		nodes[s].out = append(nodes[s].out, int32(id))
-	}
-	// breadth-first: failure links and the completed transition table
-	queue := make([]int32, 0, len(nodes))
-	for sym := 0; sym < nSyms; sym++ {
-		if t := nodes[0].next[sym]; t < 0 {
-			nodes[0].next[sym] = 0
-		} else {
-			nodes[t].fail = 0
-			queue = append(queue, t)
-		}
-	}
-	for h := 0; h < len(queue); h++ {
-		s := queue[h]
-		f := nodes[s].fail
-		// outputs along the suffix chain: parents are done before children
-		nodes[s].out = append(nodes[s].out, nodes[f].out...)
-		for sym := 0; sym < nSyms; sym++ {
-			t := nodes[s].next[sym]
-			if t < 0 {
-				nodes[s].next[sym] = nodes[f].next[sym]
-				continue
-			}
-			nodes[t].fail = nodes[f].next[sym]
-			queue = append(queue, t)
-		}
-	}
-	// Renumber states in breadth-first order so the shallow states, where
-	// the scan spends most of its time, share cache lines; and fold "this
-	// state has outputs" into the low bit of every transition so the hot
-	// loop needs no second lookup.
-	order := append([]int32{0}, queue...)
-	newID := make([]int32, len(nodes))
-	for i, old := range order {
-		newID[old] = int32(i)
-	}
-	a := &automaton{
-		next:     make([]int32, len(nodes)*nSyms),
-		outStart: make([]int32, len(nodes)),
-		outEnd:   make([]int32, len(nodes)),
-		pats:     pats,
-	}
-	for i, old := range order {
-		n := &nodes[old]
-		for sym := 0; sym < nSyms; sym++ {
-			t := n.next[sym]
-			v := newID[t] << 1
-			if len(nodes[t].out) > 0 {
-				v |= 1
-			}
-			a.next[i*nSyms+sym] = v
-		}
-		a.outStart[i] = int32(len(a.outs))
-		a.outs = append(a.outs, n.out...)
-		a.outEnd[i] = int32(len(a.outs))
-	}
-	if len(nodes) <= 1<<16 {
-		a.next16 = make([]uint16, len(a.next))
-		a.hasOut = make([]uint64, (len(nodes)+63)/64)
-		for i, v := range a.next {
-			a.next16[i] = uint16(v >> 1)
-			if v&1 != 0 {
-				t := v >> 1
-				a.hasOut[t>>6] |= 1 << (t & 63)
-			}
-		}
-		a.next = nil
-	}
-	return a
-}
-
 // hit is one word-list match, in token positions of the normalised text.
 type hit struct {
 	start, end int32
 }
 
-// scan runs the automaton over normalised text and calls emit for every
-// match that sits on word boundaries. Token positions advance by one per
-// space and by sentenceGap per sentence break, so windows rarely reach
-// across sentences.
-func (a *automaton) scan(text []byte, emit func(pat int32, h hit)) {
-	state := int32(0)
-	pos := int32(0)
-	next, next16 := a.next, a.next16
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		sym := symOf[c]
-		if sym == symReset {
-			if c == '.' {
-				pos += sentenceGap
-			}
-			state = 0
-			continue
-		}
-		if sym == symSpace {
-			pos++
-		}
-		if next16 != nil {
-			state = int32(next16[int(state)*nSyms+int(sym)])
-			if a.hasOut[state>>6]&(1<<(state&63)) == 0 {
-				continue
-			}
-		} else {
-			v := next[int(state)*nSyms+int(sym)]
-			state = v >> 1
-			if v&1 == 0 {
-				continue
-			}
-		}
-		endsWord := i+1 == len(text) || text[i+1] == ' '
-		for o, e := a.outStart[state], a.outEnd[state]; o < e; o++ {
-			id := a.outs[o]
-			p := &a.pats[id]
-			start := i + 1 - len(p.text)
-			if start > 0 && text[start-1] != ' ' {
-				continue
-			}
-			if !endsWord && !p.prefix {
-				continue
-			}
-			emit(id, hit{start: pos - p.words, end: pos})
+// sentenceGap is how far apart a sentence break puts two tokens.
+const sentenceGap = 4
+
+// The matcher works on words, not bytes. The normalised text is a sequence
+// of tokens separated by single spaces (sentence breaks are "." tokens), and
+// a term matches only whole tokens (its last word may be a prefix of a
+// token for "hack*" terms). So every distinct word of the lexicon is
+// interned into a word id at Compile, the terms form a trie over word ids,
+// and the scan looks each token up once in an open-addressing table (words
+// of up to 8 bytes are found with one 8-byte load and one compare, and the
+// entry carries the root's child) and follows one trie edge per open
+// phrase. The byte-level Aho–Corasick automaton it replaces read one entry
+// of a 4.6 MB transition table per byte. The hits are the same:
+// automaton_test.go compares the two on the bundled lexicon, the
+// equivalence corpus and random prefix terms (the old automaton is kept
+// in automaton_ref_test.go for that).
+//
+// Phrases are bounded by the longest term (in words), so at most that many
+// walks are open at once and the scan stays linear.
+
+type matcher struct {
+	pats []pattern
+
+	words []string // word id → word
+	// words of up to 8 bytes, packed little-endian into a uint64 (tokens
+	// never hold a zero byte, so the packing is unambiguous): multiplicative
+	// hashing, one compare
+	short      []shortSlot
+	shortShift uint
+	// longer words
+	seed  maphash.Seed
+	wslot []wordSlot
+	wmask uint64
+
+	// trie over word ids; node 0 is the root
+	// Lookups return a nodeRef that carries what the scan needs of the
+	// node, so a token costs one cache line in the word table (the root's
+	// child is stored with the word) and one per open phrase in the edges.
+	rootRef []nodeRef // word id → child of the root (node -1 if none)
+	nodes   []trieNode
+	edges   []edgeSlot // node<<32 | word id → child, for nodes other than the root
+	emask   uint64
+	outs    []int32 // list ids of the patterns ending at a node (or a prefix output), with repeats
+
+	// prefix terms: a byte trie of their last words (pfRoot and pfEdges) and
+	// node<<32 | prefix-word id → range of list ids in outs
+	hasPrefix bool
+	pfRoot    [256]int32
+	pfEdges   u64Table
+	pfWord    []int32 // prefix-trie node → prefix-word id ending there, -1 if none
+	pfOuts    u64Table
+	pfRanges  [][2]int32
+}
+
+type wordSlot struct {
+	tag uint32 // high bits of the hash; 0 = empty slot
+	id  int32
+}
+
+type shortSlot struct {
+	key uint64 // packed word; 0 = empty
+	wid int32
+	ref nodeRef
+}
+
+type edgeSlot struct {
+	key uint64 // node<<32 | word id, +1; 0 = empty
+	ref nodeRef
+}
+
+// nodeRef is a trie node and what the scan needs of it.
+type nodeRef struct {
+	node             int32 // -1: none
+	outStart, outEnd int32
+	more             bool // children or prefix outputs: keep the phrase open
+	pf               bool // prefix outputs
+}
+
+type trieNode struct {
+	outStart, outEnd int32 // lists of the patterns ending exactly at this node
+	children         bool
+	prefixOuts       bool // some prefix term continues from this node
+}
+
+// u64Table is an open-addressing map from non-zero-tagged uint64 keys to
+// int32 values, built once.
+type u64Table struct {
+	keys []uint64 // key+1; 0 = empty
+	vals []int32
+	mask uint64
+}
+
+func newU64Table(n int) u64Table {
+	size := 16
+	for size < 2*n {
+		size <<= 1
+	}
+	return u64Table{keys: make([]uint64, size), vals: make([]int32, size), mask: uint64(size - 1)}
+}
+
+func mix64(k uint64) uint64 {
+	k ^= k >> 33
+	k *= 0xff51afd7ed558ccd
+	k ^= k >> 33
+	return k
+}
+
+func (t *u64Table) put(k uint64, v int32) {
+	for i := mix64(k) & t.mask; ; i = (i + 1) & t.mask {
+		if t.keys[i] == 0 || t.keys[i] == k+1 {
+			t.keys[i], t.vals[i] = k+1, v
+			return
 		}
 	}
 }
 
-// sentenceGap is how far apart a sentence break puts two tokens.
-const sentenceGap = 4
+func (t *u64Table) get(k uint64) (int32, bool) {
+	if len(t.keys) == 0 {
+		return 0, false
+	}
+	for i := mix64(k) & t.mask; ; i = (i + 1) & t.mask {
+		switch t.keys[i] {
+		case k + 1:
+			return t.vals[i], true
+		case 0:
+			return 0, false
+		}
+	}
+}
+
+func buildMatcher(pats []pattern) *matcher {
+	m := &matcher{pats: pats, seed: maphash.MakeSeed()}
+	wordID := map[string]int32{}
+	intern := func(w string) int32 {
+		id, ok := wordID[w]
+		if !ok {
+			id = int32(len(m.words))
+			wordID[w] = id
+			m.words = append(m.words, w)
+		}
+		return id
+	}
+	pfID := map[string]int32{}
+	type pfKey struct{ node, pw int32 }
+	pfOuts := map[pfKey][]int32{}
+	var pfOrder []pfKey
+	type edgeKey struct{ node, w int32 }
+	edges := map[edgeKey]int32{}
+	nodeOuts := [][]int32{nil}
+	m.nodes = []trieNode{{}}
+	rootChild := map[int32]int32{}
+	for id, p := range pats {
+		ws := strings.Split(p.text, " ")
+		last := len(ws)
+		if p.prefix {
+			last--
+		}
+		node := int32(0)
+		for _, w := range ws[:last] {
+			wid := intern(w)
+			var child int32
+			var ok bool
+			if node == 0 {
+				child, ok = rootChild[wid]
+			} else {
+				child, ok = edges[edgeKey{node, wid}]
+			}
+			if !ok {
+				child = int32(len(m.nodes))
+				m.nodes = append(m.nodes, trieNode{})
+				nodeOuts = append(nodeOuts, nil)
+				if node == 0 {
+					rootChild[wid] = child
+				} else {
+					edges[edgeKey{node, wid}] = child
+				}
+				m.nodes[node].children = true
+			}
+			node = child
+		}
+		if !p.prefix {
+			nodeOuts[node] = append(nodeOuts[node], int32(id))
+			continue
+		}
+		m.hasPrefix = true
+		w := ws[last]
+		pw, ok := pfID[w]
+		if !ok {
+			pw = int32(len(pfID))
+			pfID[w] = pw
+		}
+		k := pfKey{node, pw}
+		if _, ok := pfOuts[k]; !ok {
+			pfOrder = append(pfOrder, k)
+		}
+		pfOuts[k] = append(pfOuts[k], int32(id))
+		m.nodes[node].prefixOuts = true
+	}
+	for i, o := range nodeOuts {
+		m.nodes[i].outStart = int32(len(m.outs))
+		m.outs = m.appendLists(m.outs, o)
+		m.nodes[i].outEnd = int32(len(m.outs))
+	}
+	ref := func(node int32) nodeRef {
+		n := &m.nodes[node]
+		return nodeRef{node: node, outStart: n.outStart, outEnd: n.outEnd, more: n.children || n.prefixOuts, pf: n.prefixOuts}
+	}
+	m.rootRef = make([]nodeRef, len(m.words))
+	for i := range m.rootRef {
+		m.rootRef[i] = nodeRef{node: -1}
+	}
+	for w, c := range rootChild {
+		m.rootRef[w] = ref(c)
+	}
+	esize := 16
+	for esize < 2*len(edges) {
+		esize <<= 1
+	}
+	m.edges = make([]edgeSlot, esize)
+	m.emask = uint64(esize - 1)
+	for k, c := range edges {
+		key := uint64(k.node)<<32 | uint64(k.w)
+		for i := mix64(key) & m.emask; ; i = (i + 1) & m.emask {
+			if m.edges[i].key == 0 {
+				m.edges[i] = edgeSlot{key: key + 1, ref: ref(c)}
+				break
+			}
+		}
+	}
+	// the word tables
+	size, bits := 16, uint(4)
+	for size < 2*len(m.words) {
+		size <<= 1
+		bits++
+	}
+	m.short = make([]shortSlot, size)
+	m.shortShift = 64 - bits
+	m.wslot = make([]wordSlot, size)
+	m.wmask = uint64(size - 1)
+	for id, w := range m.words {
+		if len(w) <= 8 {
+			k := packWord([]byte(w))
+			for i := (k * hashMul) >> m.shortShift; ; i = (i + 1) & m.wmask {
+				if m.short[i].key == 0 {
+					m.short[i] = shortSlot{key: k, wid: int32(id), ref: m.rootRef[id]}
+					break
+				}
+			}
+			continue
+		}
+		h := maphash.String(m.seed, w)
+		tag := uint32(h>>32) | 1
+		for i := h & m.wmask; ; i = (i + 1) & m.wmask {
+			if m.wslot[i].tag == 0 {
+				m.wslot[i] = wordSlot{tag: tag, id: int32(id)}
+				break
+			}
+		}
+	}
+	// prefix words: a byte trie, and the outputs per (node, prefix word)
+	for i := range m.pfRoot {
+		m.pfRoot[i] = -1
+	}
+	if m.hasPrefix {
+		type pe struct {
+			node int32
+			c    byte
+		}
+		pfEdges := map[pe]int32{}
+		for w, pw := range pfID {
+			node := int32(-1)
+			for j := 0; j < len(w); j++ {
+				var next int32
+				var ok bool
+				if node < 0 {
+					next = m.pfRoot[w[j]]
+					ok = next >= 0
+				} else {
+					next, ok = pfEdges[pe{node, w[j]}]
+				}
+				if !ok {
+					next = int32(len(m.pfWord))
+					m.pfWord = append(m.pfWord, -1)
+					if node < 0 {
+						m.pfRoot[w[j]] = next
+					} else {
+						pfEdges[pe{node, w[j]}] = next
+					}
+				}
+				node = next
+			}
+			m.pfWord[node] = pw
+		}
+		m.pfEdges = newU64Table(len(pfEdges))
+		for k, v := range pfEdges {
+			m.pfEdges.put(uint64(k.node)<<8|uint64(k.c), v)
+		}
+		m.pfOuts = newU64Table(len(pfOrder))
+		for _, k := range pfOrder {
+			o := pfOuts[k]
+			m.pfOuts.put(uint64(k.node)<<32|uint64(k.pw), int32(len(m.pfRanges)))
+			start := int32(len(m.outs))
+			m.outs = m.appendLists(m.outs, o)
+			m.pfRanges = append(m.pfRanges, [2]int32{start, int32(len(m.outs))})
+		}
+	}
+	return m
+}
+
+const hashMul = 0x9E3779B97F4A7C15
+
+func packWord(b []byte) uint64 {
+	var k uint64
+	for i := len(b) - 1; i >= 0; i-- {
+		k = k<<8 | uint64(b[i])
+	}
+	return k
+}
+
+// shortWord returns the id of a packed token of up to 8 bytes and the
+// root's child for it, or -1.
+func (m *matcher) shortWord(k uint64) (int32, nodeRef) {
+	for i := (k * hashMul) >> m.shortShift; ; i = (i + 1) & m.wmask {
+		sl := &m.short[i]
+		switch sl.key {
+		case k:
+			return sl.wid, sl.ref
+		case 0:
+			return -1, nodeRef{}
+		}
+	}
+}
+
+// edge follows the trie edge labelled wid from node (not the root).
+func (m *matcher) edge(node, wid int32) (nodeRef, bool) {
+	key := uint64(node)<<32 | uint64(wid) + 1
+	for i := mix64(key-1) & m.emask; ; i = (i + 1) & m.emask {
+		sl := &m.edges[i]
+		switch sl.key {
+		case key:
+			return sl.ref, true
+		case 0:
+			return nodeRef{}, false
+		}
+	}
+}
+
+// appendLists appends the lists of the patterns: all patterns at one node
+// match the same tokens, so the scan appends one hit to each list without
+// looking at the patterns.
+func (m *matcher) appendLists(dst []int32, pats []int32) []int32 {
+	for _, id := range pats {
+		dst = append(dst, m.pats[id].lists...)
+	}
+	return dst
+}
+
+// word returns the id of a token, or -1 when no term has the word.
+func (m *matcher) word(tok []byte) int32 {
+	if len(tok) <= 8 {
+		if len(tok) == 0 {
+			return -1
+		}
+		wid, _ := m.shortWord(packWord(tok))
+		return wid
+	}
+	h := maphash.Bytes(m.seed, tok)
+	tag := uint32(h>>32) | 1
+	for i := h & m.wmask; ; i = (i + 1) & m.wmask {
+		s := m.wslot[i]
+		if s.tag == 0 {
+			return -1
+		}
+		if s.tag == tag && m.words[s.id] == string(tok) {
+			return s.id
+		}
+	}
+}
+
+// walk is an open phrase: the trie node reached and where it started.
+type walk struct {
+	node  int32
+	start int32
+	pf    bool // the node has prefix outputs
+}
+
+// scan finds every term in normalised text and records a hit for each list
+// l of each match in sc.recs (sc.fill distributes them); it returns the
+// end of the last hit. Hits
+// are in token positions: they advance by one per space and by sentenceGap
+// per sentence break, so windows rarely reach across sentences. pfBuf is
+// scratch for the prefix words of one token.
+func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
+	walks, recs := sc.walks[:0], sc.recs[:0]
+	const (
+		ones   = 0x0101010101010101
+		highs  = 0x8080808080808080
+		spaces = 0x2020202020202020
+	)
+	pos, last := int32(0), int32(0)
+	walks = walks[:0]
+	for i := 0; i <= len(text); {
+		// find the token's end and its word id; the common short token
+		// takes one 8-byte load: the first space by SWAR, then one lookup
+		j := -1
+		wid := int32(-1)
+		var root nodeRef
+		if i+8 <= len(text) {
+			x := binary.LittleEndian.Uint64(text[i:])
+			t := x ^ spaces
+			if z := (t - ones) &^ t & highs; z != 0 {
+				k := bits.TrailingZeros64(z) >> 3
+				j = i + k
+				if k > 0 {
+					wid, root = m.shortWord(x & (1<<(8*uint(k)) - 1))
+				}
+			} else if i+8 == len(text) || text[i+8] == ' ' {
+				j = i + 8
+				wid, root = m.shortWord(x)
+			}
+		}
+		if j < 0 {
+			j = bytes.IndexByte(text[i:], ' ')
+			if j < 0 {
+				j = len(text)
+			} else {
+				j += i
+			}
+			wid = m.word(text[i:j])
+			if wid >= 0 {
+				root = m.rootRef[wid]
+			}
+		}
+		tok := text[i:j]
+		switch {
+		case len(tok) == 1 && tok[0] == '.':
+			// a sentence break ends every phrase
+			walks = walks[:0]
+			pos += sentenceGap
+		case len(walks) == 0 && !m.hasPrefix:
+			// no open phrase: only the root walk, inline
+			if wid < 0 || root.node < 0 {
+				break
+			}
+			if root.outEnd > root.outStart {
+				for _, l := range m.outs[root.outStart:root.outEnd] {
+					recs = append(recs, listHit{l, hit{start: pos, end: pos}})
+				}
+				last = pos
+			}
+			if root.more {
+				walks = append(walks, walk{node: root.node, start: pos, pf: root.pf})
+			}
+		default:
+			sc.walks, sc.recs = walks, recs
+			if m.token(tok, wid, root, pos, sc) {
+				last = pos
+			}
+			walks, recs = sc.walks, sc.recs
+		}
+		if j == len(text) {
+			break
+		}
+		pos++
+		i = j + 1
+	}
+	sc.walks, sc.recs = walks, recs
+	return last
+}
+
+// token advances the open phrases over one token and opens a new one.
+func (m *matcher) token(tok []byte, wid int32, root nodeRef, pos int32, sc *matchScratch) (any bool) {
+	walks, pfBuf, recs := sc.walks, sc.pfBuf[:0], sc.recs
+	// prefix terms: which prefix words this token starts with
+	if m.hasPrefix && len(tok) > 0 {
+		node := m.pfRoot[tok[0]]
+		for k := 1; node >= 0; k++ {
+			if pw := m.pfWord[node]; pw >= 0 {
+				pfBuf = append(pfBuf, pw)
+			}
+			if k == len(tok) {
+				break
+			}
+			next, ok := m.pfEdges.get(uint64(node)<<8 | uint64(tok[k]))
+			if !ok {
+				break
+			}
+			node = next
+		}
+	}
+	// the phrases open so far, then a new one from the root here
+	n := len(walks)
+	walks = append(walks, walk{node: 0, start: pos, pf: m.nodes[0].prefixOuts})
+	kept := 0
+	for _, w := range walks[:n+1] {
+		if len(pfBuf) > 0 && w.pf {
+			for _, pw := range pfBuf {
+				if r, ok := m.pfOuts.get(uint64(w.node)<<32 | uint64(pw)); ok {
+					rg := m.pfRanges[r]
+					for _, l := range m.outs[rg[0]:rg[1]] {
+						recs = append(recs, listHit{l, hit{start: w.start, end: pos}})
+					}
+					any = true
+				}
+			}
+		}
+		if wid < 0 {
+			continue
+		}
+		r := root
+		if w.node != 0 {
+			var ok bool
+			if r, ok = m.edge(w.node, wid); !ok {
+				continue
+			}
+		}
+		if r.node < 0 {
+			continue
+		}
+		if r.outEnd > r.outStart {
+			for _, l := range m.outs[r.outStart:r.outEnd] {
+				recs = append(recs, listHit{l, hit{start: w.start, end: pos}})
+			}
+			any = true
+		}
+		if r.more {
+			walks[kept] = walk{node: r.node, start: w.start, pf: r.pf}
+			kept++
+		}
+	}
+	sc.walks, sc.pfBuf, sc.recs = walks[:kept], pfBuf, recs
+	return any
+}
+
+// matchScratch is the matcher's reusable scratch.
+type matchScratch struct {
+	walks []walk    // open phrases
+	pfBuf []int32   // prefix words of one token
+	recs  []listHit // hits in the order found
+	buf   []hit     // backing array of the per-list hits
+	next  []int32
+}
+
+// listHit is a hit of one list. The scan appends them to one array, which
+// stays in cache, rather than to one slice per list.
+type listHit struct {
+	list int32
+	h    hit
+}
+
+// fill sets hits[l] to the hits of list l, in the order found (a counting
+// sort of the records); the slices share sc.buf and have no spare
+// capacity.
+func (sc *matchScratch) fill(hits [][]hit) {
+	if cap(sc.next) < len(hits)+1 {
+		sc.next = make([]int32, len(hits)+1)
+	}
+	next := sc.next[:len(hits)+1]
+	clear(next)
+	for _, r := range sc.recs {
+		next[r.list+1]++
+	}
+	for l := 1; l < len(next); l++ {
+		next[l] += next[l-1]
+	}
+	sc.buf = slices.Grow(sc.buf[:0], len(sc.recs))
+	buf := sc.buf[:len(sc.recs)]
+	for l := range hits {
+		hits[l] = buf[next[l]:next[l]:next[l+1]]
+	}
+	for _, r := range sc.recs {
+		hits[r.list] = append(hits[r.list], r.h)
+	}
+}

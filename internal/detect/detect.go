@@ -30,7 +30,7 @@ type CategorySignal struct {
 
 // Detector is a compiled lexicon. It is safe for concurrent use.
 type Detector struct {
-	ac             *automaton
+	m              *matcher
 	nLists         int
 	listNames      []string
 	masks          []int32
@@ -51,6 +51,7 @@ type scanState struct {
 	norm  normalizer
 	hits  [][]hit
 	flags []uint8
+	ms    matchScratch
 }
 
 const (
@@ -91,19 +92,10 @@ func (d *Detector) Scan(texts []string) Signals {
 	return sig
 }
 
-// match runs the automaton and fills st.hits and st.flags.
+// match runs the word matcher and fills st.hits and st.flags.
 func (d *Detector) match(st *scanState) {
-	for i := range st.hits {
-		st.hits[i] = st.hits[i][:0]
-	}
-	last := int32(0)
-	pats := d.ac.pats
-	d.ac.scan(st.norm.out, func(id int32, h hit) {
-		for _, l := range pats[id].lists {
-			st.hits[l] = append(st.hits[l], h)
-		}
-		last = h.end
-	})
+	last := d.m.scan(st.norm.out, &st.ms)
+	st.ms.fill(st.hits)
 	for i := range st.hits {
 		hs := st.hits[i]
 		if !slices.IsSortedFunc(hs, cmpHit) {
@@ -197,7 +189,7 @@ func (d *Detector) decide(st *scanState) (map[string]CategorySignal, []string) {
 		factor := 1.0
 		if !overridden {
 			for _, a := range active {
-				if a.applies(c.id) && a.factor < factor {
+				if a.appl[ci] && a.factor < factor {
 					factor = a.factor
 				}
 			}
@@ -245,6 +237,12 @@ func (d *Detector) fires(st *scanState, r *ruleDef) bool {
 	skip := uint8(flagMasked)
 	if r.negatable {
 		skip |= flagNegated
+	}
+	// an instance needs a hit of every list: most rules stop here
+	for _, l := range r.lists[1:] {
+		if len(st.hits[l]) == 0 {
+			return false
+		}
 	}
 	first := st.hits[r.lists[0]]
 	for _, h := range first {

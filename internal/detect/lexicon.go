@@ -95,6 +95,7 @@ type contextDef struct {
 	factor float64
 	only   map[string]bool // nil: every category not in except
 	except map[string]bool
+	appl   []bool // applies, by index into Detector.cats (filled at the end of Compile)
 }
 
 func (c *contextDef) applies(cat string) bool {
@@ -182,7 +183,7 @@ func Compile(data []byte) (*Detector, error) {
 			}
 		}
 	}
-	d.ac = buildAutomaton(pats)
+	d.m = buildMatcher(pats)
 
 	var err error
 	if d.masks, err = ref("masks", lx.Masks); err != nil {
@@ -293,5 +294,12 @@ func Compile(data []byte) (*Detector, error) {
 		}
 	}
 	d.nLists = len(names)
+	for i := range d.contexts {
+		c := &d.contexts[i]
+		c.appl = make([]bool, len(d.cats))
+		for ci := range d.cats {
+			c.appl[ci] = c.applies(d.cats[ci].id)
+		}
+	}
 	return d, nil
 }

@@ -72,23 +72,31 @@ func TestCompileErrors(t *testing.T) {
 	}
 }
 
-// The automaton must report every occurrence of every pattern, overlapping
+// The matcher must report every occurrence of every pattern, overlapping
 // ones included, exactly as a naive search of the token string does.
-func TestAutomatonMatchesNaive(t *testing.T) {
+func TestMatcherMatchesNaive(t *testing.T) {
 	words := []string{"he", "she", "his", "hers", "she sells", "sells sea", "sea", "shells", "sea shells", "ells",
 		"13 year old", "17 year old", "year old", "c4", "c8"}
 	var pats []pattern
 	for _, w := range words {
-		pats = append(pats, pattern{text: w, words: int32(strings.Count(w, " "))})
+		pats = append(pats, pattern{text: w, words: int32(strings.Count(w, " ")), lists: []int32{int32(len(pats))}})
 	}
-	a := buildAutomaton(pats)
+	a := buildMatcher(pats)
 	text := "she sells sea shells he his hers ushers shells a 17 year old c4 c0 19 year old c8"
 	type occ struct {
 		id         int32
 		start, end int32
 	}
 	var got []occ
-	a.scan([]byte(text), func(id int32, h hit) { got = append(got, occ{id, h.start, h.end}) })
+	hits := make([][]hit, len(pats))
+	var sc matchScratch
+	a.scan([]byte(text), &sc)
+	sc.fill(hits)
+	for l, hs := range hits {
+		for _, h := range hs {
+			got = append(got, occ{int32(l), h.start, h.end})
+		}
+	}
 	var want []occ
 	toks := strings.Fields(text)
 	for id, w := range words {
@@ -114,16 +122,5 @@ func TestAutomatonMatchesNaive(t *testing.T) {
 		if g[k] != n {
 			t.Errorf("occurrence %+v (%q): got %d, want %d", k, words[k.id], g[k], n)
 		}
-	}
-}
-
-// The bundled lexicon must keep the automaton within 16-bit state ids: the
-// compact table is half the size of the fallback and the scan is
-// cache-bound. Growing past it works, only slower; this test makes it a
-// decision rather than an accident.
-func TestBundledLexiconUsesCompactTable(t *testing.T) {
-	d := bundled(t)
-	if d.ac.next16 == nil {
-		t.Errorf("automaton has %d states (> 65536): the scan falls back to the 32-bit table", len(d.ac.outStart))
 	}
 }

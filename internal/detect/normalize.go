@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"slices"
 	"unicode"
 	"unicode/utf8"
 
@@ -87,7 +88,18 @@ func (n *normalizer) add(s string) {
 			i++
 			switch {
 			case 'a' <= c && c <= 'z':
-				// fast path: a run of lower-case letters goes in at once
+				if len(n.tok) == 0 {
+					if j := n.word(s, i-1); j > 0 {
+						i = j
+						if s[j] == ' ' {
+							// what the space case does after a flushed word
+							n.sep, n.sepCount = sepSoft, 1
+							i++
+						}
+						continue
+					}
+				}
+				// a run of lower-case letters goes in at once
 				j := i
 				for j < len(s) && 'a' <= s[j] && s[j] <= 'z' {
 					j++
@@ -97,6 +109,17 @@ func (n *normalizer) add(s string) {
 			case '0' <= c && c <= '9':
 				n.tokByte(c)
 			case 'A' <= c && c <= 'Z':
+				if len(n.tok) == 0 {
+					if j := n.word(s, i-1); j > 0 {
+						i = j
+						if s[j] == ' ' {
+							// what the space case does after a flushed word
+							n.sep, n.sepCount = sepSoft, 1
+							i++
+						}
+						continue
+					}
+				}
 				n.tokByte(c + 'a' - 'A')
 			case c == '\'':
 				i = n.apostrophe(s, i)
@@ -140,6 +163,75 @@ func (n *normalizer) add(s string) {
 		}
 		n.rune(r)
 	}
+}
+
+// endsToken marks the ASCII bytes whose first effect in add is to flush the
+// current token: everything but letters, digits, the apostrophe and the
+// leetspeak symbols, which may continue a word.
+var endsToken = func() (t [256]bool) {
+	for c := 0; c < utf8.RuneSelf; c++ {
+		b := byte(c)
+		t[c] = !isLetterByte(b) && !('0' <= b && b <= '9') && b != '\'' && b != '@' && b != '$' && b != '!' && b != '|'
+	}
+	return
+}()
+
+var asciiLetter = func() (t [256]bool) {
+	for c := range t {
+		t[c] = isLetterByte(byte(c))
+	}
+	return
+}()
+
+// word is the fast path for the commonest token: a run of 2 to maxToken
+// ASCII letters starting at i, with no token pending, ended by a byte that
+// flushes. It does in one pass what tokRun or tokByte and then flush do
+// with it: fold case, squeeze repeats, append to out. (Letters are never
+// leetspeak, and a word of two letters or more never joins a run of spaced
+// letters.) It returns the run's end, or 0 (and changes nothing) when the
+// run is anything else and must take the general path.
+func (n *normalizer) word(s string, i int) int {
+	base := len(n.out)
+	sep := 0
+	if base > 0 {
+		sep = 1
+		if n.pendBreak {
+			sep = 3
+		}
+	}
+	out := slices.Grow(n.out, sep+maxToken)
+	buf := out[:base+sep+maxToken]
+	p := base + sep
+	prev := byte(0)
+	j := i
+	for j < len(s) && asciiLetter[s[j]] {
+		if j-i == maxToken {
+			n.out = out[:base]
+			return 0
+		}
+		c := s[j] | 0x20 // ASCII letters: lower case
+		if c != prev {
+			buf[p] = c
+			p++
+			prev = c
+		}
+		j++
+	}
+	if j-i < 2 || j == len(s) || !endsToken[s[j]] {
+		n.out = out[:base]
+		return 0
+	}
+	switch sep {
+	case 1:
+		buf[base] = ' '
+	case 3:
+		buf[base], buf[base+1], buf[base+2] = ' ', '.', ' '
+	}
+	n.out = buf[:p]
+	n.pendBreak = false
+	n.sep, n.sepCount = sepNone, 0
+	n.runStart, n.runLen = -1, 0
+	return j
 }
 
 func isLetterByte(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }

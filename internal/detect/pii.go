@@ -134,10 +134,18 @@ func findPII(s string, emit func(k piiKind, start, end int)) {
 		switch piiClass[c] {
 		case pcNone:
 			i++
+			for i < len(s) && piiClass[s[i]] == pcNone {
+				i++
+			}
 			continue
 		case pcWord:
 			if i > 0 && isAlnum(s[i-1]) {
-				i++ // inside a word or number: nothing starts here
+				// inside a word or number: nothing starts here, nor at
+				// the letters and digits that follow
+				i++
+				for i < len(s) && piiClass[s[i]] == pcWord {
+					i++
+				}
 				continue
 			}
 		case pcAt:
@@ -194,10 +202,12 @@ func findPII(s string, emit func(k piiKind, start, end int)) {
 				continue
 			}
 		}
-		if en := apiKey(s, i); en > 0 {
-			emit(kAPIKey, i, en)
-			last, i = en, en
-			continue
+		if keyFirst[c] {
+			if en := apiKey(s, i); en > 0 {
+				emit(kAPIKey, i, en)
+				last, i = en, en
+				continue
+			}
 		}
 		if isDigit(c) || c == '+' || c == '(' {
 			if k, en := number(s, i); en > 0 {
@@ -214,6 +224,12 @@ func findPII(s string, emit func(k piiKind, start, end int)) {
 			}
 		}
 		i++
+		if piiClass[c] == pcWord {
+			// the rest of the word: nothing starts inside it
+			for i < len(s) && piiClass[s[i]] == pcWord {
+				i++
+			}
+		}
 	}
 }
 
@@ -265,6 +281,15 @@ var keyPrefixes = []struct {
 	{"xoxb-", 10}, {"xoxp-", 10}, {"xoxa-", 10}, {"xoxs-", 10}, {"xapp-", 10},
 	{"AIza", 30}, {"glpat-", 20}, {"hf_", 30},
 }
+
+// keyFirst marks the first bytes of the key prefixes apiKey knows, so most
+// tokens skip the call.
+var keyFirst = func() (t [256]bool) {
+	for _, p := range keyPrefixes {
+		t[p.prefix[0]] = true
+	}
+	return
+}()
 
 // apiKey returns the end of a known-format key starting at i, or 0.
 func apiKey(s string, i int) int {

@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/aupguard/aupguard/internal/answer"
 	"github.com/aupguard/aupguard/internal/config"
@@ -112,7 +117,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 		}
 	}()
 	routeLibraryLogs(log)
-	st, err := store.Open(ctx, cfg.Store, store.WithLogger(log))
+	st, err := openStore(ctx, cfg.Store, log)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -191,4 +196,29 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 	}
 	registerPrivacyMetrics(g.server.Registry(), g.privacy)
 	return g, nil
+}
+
+// openStore opens the store, waiting for a Redis that does not answer yet
+// (a replica restarted during an outage comes up when Redis does, instead
+// of exiting in a restart loop). A store that can never work (a bad URL, a
+// bolt file another process holds) fails at once.
+func openStore(ctx context.Context, url string, log *slog.Logger) (store.Store, error) {
+	wait := time.Second
+	for {
+		st, err := store.Open(ctx, url, store.WithLogger(log))
+		if err == nil || !strings.HasPrefix(url, "redis") && !strings.HasPrefix(url, "unix") {
+			return st, err
+		}
+		var reply redis.Error // Redis answered, with an error (e.g. bad password): waiting will not help
+		if errors.Is(err, store.ErrUnsupported) || errors.Is(err, store.ErrInvalid) || errors.As(err, &reply) {
+			return nil, err
+		}
+		log.Warn("store not reachable yet; retrying", "error", err.Error(), "in", wait.String())
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
 }

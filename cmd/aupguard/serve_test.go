@@ -7,13 +7,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aupguard/aupguard/internal/config"
 	"github.com/aupguard/aupguard/internal/fakeupstream"
+	"github.com/aupguard/aupguard/internal/redistest"
 )
 
 // serveOnce builds the real gateway (embedded store, bundled policies,
@@ -110,5 +113,43 @@ func TestServeRefusesBadConfig(t *testing.T) {
 	}
 	if code := runServe([]string{"--no-such-flag"}); code != 2 {
 		t.Fatalf("exit %d", code)
+	}
+}
+
+func TestOpenStoreWaitsForRedis(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{Private: true}) // one it can stop and start
+	srv.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got := make(chan error, 1)
+	go func() {
+		st, err := openStore(ctx, srv.URL(), slog.New(slog.DiscardHandler))
+		if err == nil {
+			err = st.Ping(ctx)
+			st.Close()
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("openStore returned while Redis was down: %v", err)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	srv.Restart()
+	if err := <-got; err != nil {
+		t.Fatalf("after Redis came up: %v", err)
+	}
+}
+
+func TestOpenStoreFailsFastOnBadStores(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv := redistest.Start(t)
+	u, _ := url.Parse(srv.URL())
+	u.User = url.UserPassword("nobody", "wrong")
+	for _, bad := range []string{"redis+nonsense://x", "mongodb://localhost", u.String()} {
+		if _, err := openStore(ctx, bad, slog.New(slog.DiscardHandler)); err == nil || ctx.Err() != nil {
+			t.Fatalf("%s: want an immediate error, got %v (ctx %v)", bad, err, ctx.Err())
+		}
 	}
 }

@@ -1,12 +1,10 @@
 package middleware
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -71,7 +69,7 @@ func AnswerCheck(opt AnswerOptions) func(c *gin.Context, st *State, resp *http.R
 // chunk after a block verdict, and its end is held until the verdict.
 func (opt AnswerOptions) gate(c *gin.Context, st *State, resp *http.Response) {
 	onBlock := func(d policy.Decision) {
-		if policyRank(d.Action) > policyRank(policy.Action(st.Decision)) {
+		if d.Action.Rank() > policy.Action(st.Decision).Rank() {
 			opt.report(c, st, "request", d)
 		}
 	}
@@ -84,7 +82,7 @@ func (opt AnswerOptions) gate(c *gin.Context, st *State, resp *http.Response) {
 		if d, err := st.Verdict.Result(); err == nil && d.Action == policy.Block {
 			onBlock(d)
 			_ = resp.Body.Close()
-			refuseResponse(resp, d)
+			wire.ReplaceResponse(resp, wire.ReasonAUPBlocked, msgRequestBlocked, wire.BlockedMeta(d.Categories, d.ID))
 		}
 		return
 	}
@@ -110,39 +108,6 @@ func requestTexts(st *State) []string {
 		texts[i] = st.Request.Texts[i].Text
 	}
 	return texts
-}
-
-func policyRank(a policy.Action) int {
-	switch a {
-	case policy.Redact:
-		return 1
-	case policy.Flag:
-		return 2
-	case policy.Block:
-		return 3
-	}
-	return 0
-}
-
-// refuseResponse turns an upstream answer into a 403 aup_blocked refusal.
-func refuseResponse(resp *http.Response, d policy.Decision) {
-	b := wire.ErrorBody(wire.ReasonAUPBlocked, "this request was refused under the acceptable use policy",
-		map[string]any{"reasons": nonNil(d.Categories), "decision_id": d.ID})
-	resp.StatusCode = http.StatusForbidden
-	resp.Status = "403 Forbidden"
-	resp.Body = io.NopCloser(bytes.NewReader(b))
-	resp.ContentLength = int64(len(b))
-	resp.TransferEncoding = nil
-	resp.Header.Set("Content-Type", "application/json")
-	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
-	resp.Header.Del("Content-Encoding")
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 // verdictGate passes a stream on while the parallel classifier works. Once
@@ -200,8 +165,7 @@ func (g *verdictGate) decide() bool {
 	g.cut = true
 	_ = g.body.Close()
 	g.onBlock(d)
-	g.tail = wire.StreamError(wire.ReasonAUPBlocked, "this request was refused under the acceptable use policy",
-		map[string]any{"reasons": nonNil(d.Categories), "decision_id": d.ID})
+	g.tail = wire.StreamError(wire.ReasonAUPBlocked, msgRequestBlocked, wire.BlockedMeta(d.Categories, d.ID))
 	return true
 }
 

@@ -16,6 +16,9 @@ import (
 	"github.com/aupguard/aupguard/internal/wire"
 )
 
+// msgRequestBlocked is the message of every aup_blocked refusal of a request.
+const msgRequestBlocked = "this request was refused under the acceptable use policy"
+
 // HeaderZDR lets a request ask for zero data retention ("1" or "true"); it
 // can never turn a configured ZDR off.
 const HeaderZDR = "X-AUP-ZDR"
@@ -86,12 +89,7 @@ func Inspect(opt InspectOptions) gin.HandlerFunc {
 			}
 		}
 		if d.Action == policy.Block {
-			cats := d.Categories
-			if cats == nil {
-				cats = []string{}
-			}
-			Refuse(c, wire.ReasonAUPBlocked, "this request was refused under the acceptable use policy",
-				map[string]any{"reasons": cats, "decision_id": d.ID})
+			Refuse(c, wire.ReasonAUPBlocked, msgRequestBlocked, wire.BlockedMeta(d.Categories, d.ID))
 			return
 		}
 		if d.Violation() && refuseStanding(c, st.Standing) {

@@ -169,16 +169,6 @@ func (c *Checker) Plain(ctx context.Context, ep wire.Endpoint, s policy.Subject,
 	return c.filter(d), nil
 }
 
-// refusalMeta is the metadata of a refusal: categories and the decision id,
-// never content.
-func refusalMeta(d policy.Decision) map[string]any {
-	reasons := d.Categories
-	if reasons == nil {
-		reasons = []string{}
-	}
-	return map[string]any{"reasons": reasons, "decision_id": d.ID}
-}
-
 // Refusal messages, shown to the end user's app.
 const (
 	msgBlocked   = "The model's answer was blocked by the acceptable use policy."

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/aupguard/aupguard/internal/policy"
@@ -70,7 +69,7 @@ func (c *Checker) Response(resp *http.Response, call Call) error {
 		if call.OnBlock != nil {
 			call.OnBlock(d)
 		}
-		refuse(resp, wire.ReasonAUPBlocked, msgBlocked, refusalMeta(d))
+		wire.ReplaceResponse(resp, wire.ReasonAUPBlocked, msgBlocked, wire.BlockedMeta(d.Categories, d.ID))
 	case d.Violation():
 		if call.OnFlag != nil {
 			call.OnFlag(d)
@@ -89,21 +88,6 @@ func (c *Checker) unchecked(resp *http.Response, call Call, why string) error {
 	c.log.Warn("answer not checked; refused (fail closed)",
 		"endpoint", call.Endpoint.String(), "app", call.Subject.App, "why", why)
 	_ = resp.Body.Close()
-	refuse(resp, wire.ReasonInternal, msgUnchecked, nil)
+	wire.ReplaceResponse(resp, wire.ReasonInternal, msgUnchecked, nil)
 	return nil
-}
-
-// refuse turns resp into an OpenRouter error response.
-func refuse(resp *http.Response, r wire.Reason, msg string, meta map[string]any) {
-	b := wire.ErrorBody(r, msg, meta)
-	resp.StatusCode = r.Status()
-	resp.Status = strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode)
-	resp.Body = io.NopCloser(bytes.NewReader(b))
-	resp.ContentLength = int64(len(b))
-	resp.TransferEncoding = nil
-	h := resp.Header
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	h.Del("Content-Encoding")
-	h.Del("Etag")
 }

@@ -178,7 +178,7 @@ func (s *stream) check() {
 		if s.call.OnBlock != nil {
 			s.call.OnBlock(d)
 		}
-		s.cut(wire.StreamError(wire.ReasonAUPBlocked, msgBlocked, refusalMeta(d)))
+		s.cut(wire.StreamError(wire.ReasonAUPBlocked, msgBlocked, wire.BlockedMeta(d.Categories, d.ID)))
 	case d.Violation() && !s.flagged:
 		s.flagged = true
 		if s.call.OnFlag != nil {

@@ -287,7 +287,7 @@ func (c *Classifier) applyUnavailable(d *Decision, v *Verdict) {
 	act := c.opt.OnTimeout
 	d.Reasons = append(d.Reasons, fmt.Sprintf("classifier_unavailable: %s (on_timeout %s)", v.Verdict, act))
 	d.Rules = append(d.Rules, "classifier."+v.Verdict)
-	if act.rank() > d.Action.rank() {
+	if act.Rank() > d.Action.Rank() {
 		d.Action = act
 	}
 }

@@ -224,8 +224,8 @@ func (a Action) valid() bool {
 	return false
 }
 
-// rank orders actions by severity.
-func (a Action) rank() int {
+// Rank orders actions by severity: allow < redact < flag < block.
+func (a Action) Rank() int {
 	switch a {
 	case Redact:
 		return 1

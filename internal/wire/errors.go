@@ -1,7 +1,9 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 )
@@ -129,4 +131,29 @@ func StreamError(r Reason, message string, meta map[string]any) []byte {
 	out = append(out, "data: "...)
 	out = append(out, b...)
 	return append(out, '\n', '\n')
+}
+
+// BlockedMeta is the metadata of an aup_blocked refusal: the categories
+// (never null) and the decision id.
+func BlockedMeta(categories []string, decisionID string) map[string]any {
+	if categories == nil {
+		categories = []string{}
+	}
+	return map[string]any{"reasons": categories, "decision_id": decisionID}
+}
+
+// ReplaceResponse turns an upstream response into an OpenRouter error
+// response (status, body, headers), for refusals decided after forwarding.
+func ReplaceResponse(resp *http.Response, r Reason, message string, meta map[string]any) {
+	b := ErrorBody(r, message, meta)
+	resp.StatusCode = r.Status()
+	resp.Status = strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode)
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	resp.TransferEncoding = nil
+	h := resp.Header
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Del("Content-Encoding")
+	h.Del("Etag")
 }

@@ -44,21 +44,8 @@ func startAnswerEnv(t *testing.T, extraYAML string) *answerEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	g, err := build(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lp, _ := net.Listen("tcp", "127.0.0.1:0")
-	la, _ := net.Listen("tcp", "127.0.0.1:0")
-	done := make(chan error, 1)
-	go func() { done <- g.server.Serve(ctx, lp, la) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		g.Close()
-	})
-	return &answerEnv{proxy: "http://" + lp.Addr().String(), fake: fake, g: g}
+	g, proxy, _, _ := runGateway(t, cfg, slog.New(slog.DiscardHandler))
+	return &answerEnv{proxy: proxy, fake: fake, g: g}
 }
 
 func (e *answerEnv) chat(t *testing.T, user string, stream bool, hdr map[string]string) (int, string) {

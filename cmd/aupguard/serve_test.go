@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,29 +20,43 @@ import (
 	"github.com/aupguard/aupguard/internal/redistest"
 )
 
-// serveOnce builds the real gateway (embedded store, bundled policies,
-// enforcer) from cfg, sends one chat request through it and returns the
-// pseudonym upstream saw.
-func serveOnce(t *testing.T, cfg *config.Config, fake *fakeupstream.Server) string {
+// runGateway builds the gateway as serve does and serves it on loopback
+// listeners. stop shuts it down once (also at the test's end) and closes it.
+func runGateway(t *testing.T, cfg *config.Config, log *slog.Logger) (g *gateway, proxy, admin string, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := build(ctx, cfg, slog.New(slog.DiscardHandler))
+	g, err := build(ctx, cfg, log)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	lp, _ := net.Listen("tcp", "127.0.0.1:0")
 	la, _ := net.Listen("tcp", "127.0.0.1:0")
 	done := make(chan error, 1)
 	go func() { done <- g.server.Serve(ctx, lp, la) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-		g.Close()
-	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+			g.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return g, "http://" + lp.Addr().String(), "http://" + la.Addr().String(), stop
+}
 
-	resp, err := http.Get("http://" + la.Addr().String() + "/readyz")
+// serveOnce builds the real gateway (embedded store, bundled policies,
+// enforcer) from cfg, sends one chat request through it and returns the
+// pseudonym upstream saw.
+func serveOnce(t *testing.T, cfg *config.Config, fake *fakeupstream.Server) string {
+	t.Helper()
+	_, proxy, admin, stop := runGateway(t, cfg, slog.New(slog.DiscardHandler))
+	defer stop() // a second serveOnce opens the same store
+
+	resp, err := http.Get(admin + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +64,7 @@ func serveOnce(t *testing.T, cfg *config.Config, fake *fakeupstream.Server) stri
 	if resp.StatusCode != 200 {
 		t.Fatalf("readyz %d", resp.StatusCode)
 	}
-	resp, err = http.Get("http://" + la.Addr().String() + "/metrics")
+	resp, err = http.Get(admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +73,7 @@ func serveOnce(t *testing.T, cfg *config.Config, fake *fakeupstream.Server) stri
 	if !strings.Contains(string(m), `aupguard_retention_purged_total{kind="report"}`) {
 		t.Fatalf("/metrics lacks the retention counter")
 	}
-	req, _ := http.NewRequest("POST", "http://"+lp.Addr().String()+"/api/v1/chat/completions",
+	req, _ := http.NewRequest("POST", proxy+"/api/v1/chat/completions",
 		strings.NewReader(`{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"What is the capital of Portugal?"}]}`))
 	req.Header.Set("Authorization", "Bearer web-app-key-1")
 	req.Header.Set("X-AUP-End-User", "customer-1")

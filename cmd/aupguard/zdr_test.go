@@ -25,7 +25,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -139,28 +138,7 @@ log: {level: debug}
 	}
 	// Debug level: the most the gateway ever logs.
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx, cancel := context.WithCancel(context.Background())
-	e.g, err = build(ctx, cfg, log)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	lp, _ := net.Listen("tcp", "127.0.0.1:0")
-	la, _ := net.Listen("tcp", "127.0.0.1:0")
-	e.proxy, e.admin = "http://"+lp.Addr().String(), "http://"+la.Addr().String()
-	done := make(chan error, 1)
-	go func() { done <- e.g.server.Serve(ctx, lp, la) }()
-	var once sync.Once
-	e.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Error(err)
-			}
-			e.g.Close() // drains webhooks, closes the store
-		})
-	}
-	t.Cleanup(e.stop)
+	e.g, e.proxy, e.admin, e.stop = runGateway(t, cfg, log) // stop drains webhooks, closes the store
 	return e
 }
 

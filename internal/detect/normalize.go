@@ -80,6 +80,22 @@ func (n *normalizer) noteSep(kind int) {
 	}
 }
 
+// wholeWord takes the plain ASCII word starting at s[i] in one go when no
+// token is open (see word), and a single space after it; it returns where
+// to go on, or 0 when the word needs the byte-by-byte path.
+func (n *normalizer) wholeWord(s string, i int) int {
+	if len(n.tok) != 0 {
+		return 0
+	}
+	j := n.word(s, i)
+	if j > 0 && s[j] == ' ' {
+		// what the space case does after a flushed word
+		n.sep, n.sepCount = sepSoft, 1
+		j++
+	}
+	return j
+}
+
 // add appends one text.
 func (n *normalizer) add(s string) {
 	for i := 0; i < len(s); {
@@ -88,16 +104,9 @@ func (n *normalizer) add(s string) {
 			i++
 			switch {
 			case 'a' <= c && c <= 'z':
-				if len(n.tok) == 0 {
-					if j := n.word(s, i-1); j > 0 {
-						i = j
-						if s[j] == ' ' {
-							// what the space case does after a flushed word
-							n.sep, n.sepCount = sepSoft, 1
-							i++
-						}
-						continue
-					}
+				if j := n.wholeWord(s, i-1); j > 0 {
+					i = j
+					continue
 				}
 				// a run of lower-case letters goes in at once
 				j := i
@@ -109,16 +118,9 @@ func (n *normalizer) add(s string) {
 			case '0' <= c && c <= '9':
 				n.tokByte(c)
 			case 'A' <= c && c <= 'Z':
-				if len(n.tok) == 0 {
-					if j := n.word(s, i-1); j > 0 {
-						i = j
-						if s[j] == ' ' {
-							// what the space case does after a flushed word
-							n.sep, n.sepCount = sepSoft, 1
-							i++
-						}
-						continue
-					}
+				if j := n.wholeWord(s, i-1); j > 0 {
+					i = j
+					continue
 				}
 				n.tokByte(c + 'a' - 'A')
 			case c == '\'':

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 )
@@ -42,11 +44,23 @@ func serveChild(spec string) int {
 		fmt.Fprintln(os.Stderr, "aupload child:", err)
 		return 1
 	}
+	if dir := os.Getenv(childProfileEnv); dir != "" {
+		kind, _, _ := strings.Cut(spec, " ")
+		if f, err := os.Create(filepath.Join(dir, kind+".cpu.pprof")); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
+		}
+	}
 	fmt.Println(s.URL())
 	io.Copy(io.Discard, os.Stdin) // the parent closes stdin (or dies): stop
 	s.Close()
 	return 0
 }
+
+// childProfileEnv names a directory for a child's CPU profile over its
+// whole life (--profile: the floor's, to hold beside the gateway's).
+const childProfileEnv = "AUPLOAD_CHILD_CPUPROFILE"
 
 type child struct {
 	p     *proc

@@ -35,10 +35,26 @@ func newTarget(name, apiRoot, key string, conc, pid int) *target {
 
 func (t *target) close() { t.client.CloseIdleConnections() }
 
-// bodies are ~2 KB chat requests, varied so that no cache sees one request
-// over and over: a system prompt, a short earlier exchange and a question.
+// bodies are ~2 KB chat requests: a system prompt, a short earlier
+// exchange and a new question, in 64 variants. Like a chat, a variant's
+// history comes again and again, but its last message is new in every
+// request (it carries the worker's request serial, spliced in at
+// serialMark), so no cache sees the same request twice.
 type bodies struct {
-	plain, stream [][]byte
+	plain, stream []template
+}
+
+// template is a body split where the request serial goes.
+type template struct{ head, tail []byte }
+
+const serialMark = "{{serial}}"
+
+func newTemplate(body string) template {
+	head, tail, ok := strings.Cut(body, serialMark)
+	if !ok {
+		panic("aupload: body without " + serialMark)
+	}
+	return template{[]byte(head), []byte(tail)}
 }
 
 var topics = []string{
@@ -65,14 +81,14 @@ func makeBodies(n int) bodies {
 		a1 := "Happy to help. Start by writing down what you already know and what you want to reach, then split the work " +
 			"into small steps you can finish in a day. Watch out for doing everything at once: one step at a time, " +
 			"check the result, then move on. Tell me your constraints (time, money, experience) and I can be more specific."
-		q2 := "Thanks. I have about " + strconv.Itoa(3+i%9) + " hours a week and a modest budget. " +
+		q2 := "Thanks (question " + serialMark + "). I have about " + strconv.Itoa(3+i%9) + " hours a week and a modest budget. " +
 			strings.Repeat("Could you give me a concrete plan for "+topic+", with a rough schedule, the three most common mistakes, and how I can tell that I am on track? ", 5) +
 			"Please keep it practical."
 		msgs := fmt.Sprintf(`[{"role":"system","content":%s},{"role":"user","content":%s},{"role":"assistant","content":%s},{"role":"user","content":%s}]`,
 			strconv.Quote(sys), strconv.Quote(q1), strconv.Quote(a1), strconv.Quote(q2))
 		model := models[i%len(models)]
-		b.plain = append(b.plain, []byte(fmt.Sprintf(`{"model":%q,"messages":%s,"temperature":0.7,"max_tokens":800}`, model, msgs)))
-		b.stream = append(b.stream, []byte(fmt.Sprintf(`{"model":%q,"stream":true,"messages":%s,"temperature":0.7,"max_tokens":800}`, model, msgs)))
+		b.plain = append(b.plain, newTemplate(fmt.Sprintf(`{"model":%q,"messages":%s,"temperature":0.7,"max_tokens":800}`, model, msgs)))
+		b.stream = append(b.stream, newTemplate(fmt.Sprintf(`{"model":%q,"stream":true,"messages":%s,"temperature":0.7,"max_tokens":800}`, model, msgs)))
 	}
 	return b
 }
@@ -103,6 +119,9 @@ func (s *samples) addErr(msg string) {
 // worker is one client's reusable state: its buffers and its latency log,
 // allocated once so that recording costs nothing under load.
 type worker struct {
+	id    uint64
+	sent  uint64 // requests sent, for the serial in each body
+	body  []byte
 	rng   *rand.Rand
 	buf   bytes.Buffer
 	br    *bufio.Reader
@@ -115,7 +134,7 @@ type worker struct {
 }
 
 func newWorker(seed uint64, users int) *worker {
-	w := &worker{rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)), br: bufio.NewReaderSize(nil, 16<<10), users: users}
+	w := &worker{id: seed, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)), br: bufio.NewReaderSize(nil, 16<<10), users: users}
 	w.lat = make([]time.Duration, 0, 1<<14)
 	w.ttfb = make([]time.Duration, 0, 1<<14)
 	return w
@@ -126,8 +145,15 @@ func (w *worker) reset() {
 }
 
 // one sends one request and records it (or its error).
-func (w *worker) one(ctx context.Context, t *target, body []byte, stream bool) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.chat, bytes.NewReader(body))
+func (w *worker) one(ctx context.Context, t *target, tpl template, stream bool) {
+	// the serial: this worker's id and count, unique in the run
+	w.sent++
+	w.body = append(w.body[:0], tpl.head...)
+	w.body = strconv.AppendUint(w.body, w.id, 10)
+	w.body = append(w.body, '-')
+	w.body = strconv.AppendUint(w.body, w.sent, 10)
+	w.body = append(w.body, tpl.tail...)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.chat, bytes.NewReader(w.body))
 	if err != nil {
 		w.errs = append(w.errs, err.Error())
 		return

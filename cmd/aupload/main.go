@@ -26,6 +26,7 @@
 //	go run ./cmd/aupload                    # both stores, -c 1,32, -d 10s per target and mode
 //	go run ./cmd/aupload --quick            # a short smoke run
 //	go run ./cmd/aupload --store redis --idle 10000 --strict
+//	go run ./cmd/aupload --store redis -c 1 --profile /tmp/prof   # then go tool pprof
 //
 // It exits 0 even when a bar fails, unless --strict; 1 when it cannot run.
 package main
@@ -78,6 +79,7 @@ type options struct {
 	quick      bool
 	logLevel   string
 	inproc     bool     // the fake upstream and the floor in this process, not in children
+	profile    string   // directory for the gateway's CPU and allocation profiles ("": none)
 	args       []string // the command line, for the report
 
 	// newGateway starts the gateway target; nil: the aupguard subprocess.
@@ -102,6 +104,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.strict, "strict", false, "exit 3 when a bar fails")
 	fs.BoolVar(&o.quick, "quick", false, "a short run for smoke tests (-c 8, -d 1s, 2 rounds, --idle 200 unless given)")
 	fs.BoolVar(&o.inproc, "inproc", false, "serve the fake upstream and the floor inside the harness process instead of child processes")
+	fs.StringVar(&o.profile, "profile", "", "write the gateway's CPU profile and allocation profile per section into this directory (turns on its log.pprof)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "the gateway's log.level (info writes an access log line per request)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -60,7 +60,14 @@ func measure(ctx context.Context, o *options, stderr io.Writer) (*report, error)
 	if o.inproc {
 		floor, err = startFloor(up.BaseURL())
 	} else {
+		if o.profile != "" {
+			if err := os.MkdirAll(o.profile, 0o755); err != nil {
+				return nil, err
+			}
+			os.Setenv(childProfileEnv, o.profile)
+		}
 		floor, err = startChild(ctx, "floor "+up.BaseURL())
+		os.Unsetenv(childProfileEnv)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("floor proxy: %w", err)
@@ -89,7 +96,7 @@ func measure(ctx context.Context, o *options, stderr io.Writer) (*report, error)
 		modes = append(modes, "stream")
 	}
 	for _, store := range o.stores {
-		spec := gatewaySpec{Store: store, Upstream: up.BaseURL(), Bin: bin, LogLevel: o.logLevel, Users: o.users}
+		spec := gatewaySpec{Store: store, Upstream: up.BaseURL(), Bin: bin, LogLevel: o.logLevel, Users: o.users, Pprof: o.profile != ""}
 		var rs *redisServer
 		storeVer := ""
 		if store == "redis" {
@@ -148,7 +155,21 @@ func measureConc(ctx context.Context, o *options, conc int, up, floor server, gw
 	if err := preflight(ctx, targets, l, modes, gw); err != nil {
 		return err
 	}
+	var prof *profiler
+	if p, ok := gw.(*procGateway); ok && o.profile != "" {
+		// The gateway idles while the other targets run, so a profile
+		// spanning the whole section holds only its own work.
+		span := time.Duration(len(modes)*len(targets)) * (o.warmup + o.dur)
+		prof = startProfile(ctx, p.admin, span, o.profile, fmt.Sprintf("gateway-%s-c%d", sec.store, conc))
+	}
 	runRounds(ctx, o, l, targets, modes, sec, stderr)
+	if prof != nil {
+		if err := prof.finish(); err != nil {
+			progress(stderr, "profile: %v", err)
+		} else {
+			progress(stderr, "profiles: %s", strings.Join(prof.files, ", "))
+		}
+	}
 	return ctx.Err()
 }
 

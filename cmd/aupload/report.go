@@ -153,10 +153,10 @@ func (r *report) markdown() string {
 	if !o.stream {
 		streams = "plain only"
 	}
-	p("- Load: %s concurrent clients, each count in its own section (one tuned `http.Client` per target), %s requests of a ~%.1f KB chat body (64 variants), "+
+	p("- Load: %s concurrent clients, each count in its own section (one tuned `http.Client` per target), %s requests of a ~%.1f KB chat body (64 variants whose history repeats; the last message is new in every request), "+
 		"end users drawn from %d ids (`X-AUP-End-User`); per target and mode %s measured in %d rounds of %s after a %s warm-up; "+
 		"each round rotates the order of direct, floor and gateway.\n",
-		joinInts(o.concs), streams, float64(len(makeBodies(1).plain[0]))/1000, o.users, o.dur, o.rounds, o.dur/time.Duration(o.rounds), o.warmup)
+		joinInts(o.concs), streams, float64(len(makeBodies(1).plain[0].head)+len(makeBodies(1).plain[0].tail)+8)/1000, o.users, o.dur, o.rounds, o.dur/time.Duration(o.rounds), o.warmup)
 	upWhere, floorWhere := "in its own process", "in its own process, like the gateway"
 	if o.inproc {
 		upWhere, floorWhere = "in the harness process (`--inproc`)", "in the harness process (`--inproc`: shares the clients' runtime)"

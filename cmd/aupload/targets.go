@@ -124,6 +124,7 @@ type gatewaySpec struct {
 	Bin      string // aupguard binary
 	LogLevel string
 	Users    int
+	Pprof    bool // serve /debug/pprof on the admin listener
 }
 
 // procGateway is `aupguard serve` in a subprocess.
@@ -131,6 +132,7 @@ type procGateway struct {
 	p      *proc
 	dir    string
 	listen string
+	admin  string
 	stderr *os.File
 }
 
@@ -198,6 +200,7 @@ func gatewayConfig(g gatewaySpec, dir, listen, admin string) string {
 		"    key: " + q(appKey),
 		"log:",
 		"  level: " + q(g.LogLevel),
+		"  pprof: " + strconv.FormatBool(g.Pprof),
 		"",
 	}, "\n")
 }
@@ -235,7 +238,7 @@ func startProcGateway(ctx context.Context, g gatewaySpec) (gateway, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start gateway %s: %w", g.Bin, err)
 	}
-	p := &procGateway{p: pr, dir: dir, listen: listen, stderr: errf}
+	p := &procGateway{p: pr, dir: dir, listen: listen, admin: admin, stderr: errf}
 
 	if err := waitReady(ctx, "http://"+admin+"/readyz", pr.done, 60*time.Second); err != nil {
 		tail := p.stderrTail()

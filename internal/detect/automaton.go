@@ -408,12 +408,13 @@ type walk struct {
 	pf    bool // the node has prefix outputs
 }
 
-// scan finds every term in normalised text and records a hit for each list
-// l of each match in sc.recs (sc.fill distributes them); it returns the
-// end of the last hit. Hits
-// are in token positions: they advance by one per space and by sentenceGap
-// per sentence break, so windows rarely reach across sentences. pfBuf is
-// scratch for the prefix words of one token.
+// scan finds every term in the normalised text (not empty) and records a
+// hit for each list l of each match in sc.recs, in the order found
+// (fillHits distributes them). Hits are in token positions: they advance
+// by one per space and by sentenceGap per sentence break, so windows rarely
+// reach across sentences. It returns the positions the text takes (its
+// last token's position + 1), so that texts can be scanned one by one and
+// their hits shifted into place (see Detector.scan).
 func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 	walks, recs := sc.walks[:0], sc.recs[:0]
 	const (
@@ -421,7 +422,7 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 		highs  = 0x8080808080808080
 		spaces = 0x2020202020202020
 	)
-	pos, last := int32(0), int32(0)
+	pos := int32(0)
 	walks = walks[:0]
 	for i := 0; i <= len(text); {
 		// find the token's end and its word id; the common short token
@@ -470,16 +471,13 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 				for _, l := range m.outs[root.outStart:root.outEnd] {
 					recs = append(recs, listHit{l, hit{start: pos, end: pos}})
 				}
-				last = pos
 			}
 			if root.more {
 				walks = append(walks, walk{node: root.node, start: pos, pf: root.pf})
 			}
 		default:
 			sc.walks, sc.recs = walks, recs
-			if m.token(tok, wid, root, pos, sc) {
-				last = pos
-			}
+			m.token(tok, wid, root, pos, sc)
 			walks, recs = sc.walks, sc.recs
 		}
 		if j == len(text) {
@@ -489,7 +487,7 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 		i = j + 1
 	}
 	sc.walks, sc.recs = walks, recs
-	return last
+	return pos + 1
 }
 
 // token advances the open phrases over one token and opens a new one.
@@ -572,27 +570,26 @@ type listHit struct {
 	h    hit
 }
 
-// fill sets hits[l] to the hits of list l, in the order found (a counting
-// sort of the records); the slices share sc.buf and have no spare
-// capacity.
-func (sc *matchScratch) fill(hits [][]hit) {
+// fillHits sets hits[l] to the hits of list l in recs, in the order found
+// (a counting sort); the slices share sc.buf and have no spare capacity.
+func (sc *matchScratch) fillHits(recs []listHit, hits [][]hit) {
 	if cap(sc.next) < len(hits)+1 {
 		sc.next = make([]int32, len(hits)+1)
 	}
 	next := sc.next[:len(hits)+1]
 	clear(next)
-	for _, r := range sc.recs {
+	for _, r := range recs {
 		next[r.list+1]++
 	}
 	for l := 1; l < len(next); l++ {
 		next[l] += next[l-1]
 	}
-	sc.buf = slices.Grow(sc.buf[:0], len(sc.recs))
-	buf := sc.buf[:len(sc.recs)]
+	sc.buf = slices.Grow(sc.buf[:0], len(recs))
+	buf := sc.buf[:len(recs)]
 	for l := range hits {
 		hits[l] = buf[next[l]:next[l]:next[l+1]]
 	}
-	for _, r := range sc.recs {
+	for _, r := range recs {
 		hits[r.list] = append(hits[r.list], r.h)
 	}
 }

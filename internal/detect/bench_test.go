@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -85,5 +86,36 @@ func BenchmarkCompile(b *testing.B) {
 		if _, err := Compile(data); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// chatTurn is a chat's fourth request: the system prompt and two earlier
+// turns come again, the last message is new.
+func chatTurn(i int) []string {
+	return []string{
+		"You are a helpful, careful assistant for the customers of a small company. Answer in plain language, keep answers short unless asked for detail, use lists for steps, and say so when you are not sure.",
+		"Hi! I need some help with preparing for a half marathon in twelve weeks after a knee injury. Where should I start, and what should I watch out for?",
+		"Happy to help. Start by writing down what you already know and what you want to reach, then split the work into small steps you can finish in a day. Watch out for doing everything at once.",
+		"Thanks. I have about " + strconv.Itoa(i) + " hours a week and a modest budget. Could you give me a concrete plan, with a rough schedule, the three most common mistakes, and how I can tell that I am on track? Please keep it practical.",
+	}
+}
+
+func BenchmarkScanChatTurn(b *testing.B) {
+	d := bundled(b)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		d.Scan(chatTurn(i))
+	}
+}
+
+func BenchmarkScanCachedChatTurn(b *testing.B) {
+	d := bundled(b)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		d.ScanCached(chatTurn(i))
 	}
 }

@@ -43,12 +43,14 @@ type Detector struct {
 	contexts       []contextDef
 	cats           []categoryDef
 	pool           sync.Pool
+	cache          scanCache // ScanCached's
 }
 
 // scanState is the per-scan scratch, pooled so a warm Scan allocates only
 // its result.
 type scanState struct {
 	norm  normalizer
+	recs  []listHit // the request's hits, all texts shifted into place
 	hits  [][]hit
 	flags []uint8
 	ms    matchScratch
@@ -70,39 +72,90 @@ func (d *Detector) state() *scanState {
 // Scan normalises and scans all texts of one request (or answer) in one
 // linear pass. Texts are joined with sentence breaks, so a rule can use
 // words from two messages only if they are close.
-func (d *Detector) Scan(texts []string) Signals {
+func (d *Detector) Scan(texts []string) Signals { return d.scan(texts, nil) }
+
+// ScanCached is Scan for texts that come again: a chat resends its whole
+// history with every turn, and an app its system prompt with every
+// request. It remembers what each long text matched (token positions and
+// list ids, keyed by a seeded hash, never the text) and scans only the
+// texts it has not seen lately. The signals are Scan's.
+func (d *Detector) ScanCached(texts []string) Signals { return d.scan(texts, &d.cache) }
+
+// Each text is normalised and matched on its own, and its hits shifted to
+// where they would be in the joined text: the normaliser keeps no state
+// across a sentence break and every phrase ends at one, so the joined
+// text's hits are the texts' hits placed one after another, each text
+// 1 + sentenceGap positions after the last non-empty one (the break's
+// token and its gap). That is what lets a text's matches be cached.
+func (d *Detector) scan(texts []string, c *scanCache) Signals {
 	st := d.state()
 	defer d.pool.Put(st)
-	n := &st.norm
-	n.reset()
+	st.recs = st.recs[:0]
+	var pii piiCounts
 	length := 0
-	pii := piiCounts{}
-	for i, t := range texts {
-		if i > 0 {
-			n.separate()
-		}
-		n.add(t)
+	next, end := int32(0), int32(0) // where the next text starts; after the last hit
+	for _, t := range texts {
 		length += len(t)
-		scanPII(t, &pii)
+		m := d.scanText(st, t, c)
+		pii.add(&m.pii)
+		if m.positions == 0 {
+			continue
+		}
+		if next > 0 {
+			next += 1 + sentenceGap
+		}
+		for _, r := range m.recs {
+			r.h.start += next
+			r.h.end += next
+			st.recs = append(st.recs, r)
+			end = max(end, r.h.end+1)
+		}
+		next += m.positions
 	}
-	n.finish()
 	sig := Signals{Length: length, PII: pii.toMap()}
-	d.match(st)
+	d.match(st, end)
 	sig.Categories, sig.SafeContext = d.decide(st)
 	return sig
 }
 
-// match runs the word matcher and fills st.hits and st.flags.
-func (d *Detector) match(st *scanState) {
-	last := d.m.scan(st.norm.out, &st.ms)
-	st.ms.fill(st.hits)
+// scanText is what one text matched, from the cache or scanned now. The
+// recs of a fresh scan live in st.ms until the next scanText.
+func (d *Detector) scanText(st *scanState, t string, c *scanCache) textScan {
+	var key cacheKey
+	cacheable := c != nil && len(t) >= cacheMinText
+	if cacheable {
+		key = c.key(t)
+		if m, ok := c.get(key); ok {
+			return m
+		}
+	}
+	var m textScan
+	scanPII(t, &m.pii)
+	n := &st.norm
+	n.reset()
+	n.add(t)
+	n.finish()
+	if len(n.out) > 0 {
+		m.positions = d.m.scan(n.out, &st.ms)
+		m.recs = st.ms.recs
+	}
+	if cacheable {
+		c.put(key, m)
+	}
+	return m
+}
+
+// match distributes the hits to st.hits and sets st.flags; end is past the
+// last hit's position.
+func (d *Detector) match(st *scanState, end int32) {
+	st.ms.fillHits(st.recs, st.hits)
 	for i := range st.hits {
 		hs := st.hits[i]
 		if !slices.IsSortedFunc(hs, cmpHit) {
 			slices.SortFunc(hs, cmpHit)
 		}
 	}
-	size := int(last) + int(d.negWindow) + 2
+	size := int(end) + int(d.negWindow) + 1
 	if cap(st.flags) < size {
 		st.flags = make([]uint8, size)
 	} else {

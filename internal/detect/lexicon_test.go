@@ -91,7 +91,7 @@ func TestMatcherMatchesNaive(t *testing.T) {
 	hits := make([][]hit, len(pats))
 	var sc matchScratch
 	a.scan([]byte(text), &sc)
-	sc.fill(hits)
+	sc.fillHits(sc.recs, hits)
 	for l, hs := range hits {
 		for _, h := range hs {
 			got = append(got, occ{int32(l), h.start, h.end})

@@ -644,3 +644,9 @@ func iban(s string, i int) int {
 	}
 	return end
 }
+
+func (c *piiCounts) add(o *piiCounts) {
+	for k, n := range o {
+		c[k] += n
+	}
+}

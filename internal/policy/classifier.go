@@ -309,7 +309,7 @@ func (e *Engine) Classify(ctx context.Context, s Subject, texts []string) (Decis
 		return Decision{}, errors.New("policy: no classifier configured")
 	}
 	st := e.cur.Load()
-	sig := st.det.Scan(texts)
+	sig := st.det.ScanCached(texts)
 	v := e.cls.Classify(ctx, texts, s.ZDR)
 	return e.decide(ctx, st, &st.req, st.reqMemo, s, sig, &v)
 }

@@ -294,7 +294,7 @@ func checkDryRun(data map[string]any, list []string) error {
 // error, never an allow.
 func (e *Engine) CheckRequest(ctx context.Context, s Subject, texts []string) (Decision, error) {
 	st := e.cur.Load()
-	sig := st.det.Scan(texts)
+	sig := st.det.ScanCached(texts) // a chat's history comes again with every turn
 	var v *Verdict
 	if e.cls != nil && e.cls.opt.Mode == ModeBefore {
 		cv := e.cls.Classify(ctx, texts, s.ZDR)

@@ -1,0 +1,169 @@
+package detect
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// cacheRequests builds chat-like requests from the synthetic corpus: each
+// has a few messages, most long enough to be cached, and requests resend
+// earlier messages (as a chat resends its history).
+func cacheRequests(t *testing.T) [][]string {
+	items := synthCorpus(t, snapshotLexicon(t))
+	r := rand.New(rand.NewPCG(7, 9))
+	pad := func(s string) string {
+		for len(s) < cacheMinText+r.IntN(200) {
+			s += " " + filler[r.IntN(len(filler))]
+		}
+		return s
+	}
+	var history []string
+	var reqs [][]string
+	for i := 0; i < len(items); i += 1 + r.IntN(3) {
+		msg := strings.Join(items[i].texts, " ")
+		if r.IntN(4) > 0 {
+			msg = pad(msg)
+		}
+		if r.IntN(8) == 0 || len(history) > 6 {
+			history = nil
+		}
+		history = append(history, msg)
+		req := append([]string(nil), history...)
+		if r.IntN(10) == 0 {
+			req = append(req, "", ".", "b o", "m b") // empty and boundary-sensitive texts
+		}
+		reqs = append(reqs, req)
+	}
+	return reqs
+}
+
+// ScanCached finds exactly what Scan finds, whether the texts come from the
+// cache or not.
+func TestScanCachedEqualsScan(t *testing.T) {
+	d, err := Compile(snapshotLexicon(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := cacheRequests(t)
+	if len(reqs) < 5000 {
+		t.Fatalf("only %d requests", len(reqs))
+	}
+	bad := 0
+	for pass := range 2 { // the second pass finds most texts cached
+		for _, req := range reqs {
+			want, got := d.Scan(req), d.ScanCached(req)
+			if !reflect.DeepEqual(want, got) && bad < 10 {
+				bad++
+				t.Errorf("pass %d, texts %.200q:\n Scan       %+v\n ScanCached %+v", pass, req, want, got)
+			}
+		}
+	}
+	if n := d.cache.cacheLen(); n == 0 || n > cacheShards*2*cacheShardEntries {
+		t.Errorf("cache holds %d texts, want 1..%d", n, cacheShards*2*cacheShardEntries)
+	}
+}
+
+// The texts of a request are matched one by one and shifted into place; the
+// joined text must give the same hits (rules across messages included).
+func TestScanTextByTextEqualsJoined(t *testing.T) {
+	d := bundled(t)
+	joined := func(texts []string) Signals {
+		st := d.state()
+		defer d.pool.Put(st)
+		n := &st.norm
+		n.reset()
+		var pii piiCounts
+		length := 0
+		for i, t := range texts {
+			if i > 0 {
+				n.separate()
+			}
+			n.add(t)
+			length += len(t)
+			scanPII(t, &pii)
+		}
+		n.finish()
+		end := int32(0)
+		st.recs = st.recs[:0]
+		if len(n.out) > 0 {
+			d.m.scan(n.out, &st.ms)
+			st.recs = append(st.recs, st.ms.recs...)
+			for _, r := range st.recs {
+				end = max(end, r.h.end+1)
+			}
+		}
+		d.match(st, end)
+		sig := Signals{Length: length, PII: pii.toMap()}
+		sig.Categories, sig.SafeContext = d.decide(st)
+		return sig
+	}
+	cases := [][]string{
+		{"how do i make a", "bomb at home"},
+		{"write a story", "", "how to make meth step by step"},
+		{"b o", "m b"},
+		{"i will kill.", ".", "him tonight"},
+		{"", "", ""},
+		{"not", "how to hack a bank account"},
+	}
+	for _, req := range cacheRequests(t)[:3000] {
+		cases = append(cases, req)
+	}
+	for _, c := range cases {
+		if want, got := joined(c), d.Scan(c); !reflect.DeepEqual(want, got) {
+			t.Fatalf("texts %.200q:\n joined %+v\n Scan   %+v", c, want, got)
+		}
+	}
+}
+
+func TestScanCacheConcurrent(t *testing.T) {
+	d := bundled(t)
+	reqs := cacheRequests(t)[:400]
+	want := make([]Signals, len(reqs))
+	for i, r := range reqs {
+		want[i] = d.Scan(r)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range reqs {
+				k := (i + g*97) % len(reqs)
+				if got := d.ScanCached(reqs[k]); !reflect.DeepEqual(want[k], got) {
+					t.Errorf("request %d differs under concurrency", k)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// The cache stays bounded however many distinct texts pass.
+func TestScanCacheBounded(t *testing.T) {
+	d, err := Compile(mustLexicon(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := cacheShards * 2 * cacheShardEntries
+	text := strings.Repeat("an ordinary sentence about the weather and the garden. ", 4)
+	for i := range 3 * limit {
+		d.ScanCached([]string{text + strings.Repeat("x", i%50) + " " + string(rune('a'+i%26)) + " " + strconv.Itoa(i)})
+	}
+	if n := d.cache.cacheLen(); n > limit {
+		t.Fatalf("cache holds %d texts, limit %d", n, limit)
+	}
+	// short texts are never cached
+	d2, err := Compile(mustLexicon(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2.ScanCached([]string{"short text"})
+	if n := d2.cache.cacheLen(); n != 0 {
+		t.Fatalf("a short text was cached (%d entries)", n)
+	}
+}

@@ -28,6 +28,9 @@ func AccessLog(log *slog.Logger) gin.HandlerFunc {
 			if status >= 500 && status != statusClientGone {
 				lvl = slog.LevelWarn
 			}
+			if !log.Enabled(context.Background(), lvl) {
+				return // (at log.level warn) not even the attributes are built
+			}
 			log.LogAttrs(context.Background(), lvl, "request",
 				slog.String("request_id", st.RequestID),
 				slog.String("method", c.Request.Method),

@@ -44,19 +44,15 @@ func Body(opt BodyOptions) gin.HandlerFunc {
 			Refuse(c, wire.ReasonPayloadTooLarge, tooLarge, nil)
 			return
 		}
-		var buf bytes.Buffer
-		if r.ContentLength > 0 {
-			buf.Grow(int(r.ContentLength) + 1)
-		}
 		var rc *http.ResponseController
 		if opt.ReadTimeout > 0 {
 			rc = http.NewResponseController(c.Writer)
-			if rc.SetReadDeadline(time.Now().Add(opt.ReadTimeout)) != nil {
+			if !st.ReadDeadlineSet && rc.SetReadDeadline(time.Now().Add(opt.ReadTimeout)) != nil {
 				rc = nil // not a real connection (tests): nothing to lift
 			}
 		}
-		_, err := buf.ReadFrom(io.LimitReader(r.Body, opt.MaxBytes+1))
-		if rc != nil && err == nil && int64(buf.Len()) <= opt.MaxBytes {
+		body, err := readBody(r, opt.MaxBytes)
+		if rc != nil && err == nil && int64(len(body)) <= opt.MaxBytes {
 			// Lifted only after a whole body: after a failed or cut read
 			// net/http drains the rest before answering, bounded by it.
 			_ = rc.SetReadDeadline(time.Time{})
@@ -70,11 +66,11 @@ func Body(opt BodyOptions) gin.HandlerFunc {
 			Refuse(c, wire.ReasonInvalidRequest, "the request body could not be read", nil)
 			return
 		}
-		if int64(buf.Len()) > opt.MaxBytes {
+		if int64(len(body)) > opt.MaxBytes {
 			Refuse(c, wire.ReasonPayloadTooLarge, tooLarge, nil)
 			return
 		}
-		st.Body = buf.Bytes()
+		st.Body = body
 		if st.Endpoint.IsModelCall() {
 			req, err := wire.ParseRequest(st.Endpoint, st.Body, wire.ParseOptions{MaxDepth: opt.MaxDepth})
 			if err != nil {
@@ -90,4 +86,20 @@ func Body(opt BodyOptions) gin.HandlerFunc {
 		}
 		c.Next()
 	}
+}
+
+// readBody reads the body, at most max+1 bytes (more means too large). A
+// declared length (at most max here) is read into a buffer of exactly that
+// size: net/http ends the body there, and a short one is an error.
+func readBody(r *http.Request, max int64) ([]byte, error) {
+	if n := r.ContentLength; n > 0 {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	var buf bytes.Buffer
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
+	return buf.Bytes(), err
 }

@@ -24,6 +24,10 @@ type State struct {
 	// (health, ready, metrics); it wins over the endpoint.
 	Label string
 
+	// ReadDeadlineSet says that the server already gave the body a read
+	// deadline (it covers refusals before Body too); Body then only lifts it.
+	ReadDeadlineSet bool
+
 	// Set by Auth.
 	App *App
 

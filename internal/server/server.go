@@ -165,7 +165,8 @@ func Apps(cfg *config.Config) []*middleware.App {
 func bodyDeadline(d time.Duration) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if d > 0 && c.Request.ContentLength != 0 {
-			_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(d))
+			err := http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(d))
+			middleware.StateOf(c).ReadDeadlineSet = err == nil
 		}
 		c.Next()
 	}

@@ -65,6 +65,9 @@ func (d *doc) skip(i int) int {
 	return i
 }
 
+// errTooDeep is doc.err for a value nested past max.
+const errTooDeep = "nesting too deep"
+
 // parseDoc parses src as exactly one JSON value. max bounds nesting.
 func parseDoc(src []byte, max int) (*doc, bool) {
 	d := &doc{src: src, max: max}
@@ -106,7 +109,7 @@ func (d *doc) value(i int) (int32, int) {
 	case c == '{' || c == '[':
 		d.depth++
 		if d.depth > d.max {
-			return -1, d.fail("nesting too deep", i)
+			return -1, d.fail(errTooDeep, i)
 		}
 		kind := kObject
 		closer := byte('}')

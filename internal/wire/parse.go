@@ -13,8 +13,8 @@ import (
 //
 // Checks, in order:
 //   - the body is valid UTF-8 (utf8.Valid);
-//   - nesting is at most opt.MaxDepth, found by one linear byte scan before
-//     any decoding, so a hostile body cannot make the decoder recurse deeply;
+//   - nesting is at most opt.MaxDepth: the parser stops at the first
+//     container past it, so a hostile body cannot make it recurse deeply;
 //   - the body is one JSON object; a syntax error is reported with
 //     encoding/json's message (which names at most one offending character);
 //   - no object anywhere has the same key twice. Parsers disagree on which
@@ -56,11 +56,13 @@ func ParseRequest(ep Endpoint, body []byte, opt ParseOptions) (*Request, error) 
 	if !utf8.Valid(body) {
 		return nil, invalid("request body is not valid UTF-8")
 	}
-	if depthExceeds(body, max) {
-		return nil, invalid("request body nests deeper than " + strconv.Itoa(max) + " levels")
-	}
+	// parseDoc stops at the first container past max, so nesting never
+	// costs more than max levels of recursion.
 	d, ok := parseDoc(body, max)
 	if !ok {
+		if d.err == errTooDeep {
+			return nil, invalid("request body nests deeper than " + strconv.Itoa(max) + " levels")
+		}
 		return nil, syntaxError(body, d)
 	}
 	if d.nodes[0].kind != kObject {

@@ -144,6 +144,7 @@ func TestParseRefuses(t *testing.T) {
 	wantInvalid(t, EndpointChat, "{\"messages\":\"\xff\"}", "not valid UTF-8")
 	wantInvalid(t, EndpointChat, strings.Repeat("[", 65)+strings.Repeat("]", 65), "deeper than 64")
 	wantInvalid(t, EndpointChat, `{"a":`+strings.Repeat("[", 64)+strings.Repeat("]", 64)+`}`, "deeper than 64")
+	wantInvalid(t, EndpointChat, `{"a":`+strings.Repeat("[", 1<<20), "deeper than 64") // unclosed: still the depth, not a syntax error
 	wantInvalid(t, EndpointChat, `[1,2]`, "must be a JSON object")
 	wantInvalid(t, EndpointChat, `"x"`, "must be a JSON object")
 	wantInvalid(t, EndpointChat, `{"model":"secret-word`, "not valid JSON")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
@@ -72,8 +73,9 @@ func (c *child) BaseURL() string { return c.url }
 func (c *child) PID() int        { return c.p.pid() }
 
 // startChild runs this binary again as the child spec, in its own process
-// group (see procs.go), and waits for the URL it prints.
-func startChild(ctx context.Context, spec string) (*child, error) {
+// group (see procs.go), and waits for the URL it prints;
+// place, when not nil, adjusts the command first (CPU pinning).
+func startChild(ctx context.Context, spec string, place func(*exec.Cmd)) (*child, error) {
 	// A child never starts children: a binary that fails to dispatch on
 	// childEnv (a test binary without TestMain, say) must not fork forever.
 	if os.Getenv(childEnv) != "" {
@@ -85,6 +87,9 @@ func startChild(ctx context.Context, spec string) (*child, error) {
 	}
 	cmd := newCmd(ctx, exe)
 	cmd.Env = append(os.Environ(), childEnv+"="+spec)
+	if place != nil {
+		place(cmd)
+	}
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {

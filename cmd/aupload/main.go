@@ -79,6 +79,7 @@ type options struct {
 	quick      bool
 	logLevel   string
 	inproc     bool     // the fake upstream and the floor in this process, not in children
+	pin        bool     // proxies on CPUs of their own (pin.go)
 	profile    string   // directory for the gateway's CPU and allocation profiles ("": none)
 	args       []string // the command line, for the report
 
@@ -104,6 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.strict, "strict", false, "exit 3 when a bar fails")
 	fs.BoolVar(&o.quick, "quick", false, "a short run for smoke tests (-c 8, -d 1s, 2 rounds, --idle 200 unless given)")
 	fs.BoolVar(&o.inproc, "inproc", false, "serve the fake upstream and the floor inside the harness process instead of child processes")
+	fs.BoolVar(&o.pin, "pin", true, "give the proxies (floor and gateway) the upper half of the CPUs and the clients, the fake upstream and redis-server the lower half (needs 2+ CPUs and taskset); --pin=false: all share all CPUs")
 	fs.StringVar(&o.profile, "profile", "", "write the gateway's CPU profile and allocation profile per section into this directory (turns on its log.pprof)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "the gateway's log.level (info writes an access log line per request)")
 	if err := fs.Parse(args); err != nil {
@@ -177,7 +179,11 @@ func runWith(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	md := rep.markdown()
 	fmt.Fprint(stdout, md)
 	if o.out != "-" && o.out != "" {
-		if err := writeSection(o.out, md); err != nil {
+		sec := pinnedSection
+		if !o.pin {
+			sec = sharedSection
+		}
+		if err := writeSection(o.out, md, sec); err != nil {
 			fmt.Fprintln(stderr, "aupload:", err)
 			return 1
 		}

@@ -156,20 +156,30 @@ func TestRejectionsFailTheErrorBar(t *testing.T) {
 }
 
 func TestReplaceSection(t *testing.T) {
-	got, err := replaceSection("", "T")
+	got, err := replaceSection("", "T", pinnedSection)
 	if err != nil || got != "# Benchmarks\n\n## Load harness\n\n"+markBegin+"\nT\n"+markEnd+"\n" {
 		t.Errorf("new file: %q %v", got, err)
 	}
-	got, err = replaceSection("# B\n\n## Go\n\nx\n", "T\n")
+	got, err = replaceSection("# B\n\n## Go\n\nx\n", "T\n", pinnedSection)
 	if err != nil || got != "# B\n\n## Go\n\nx\n\n## Load harness\n\n"+markBegin+"\nT\n"+markEnd+"\n" {
 		t.Errorf("append: %q %v", got, err)
 	}
-	got, err = replaceSection("a\n"+markBegin+"\nold\nold\n"+markEnd+"\nb\n", "new")
+	got, err = replaceSection("a\n"+markBegin+"\nold\nold\n"+markEnd+"\nb\n", "new", pinnedSection)
 	if err != nil || got != "a\n"+markBegin+"\nnew\n"+markEnd+"\nb\n" {
 		t.Errorf("replace: %q %v", got, err)
 	}
-	if _, err := replaceSection("a\n"+markEnd+"\n"+markBegin+"\n", "new"); err == nil {
+	if _, err := replaceSection("a\n"+markEnd+"\n"+markBegin+"\n", "new", pinnedSection); err == nil {
 		t.Error("markers out of order accepted")
+	}
+	// the shared-CPU run has its own section and leaves the pinned one be
+	doc := "# B\n\n## Load harness\n\n" + markBegin + "\npinned\n" + markEnd + "\n"
+	got, err = replaceSection(doc, "shared", sharedSection)
+	want := doc + "\n## Load harness, CPUs shared\n\n" + sharedSection.begin + "\nshared\n" + sharedSection.end + "\n"
+	if err != nil || got != want {
+		t.Errorf("shared section: %q %v", got, err)
+	}
+	if got, err = replaceSection(got, "pinned 2", pinnedSection); err != nil || !strings.Contains(got, "\npinned 2\n") || !strings.Contains(got, "\nshared\n") {
+		t.Errorf("pinned after shared: %q %v", got, err)
 	}
 }
 

@@ -37,12 +37,18 @@ type report struct {
 	gateway  string
 	loadAvg  string // at the start
 	fdLimit  uint64
+	cpus     cpuLayout
 	sections []*section
 }
 
 func measure(ctx context.Context, o *options, stderr io.Writer) (*report, error) {
 	limit := raiseFDLimit(uint64(2*max(o.idle, slices.Max(o.concs)) + 1024))
 	rep := &report{o: o, date: time.Now().UTC(), machine: machine(), fdLimit: limit, loadAvg: loadAvg()}
+	// Before any process starts: they inherit this process's CPUs.
+	rep.cpus = pinning(o.pin && !o.inproc && o.newGateway == nil)
+	if rep.cpus.proxy == "" && o.pin && (o.inproc || o.newGateway != nil) {
+		rep.cpus.note = "not pinned: the floor or the gateway runs in the harness process"
+	}
 
 	// The fake upstream and the floor each in a child process (or, with
 	// --inproc, in this one).
@@ -51,7 +57,7 @@ func measure(ctx context.Context, o *options, stderr io.Writer) (*report, error)
 	if o.inproc {
 		up, err = startUpstream()
 	} else {
-		up, err = startChild(ctx, "upstream")
+		up, err = startChild(ctx, "upstream", nil)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("fake upstream: %w", err)
@@ -66,7 +72,7 @@ func measure(ctx context.Context, o *options, stderr io.Writer) (*report, error)
 			}
 			os.Setenv(childProfileEnv, o.profile)
 		}
-		floor, err = startChild(ctx, "floor "+up.BaseURL())
+		floor, err = startChild(ctx, "floor "+up.BaseURL(), rep.cpus.onProxyCPUs)
 		os.Unsetenv(childProfileEnv)
 	}
 	if err != nil {
@@ -96,7 +102,8 @@ func measure(ctx context.Context, o *options, stderr io.Writer) (*report, error)
 		modes = append(modes, "stream")
 	}
 	for _, store := range o.stores {
-		spec := gatewaySpec{Store: store, Upstream: up.BaseURL(), Bin: bin, LogLevel: o.logLevel, Users: o.users, Pprof: o.profile != ""}
+		spec := gatewaySpec{Store: store, Upstream: up.BaseURL(), Bin: bin, LogLevel: o.logLevel, Users: o.users, Pprof: o.profile != "",
+			Place: rep.cpus.onProxyCPUs}
 		var rs *redisServer
 		storeVer := ""
 		if store == "redis" {
@@ -267,7 +274,7 @@ func idlePhase(ctx context.Context, o *options, spec gatewaySpec, factory gatewa
 	// fake upstream (the other end of the gateway's upstream sockets) is
 	// here too, and past the limit it moves to a child process.
 	if pidOf(up) == 0 && uint64(2*n+512) > limit {
-		ch, err := startChild(ctx, "upstream")
+		ch, err := startChild(ctx, "upstream", nil)
 		if err != nil {
 			return err
 		}

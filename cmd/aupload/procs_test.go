@@ -73,7 +73,7 @@ func TestCancelKillsTheProcess(t *testing.T) {
 func TestSpawnGuards(t *testing.T) {
 	t.Run("child", func(t *testing.T) {
 		t.Setenv(childEnv, "upstream")
-		if c, err := startChild(context.Background(), "upstream"); err == nil {
+		if c, err := startChild(context.Background(), "upstream", nil); err == nil {
 			c.Close()
 			t.Fatal("a child process started a child")
 		}
@@ -112,7 +112,7 @@ func newCmdWithout(ctx context.Context) *exec.Cmd {
 
 // A child serves what it was asked for and exits when its stdin closes.
 func TestChildServesAndStops(t *testing.T) {
-	c, err := startChild(context.Background(), "upstream")
+	c, err := startChild(context.Background(), "upstream", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,6 +149,7 @@ func (r *report) markdown() string {
 	p("- Command: `%s`\n", commandLine(o.args))
 	p("- Date: %s\n", r.date.Format("2006-01-02 15:04 MST"))
 	p("- Machine: %s; load average at start %s (1, 5, 15 min; the machine is shared); open-files limit %d\n", r.machine, r.loadAvg, r.fdLimit)
+	p("- CPUs: %s.\n", r.cpus.describe())
 	streams := "plain and `stream:true`"
 	if !o.stream {
 		streams = "plain only"
@@ -165,12 +166,16 @@ func (r *report) markdown() string {
 		"**floor** = a bare `httputil.ReverseProxy` (no logic; `FlushInterval: -1`, full duplex) %s; "+
 		"**gateway** = %s with the bundled policy, rate limits on (100000/min per end user, so none should refuse), "+
 		"`zdr: false`, `answer_check: false`, `log.level: %s`.\n", upWhere, floorWhere, r.gateway, o.logLevel)
-	p("- Latency is request start to the end of the answer; for streams \"first token\" is the time to the first `data:` line. " +
-		"CPU/req is the user+system CPU time of the process the target adds (the upstream for direct, the proxy for floor and gateway) per answered request. " +
-		"All processes share the machine's CPUs with the clients (loopback only), so absolute numbers are pessimistic; compare within a run. " +
-		"With 1 client the added latency is what one request pays; with many the CPUs are saturated and every request also waits for the others' CPU time, " +
+	where := "All processes share the machine's CPUs with the clients (loopback only), so absolute numbers are pessimistic; compare within a run. "
+	if r.cpus.proxy != "" {
+		where = "The proxies have their CPUs to themselves, so with many clients the floor and the gateway each saturate their own CPU and the throughput ratio is their CPU cost per request; " +
+			"direct shares its CPU with the clients. Compare within a run. "
+	}
+	p("- Latency is request start to the end of the answer; for streams \"first token\" is the time to the first `data:` line. "+
+		"CPU/req is the user+system CPU time of the process the target adds (the upstream for direct, the proxy for floor and gateway) per answered request. "+
+		"%sWith 1 client the added latency is what one request pays; with many the CPUs are saturated and every request also waits for the others' CPU time, " +
 		"so the added latency there grows with the extra CPU per request times the client count. " +
-		"Hence the latency bars (p50, p99, first token) are judged with the fewest clients and the throughput bar with the most; the other sections show them as \"info\".\n")
+		"Hence the latency bars (p50, p99, first token) are judged with the fewest clients and the throughput bar with the most; the other sections show them as \"info\".\n", where)
 	for _, s := range r.sections {
 		title := s.store
 		switch s.store {
@@ -268,29 +273,39 @@ func (r *report) markdown() string {
 // writeSection puts md between the markers in path, leaving the rest of
 // the file alone; a file without them gets a "Load harness" section
 // appended (or is created).
-func writeSection(path, md string) error {
+func writeSection(path, md string, sec docSection) error {
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	out, err := replaceSection(string(old), md)
+	out, err := replaceSection(string(old), md, sec)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return os.WriteFile(path, []byte(out), 0o644)
 }
 
-func replaceSection(doc, md string) (string, error) {
-	body := markBegin + "\n" + strings.TrimRight(md, "\n") + "\n" + markEnd
-	i, j := strings.Index(doc, markBegin), strings.Index(doc, markEnd)
+// docSection is a part of the benchmarks file the harness owns: the run
+// with pinned CPUs (the default) and the run with shared CPUs
+// (--pin=false) each have their own, so both can be kept.
+type docSection struct{ begin, end, heading string }
+
+var (
+	pinnedSection = docSection{markBegin, markEnd, "Load harness"}
+	sharedSection = docSection{"<!-- aupload:shared:begin -->", "<!-- aupload:shared:end -->", "Load harness, CPUs shared"}
+)
+
+func replaceSection(doc, md string, sec docSection) (string, error) {
+	body := sec.begin + "\n" + strings.TrimRight(md, "\n") + "\n" + sec.end
+	i, j := strings.Index(doc, sec.begin), strings.Index(doc, sec.end)
 	switch {
 	case i >= 0 && j > i:
-		return doc[:i] + body + doc[j+len(markEnd):], nil
+		return doc[:i] + body + doc[j+len(sec.end):], nil
 	case i >= 0 || j >= 0:
-		return "", errors.New("has only one of the aupload markers, or them out of order: fix it by hand")
+		return "", fmt.Errorf("has only one of the markers %s and %s, or them out of order: fix it by hand", sec.begin, sec.end)
 	case strings.TrimSpace(doc) == "":
-		return "# Benchmarks\n\n## Load harness\n\n" + body + "\n", nil
+		return "# Benchmarks\n\n## " + sec.heading + "\n\n" + body + "\n", nil
 	default:
-		return strings.TrimRight(doc, "\n") + "\n\n## Load harness\n\n" + body + "\n", nil
+		return strings.TrimRight(doc, "\n") + "\n\n## " + sec.heading + "\n\n" + body + "\n", nil
 	}
 }

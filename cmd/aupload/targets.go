@@ -125,6 +125,8 @@ type gatewaySpec struct {
 	LogLevel string
 	Users    int
 	Pprof    bool // serve /debug/pprof on the admin listener
+	// Place, when not nil, adjusts the command before it starts (CPU pinning).
+	Place func(*exec.Cmd)
 }
 
 // procGateway is `aupguard serve` in a subprocess.
@@ -232,6 +234,9 @@ func startProcGateway(ctx context.Context, g gatewaySpec) (gateway, error) {
 	cmd.Dir = dir // relative defaults (./data) land in the temp dir
 	cmd.Env = cleanEnv()
 	cmd.Stdout, cmd.Stderr = errf, errf
+	if g.Place != nil {
+		g.Place(cmd)
+	}
 	pr, err := startProc(cmd)
 	if err != nil {
 		errf.Close()

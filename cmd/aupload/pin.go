@@ -26,8 +26,8 @@ import (
 // cpuLayout is where the processes run; proxy is "" when not pinned.
 type cpuLayout struct {
 	proxy, load string // CPU lists as taskset takes them ("1", "4-7")
-	taskset      string // path of taskset(1)
-	note         string // why not pinned, for the report
+	taskset     string // path of taskset(1)
+	note        string // why not pinned, for the report
 }
 
 // pinning decides the layout and pins this process (every thread; threads

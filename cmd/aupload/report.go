@@ -173,8 +173,8 @@ func (r *report) markdown() string {
 	}
 	p("- Latency is request start to the end of the answer; for streams \"first token\" is the time to the first `data:` line. "+
 		"CPU/req is the user+system CPU time of the process the target adds (the upstream for direct, the proxy for floor and gateway) per answered request. "+
-		"%sWith 1 client the added latency is what one request pays; with many the CPUs are saturated and every request also waits for the others' CPU time, " +
-		"so the added latency there grows with the extra CPU per request times the client count. " +
+		"%sWith 1 client the added latency is what one request pays; with many the CPUs are saturated and every request also waits for the others' CPU time, "+
+		"so the added latency there grows with the extra CPU per request times the client count. "+
 		"Hence the latency bars (p50, p99, first token) are judged with the fewest clients and the throughput bar with the most; the other sections show them as \"info\".\n", where)
 	for _, s := range r.sections {
 		title := s.store

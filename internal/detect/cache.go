@@ -83,7 +83,9 @@ func (c *scanCache) put(k cacheKey, m textScan) {
 
 func (s *cacheShard) insert(k cacheKey, m textScan) {
 	if len(s.cur) >= cacheShardEntries {
-		s.old, s.cur = s.cur, nil
+		// the oldest generation's map is emptied and reused
+		clear(s.old)
+		s.old, s.cur = s.cur, s.old
 	}
 	if s.cur == nil {
 		s.cur = make(map[cacheKey]textScan, cacheShardEntries)

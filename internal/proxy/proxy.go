@@ -98,9 +98,13 @@ func New(opt Options) (*Proxy, error) {
 	}
 	p := &Proxy{base: u, auth: "Bearer " + opt.APIKey, log: opt.Logger, observe: opt.Observe}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:        p.rewrite,
-		Transport:      tr,
-		FlushInterval:  -1, // every SSE chunk (and ": OPENROUTER PROCESSING") goes out at once
+		Rewrite:   p.rewrite,
+		Transport: tr,
+		// ReverseProxy flushes every write of an SSE answer, or of one with
+		// no length (OpenRouter's whitespace keep-alives before a slow JSON
+		// answer), at once whatever this says. 0 spares an answer of known
+		// length a flush per read: it goes out whole when the handler ends.
+		FlushInterval:  0,
 		BufferPool:     bufferPool{},
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.errorHandler,

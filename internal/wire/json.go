@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // A small strict JSON parser that records where every value sits in the body.
@@ -39,7 +40,10 @@ type node struct {
 }
 
 type doc struct {
-	src   []byte
+	src []byte
+	// alias: src never changes while the doc is in use (ParseRequest's
+	// contract), so unescaped strings are views of it, not copies.
+	alias bool
 	nodes []node
 	kids  []int32
 	stack []int32
@@ -301,6 +305,9 @@ func (d *doc) text(n int32) string {
 	nd := &d.nodes[n]
 	raw := d.src[nd.start+1 : nd.end-1]
 	if !nd.esc {
+		if d.alias && len(raw) > 0 {
+			return unsafe.String(&raw[0], len(raw))
+		}
 		return string(raw)
 	}
 	// strings.Builder hands its buffer over without a second copy.

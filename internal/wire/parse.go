@@ -8,7 +8,8 @@ import (
 )
 
 // ParseRequest parses the body of a model call and extracts what aupguard
-// inspects. Errors are *RequestError (invalid_request); their messages never
+// inspects. The Request's texts share memory with body: the caller must
+// not change body afterwards. Errors are *RequestError (invalid_request); their messages never
 // echo body content.
 //
 // Checks, in order:
@@ -59,6 +60,7 @@ func ParseRequest(ep Endpoint, body []byte, opt ParseOptions) (*Request, error) 
 	// parseDoc stops at the first container past max, so nesting never
 	// costs more than max levels of recursion.
 	d, ok := parseDoc(body, max)
+	d.alias = true
 	if !ok {
 		if d.err == errTooDeep {
 			return nil, invalid("request body nests deeper than " + strconv.Itoa(max) + " levels")

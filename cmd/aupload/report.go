@@ -163,7 +163,7 @@ func (r *report) markdown() string {
 		upWhere, floorWhere = "in the harness process (`--inproc`)", "in the harness process (`--inproc`: shares the clients' runtime)"
 	}
 	p("- Targets: **direct** = the fake OpenRouter (`internal/fakeupstream`, no recording) served %s; "+
-		"**floor** = a bare `httputil.ReverseProxy` (no logic; `FlushInterval: -1`, full duplex) %s; "+
+		"**floor** = a bare `httputil.ReverseProxy` (no logic; default `FlushInterval`, which flushes SSE at every write, like the gateway; full duplex) %s; "+
 		"**gateway** = %s with the bundled policy, rate limits on (100000/min per end user, so none should refuse), "+
 		"`zdr: false`, `answer_check: false`, `log.level: %s`.\n", upWhere, floorWhere, r.gateway, o.logLevel)
 	where := "All processes share the machine's CPUs with the clients (loopback only), so absolute numbers are pessimistic; compare within a run. "

@@ -65,18 +65,19 @@ func startUpstream() (*httpServer, error) {
 }
 
 // startFloor serves a bare reverse proxy to upstream (a base URL without
-// path): no logic at all, streams flushed at once, a pool big enough to
-// never redial under load.
+// path): no logic at all, a pool big enough to never redial under load.
+// FlushInterval is ReverseProxy's default, as in the gateway: SSE answers
+// and answers of unknown length are flushed at every write, others when
+// the handler ends.
 func startFloor(upstream string) (*httpServer, error) {
 	u, err := url.Parse(upstream)
 	if err != nil {
 		return nil, err
 	}
 	rp := &httputil.ReverseProxy{
-		Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
-		Transport:     newTransport(1024),
-		FlushInterval: -1,
-		ErrorLog:      log.New(io.Discard, "", 0), // clients see its 502s
+		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
+		Transport: newTransport(1024),
+		ErrorLog:  log.New(io.Discard, "", 0), // clients see its 502s
 	}
 	return serveLoopback(fullDuplex(rp))
 }

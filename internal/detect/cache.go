@@ -11,6 +11,7 @@ type textScan struct {
 	recs      []listHit
 	positions int32
 	pii       piiCounts
+	scratch   bool // recs are st.ms.recs (a fresh scan), not the cache's
 }
 
 // Cache bounds. Texts shorter than cacheMinText cost less to scan than to
@@ -75,6 +76,7 @@ func (c *scanCache) put(k cacheKey, m textScan) {
 		return
 	}
 	m.recs = append([]listHit(nil), m.recs...)
+	m.scratch = false
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()

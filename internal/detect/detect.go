@@ -104,11 +104,20 @@ func (d *Detector) scan(texts []string, c *scanCache) Signals {
 		if next > 0 {
 			next += 1 + sentenceGap
 		}
-		for _, r := range m.recs {
-			r.h.start += next
-			r.h.end += next
-			st.recs = append(st.recs, r)
-			end = max(end, r.h.end+1)
+		if next == 0 && len(st.recs) == 0 && m.scratch {
+			// the first text's fresh hits need no shift: take them
+			// rather than copy them (a 1 MiB prompt has 100,000s)
+			st.recs, st.ms.recs = st.ms.recs, st.recs
+			if n := len(st.recs); n > 0 {
+				end = st.recs[n-1].h.end + 1
+			}
+		} else {
+			for _, r := range m.recs {
+				r.h.start += next
+				r.h.end += next
+				st.recs = append(st.recs, r)
+				end = max(end, r.h.end+1)
+			}
 		}
 		next += m.positions
 	}
@@ -137,7 +146,7 @@ func (d *Detector) scanText(st *scanState, t string, c *scanCache) textScan {
 	n.finish()
 	if len(n.out) > 0 {
 		m.positions = d.m.scan(n.out, &st.ms)
-		m.recs = st.ms.recs
+		m.recs, m.scratch = st.ms.recs, true
 	}
 	if cacheable {
 		c.put(key, m)

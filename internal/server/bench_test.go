@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +44,19 @@ func benchClient() *http.Client {
 
 var benchStreamBody = bytes.Replace(benchBody, []byte(`{"model":`), []byte(`{"stream":true,"model":`), 1)
 
+// nthBody is body with a request number at the start of its user message,
+// so that every request's prompt is new: no cache sees one twice (the
+// detector caches what each text matched).
+func nthBody(buf, body []byte, n int) []byte {
+	const mark = `{"role":"user","content":"`
+	i := bytes.Index(body, []byte(mark)) + len(mark)
+	buf = append(buf[:0], body[:i]...)
+	buf = append(buf, "Request "...)
+	buf = strconv.AppendInt(buf, int64(n), 10)
+	buf = append(buf, ". "...)
+	return append(buf, body[i:]...)
+}
+
 func runLatency(b *testing.B, url, key string) { runBench(b, url, key, benchBody, false) }
 
 // runBench sends body b.N times; with firstByte it measures the time to the
@@ -52,8 +66,10 @@ func runBench(b *testing.B, url, key string, body []byte, firstByte bool) {
 	lat := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
+	var buf []byte
 	for i := 0; i < b.N; i++ {
-		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+		buf = nthBody(buf, body, i)
+		req, _ := http.NewRequest("POST", url, bytes.NewReader(buf))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+key)
 		t0 := time.Now()
@@ -97,11 +113,12 @@ func BenchmarkDirect(b *testing.B) {
 func floorURL(b *testing.B, up *fakeupstream.Server) string {
 	u, _ := url.Parse(up.URL)
 	u.Path = "" // requests keep their own /api/v1/... path
+	// ReverseProxy's default FlushInterval, like the gateway's: SSE is
+	// flushed at every write.
 	rp := &httputil.ReverseProxy{
-		Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
-		Transport:     proxy.NewTransport(0, 0),
-		FlushInterval: -1,
-		ErrorLog:      log.New(io.Discard, "", 0),
+		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
+		Transport: proxy.NewTransport(0, 0),
+		ErrorLog:  log.New(io.Discard, "", 0),
 	}
 	// Full duplex: without it the server may close the request body at the
 	// first flush of a stream while the transport still reads it.

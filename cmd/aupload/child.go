@@ -15,8 +15,9 @@ import (
 )
 
 // Some servers run in a child process: this binary again, with childEnv
-// set to what it should serve ("upstream", or "floor URL" for a floor in
-// front of the upstream at URL). Two reasons:
+// set to what it should serve ("upstream", "floor URL" for a floor in
+// front of the upstream at URL, or "upstream-tls DIR" for the upstream over
+// TLS with its CA written into DIR). Two reasons:
 //   - the floor in its own process, like the gateway, so the clients' work
 //     and garbage collection in this process do not land on it alone;
 //   - the fake upstream in its own process too, so that no target (direct,
@@ -38,6 +39,8 @@ func serveChild(spec string) int {
 		s, err = startUpstream()
 	case "floor":
 		s, err = startFloor(arg)
+	case "upstream-tls":
+		s, err = startUpstreamTLS(arg)
 	default:
 		err = fmt.Errorf("unknown %s=%q", childEnv, spec)
 	}
@@ -123,7 +126,7 @@ func startChild(ctx context.Context, spec string, place func(*exec.Cmd)) (*child
 	case <-ctx.Done():
 		a.err = ctx.Err()
 	}
-	if a.err != nil || !strings.HasPrefix(a.line, "http://") {
+	if a.err != nil || !strings.HasPrefix(a.line, "http://") && !strings.HasPrefix(a.line, "https://") {
 		c.Close()
 		return nil, fmt.Errorf("child process %q did not start (%q, %v)", spec, a.line, a.err)
 	}

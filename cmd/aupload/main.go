@@ -71,7 +71,8 @@ type options struct {
 	plain      bool
 	stores     []string
 	idle       int
-	idleBar    int // the stream count the memory bar is about
+	idleBar    int  // the stream count the memory bar is about
+	idleH2     bool // measure the idle streams again with the upstream over TLS and HTTP/2
 	users      int
 	gatewayBin string
 	out        string
@@ -99,6 +100,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.stream, "stream", true, "also measure streamed requests (stream:true, time to first token)")
 	store := fs.String("store", "both", "gateway store: bolt, redis or both (one after the other, each beside its own direct and floor runs)")
 	fs.IntVar(&o.idle, "idle", 2000, "open idle streams through the gateway to measure memory per stream (0: skip); the 1 GiB bar is projected to 10,000 when fewer")
+	fs.BoolVar(&o.idleH2, "idle-h2", true, "measure the idle streams a second time with the fake upstream over TLS, which the gateway reaches with HTTP/2 as it reaches OpenRouter (one socket per stream, so 10,000 fit)")
 	fs.IntVar(&o.users, "users", 10000, "distinct end users (X-AUP-End-User)")
 	fs.StringVar(&o.gatewayBin, "gateway-bin", "", "aupguard binary to run (default: go build ./cmd/aupguard into a temp dir)")
 	fs.StringVar(&o.out, "out", "docs/benchmarks.md", "markdown file whose aupload section is rewritten (\"-\": stdout only)")

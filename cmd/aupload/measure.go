@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -23,7 +24,10 @@ type section struct {
 	res      map[string]map[string]stats // mode → target → stats
 	idle     *idleResult
 	idleErr  string
-	noIdle   bool // idle streams are measured once per store, in its last section
+	// idle streams again with the upstream over TLS and HTTP/2 (--idle-h2)
+	idleH2    *idleResult
+	idleH2Err string
+	noIdle    bool // idle streams are measured once per store, in its last section
 	// Latency bars count with the fewest clients (what a request pays),
 	// the throughput bar with the most (the CPUs saturated).
 	judgeLatency, judgeThroughput bool
@@ -286,8 +290,8 @@ func idlePhase(ctx context.Context, o *options, spec gatewaySpec, factory gatewa
 	if err != nil {
 		return err
 	}
-	defer gw.Close()
 	r, err := idleStreams(ctx, gw, n, o.users)
+	gw.Close()
 	if err != nil {
 		sec.idleErr = err.Error()
 		return nil
@@ -298,7 +302,51 @@ func idlePhase(ctx context.Context, o *options, spec gatewaySpec, factory gatewa
 	r.asked = o.idle
 	r.projected = r.after + int64(r.perStream*float64(o.idleBar-r.opened))
 	sec.idle = &r
+	if o.idleH2 && o.newGateway == nil {
+		idleOverH2(ctx, o, spec, factory, limit, sec, stderr)
+	}
 	return nil
+}
+
+// idleOverH2 measures the idle streams again with the fake upstream served
+// over TLS, which the gateway's transport reaches with HTTP/2, as it
+// reaches OpenRouter: the streams share a few upstream connections, so the
+// gateway holds one socket per stream and the whole count fits.
+func idleOverH2(ctx context.Context, o *options, spec gatewaySpec, factory gatewayFactory, limit uint64, sec *section, stderr io.Writer) {
+	fail := func(err error) { sec.idleH2Err = err.Error() }
+	dir, err := os.MkdirTemp("", "aupload-tls-")
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	up, err := startChild(ctx, "upstream-tls "+dir, nil)
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer up.Close()
+	n := o.idle
+	if c := int(limit) - 512; n > c {
+		n = c
+	}
+	spec.Upstream = up.BaseURL()
+	spec.Env = []string{"SSL_CERT_FILE=" + filepath.Join(dir, tlsCAFile)}
+	progress(stderr, "store %s: opening %d idle streams through a fresh gateway, upstream over HTTP/2", sec.store, n)
+	gw, err := factory(ctx, spec)
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer gw.Close()
+	r, err := idleStreams(ctx, gw, n, o.users)
+	if err != nil {
+		fail(err)
+		return
+	}
+	r.asked = o.idle
+	r.projected = r.after + int64(r.perStream*float64(o.idleBar-r.opened))
+	sec.idleH2 = &r
 }
 
 // loadAvg is the 1-, 5- and 15-minute load average, as /proc shows it.

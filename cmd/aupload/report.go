@@ -115,6 +115,20 @@ func (s *section) bars() []bar {
 	} else if s.idleErr != "" {
 		ib.measured, ib.measuredOK = "error: "+s.idleErr, true
 	}
+	// Over HTTP/2 to the upstream the whole count fits: both must hold.
+	if h := s.idleH2; h != nil && h.opened > 0 && ib.measuredOK {
+		how := "projected"
+		if h.opened >= 10000 {
+			how = fmt.Sprintf("with %d open", h.opened)
+		}
+		ib.measured += fmt.Sprintf("; upstream over HTTP/2: %s %s (%.1f KiB/stream)", mib(h.projected), how, h.perStream/1024)
+		ib.pass = ib.pass && h.projected <= barIdleByte && h.failed == 0
+		if h.failed > 0 {
+			ib.measured += fmt.Sprintf(", %d streams failed to open", h.failed)
+		}
+	} else if s.idleH2Err != "" {
+		ib.measured += "; upstream over HTTP/2: error: " + s.idleH2Err
+	}
 	if !s.noIdle {
 		bs = append(bs, ib)
 	}
@@ -249,6 +263,20 @@ func (r *report) markdown() string {
 			p("\n")
 		} else if s.idleErr != "" {
 			p("\nIdle streams: %s\n", s.idleErr)
+		}
+		if h := s.idleH2; h != nil {
+			p("\nIdle streams with the fake upstream over TLS, reached with HTTP/2 as OpenRouter is (the streams share a few upstream connections): %d of %d opened through a fresh gateway; "+
+				"gateway RSS %s idle, %s with %d open, %s with %d: **%.1f KiB per stream**.",
+				h.opened, h.asked, mib(h.idle), mib(h.before), h.baseOpened, mib(h.after), h.opened, h.perStream/1024)
+			if h.failed > 0 {
+				p(" %d failed to open (first: %s).", h.failed, h.firstErr)
+			}
+			if h.note != "" {
+				p(" Note: %s.", h.note)
+			}
+			p("\n")
+		} else if s.idleH2Err != "" {
+			p("\nIdle streams, upstream over HTTP/2: %s\n", s.idleH2Err)
 		}
 		p("\n| bar (DESIGN.md) | limit | measured | result |\n|---|---|---|---|\n")
 		for _, bb := range s.bars() {

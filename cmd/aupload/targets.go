@@ -33,8 +33,9 @@ const appKey = "aupload-app-key-0123456789"
 
 // httpServer serves h on a fresh loopback port (keep-alives on).
 type httpServer struct {
-	srv *http.Server
-	ln  net.Listener
+	srv    *http.Server
+	ln     net.Listener
+	scheme string // "" is http
 }
 
 func serveLoopback(h http.Handler) (*httpServer, error) {
@@ -51,7 +52,13 @@ func serveLoopback(h http.Handler) (*httpServer, error) {
 	return s, nil
 }
 
-func (s *httpServer) URL() string     { return "http://" + s.ln.Addr().String() }
+func (s *httpServer) URL() string {
+	if s.scheme != "" {
+		return s.scheme + "://" + s.ln.Addr().String()
+	}
+	return "http://" + s.ln.Addr().String()
+}
+
 func (s *httpServer) BaseURL() string { return s.URL() }
 
 func (s *httpServer) Close() {
@@ -125,7 +132,8 @@ type gatewaySpec struct {
 	Bin      string // aupguard binary
 	LogLevel string
 	Users    int
-	Pprof    bool // serve /debug/pprof on the admin listener
+	Pprof    bool     // serve /debug/pprof on the admin listener
+	Env      []string // extra environment (SSL_CERT_FILE for a TLS upstream)
 	// Place, when not nil, adjusts the command before it starts (CPU pinning).
 	Place func(*exec.Cmd)
 }
@@ -232,8 +240,8 @@ func startProcGateway(ctx context.Context, g gatewaySpec) (gateway, error) {
 		return nil, err
 	}
 	cmd := newCmd(ctx, g.Bin, "serve", "--config", cfgPath)
-	cmd.Dir = dir // relative defaults (./data) land in the temp dir
-	cmd.Env = cleanEnv()
+	cmd.Dir = dir                          // relative defaults (./data) land in the temp dir
+	cmd.Env = append(cleanEnv(), g.Env...) // later entries win
 	cmd.Stdout, cmd.Stderr = errf, errf
 	if g.Place != nil {
 		g.Place(cmd)

@@ -53,7 +53,8 @@
 // when there are more, ends with an empty-delta chunk carrying
 // finish_reason and usage, then "data: [DONE]".
 //
-// Cancelled() counts requests whose context ended while the fake was still
-// answering (a hang or a stream the client abandoned), so tests can assert
-// that the gateway cancels upstream calls; WaitCancelled waits for it.
+// Cancelled() counts requests whose context ended, or whose stream could no
+// longer be written, while the fake was still answering (a hang or a stream
+// the client abandoned), so tests can assert that the gateway cancels
+// upstream calls; WaitCancelled waits for it.
 package fakeupstream

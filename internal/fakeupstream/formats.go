@@ -147,6 +147,12 @@ func (s *sse) raw(b string) bool {
 	if _, s.err = io.WriteString(s.c.w, b); s.err == nil {
 		s.err = s.c.rc.Flush()
 	}
+	if s.err != nil {
+		// The client left. On a busy machine a pause can end before the
+		// server has noticed (and cancelled the context): the failed write
+		// is the same news.
+		s.c.noteCancelled()
+	}
 	return s.err == nil
 }
 
@@ -180,7 +186,7 @@ func (c *call) pause() bool {
 		}
 	}
 	if ctx.Err() != nil {
-		c.h.noteCancelled()
+		c.noteCancelled()
 		return false
 	}
 	return true
@@ -198,7 +204,7 @@ func (c *call) stream() {
 	}
 	if c.scenario == "hang-stream" {
 		<-c.r.Context().Done()
-		c.h.noteCancelled()
+		c.noteCancelled()
 		return
 	}
 	if c.scenario == "bad-sse" {
@@ -476,4 +482,12 @@ func (h *handler) modelEndpoints(w http.ResponseWriter, id string) {
 		return
 	}
 	writeError(w, 404, "Model not found", nil)
+}
+
+// noteCancelled counts the call as cancelled, once however it was noticed.
+func (c *call) noteCancelled() {
+	if !c.cancelNoted {
+		c.cancelNoted = true
+		c.h.noteCancelled()
+	}
 }

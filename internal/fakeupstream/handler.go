@@ -104,20 +104,21 @@ type request struct {
 
 // call is one model call being answered.
 type call struct {
-	h        *handler
-	w        http.ResponseWriter
-	r        *http.Request
-	rc       *http.ResponseController
-	ep       string
-	req      request
-	body     []byte
-	scenario string
-	answer   string
-	chunk    int
-	delay    time.Duration
-	id       string
-	created  int64
-	toolName string // "" when answering with text
+	h           *handler
+	cancelNoted bool // counted in Cancelled already
+	w           http.ResponseWriter
+	r           *http.Request
+	rc          *http.ResponseController
+	ep          string
+	req         request
+	body        []byte
+	scenario    string
+	answer      string
+	chunk       int
+	delay       time.Duration
+	id          string
+	created     int64
+	toolName    string // "" when answering with text
 }
 
 func (h *handler) modelCall(w http.ResponseWriter, r *http.Request, ep string, body []byte) {

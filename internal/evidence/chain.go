@@ -132,7 +132,8 @@ func (lr *lineReader) next() (line []byte, noNewline bool, err error) {
 func linePrev(line []byte) (string, bool) {
 	// Fast path: the writer puts prev first.
 	const pre = `{"prev":"`
-	if len(line) >= len(pre)+65 && string(line[:len(pre)]) == pre && line[len(pre)+64] == '"' &&
+	// pre, 64 hex digits, the closing quote and one byte more (',' or '}')
+	if len(line) >= len(pre)+66 && string(line[:len(pre)]) == pre && line[len(pre)+64] == '"' &&
 		(line[len(pre)+65] == ',' || line[len(pre)+65] == '}') {
 		p := string(line[len(pre) : len(pre)+64])
 		if isHex64(p) && json.Valid(line) {

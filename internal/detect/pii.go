@@ -260,15 +260,30 @@ func email(s string, at, floor int) (int, int, bool) {
 			break
 		}
 	}
-	if dots == 0 || en-lastDot-1 < 2 {
-		return 0, 0, false
-	}
-	for j := lastDot + 1; j < en; j++ {
-		if !isLetterByte(s[j]) {
-			return 0, 0, false
+	// The address ends at the last label that can be a top-level domain
+	// (two letters or more): "jane@example.com.4111" holds
+	// "jane@example.com".
+	for dots > 0 {
+		tld := s[lastDot+1 : en]
+		if len(tld) >= 2 && allLetters(tld) {
+			return st, en, true
+		}
+		en, dots = lastDot, dots-1
+		lastDot = strings.LastIndexByte(s[at+1:en], '.')
+		if lastDot >= 0 {
+			lastDot += at + 1
 		}
 	}
-	return st, en, true
+	return 0, 0, false
+}
+
+func allLetters(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isLetterByte(s[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 var keyPrefixes = []struct {

@@ -17,6 +17,9 @@ func TestPIIKinds(t *testing.T) {
 		want map[string]int
 	}{
 		{"write to jane.doe+news@mail.example.co.uk today", map[string]int{"email": 1}},
+		// the address ends at its last possible top-level domain (fuzz)
+		{"jane@example.com.4111 then", map[string]int{"email": 1}},
+		{"a@b.c1", map[string]int{}},
 		{"a@b is not an address, nor is x@y.z", map[string]int{}},
 		{"call +1 415 555 0100 or (415) 555-0199", map[string]int{"phone": 2}},
 		{"call 4155550100", map[string]int{"phone": 1}},

@@ -600,7 +600,8 @@ type ftRecTransport struct {
 
 func (tr *ftRecTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	tr.mu.Lock()
-	tr.paths = append(tr.paths, r.URL.Path+"|"+r.URL.RawPath)
+	// NUL cannot be in a parsed path, '|' can: it separates path and raw path
+	tr.paths = append(tr.paths, r.URL.Path+"\x00"+r.URL.RawPath)
 	tr.mu.Unlock()
 	if r.Body != nil {
 		r.Body.Close()
@@ -643,7 +644,7 @@ apps: [{name: web, key: `+appKey+`}]
 	req.Header.Set("Authorization", "Bearer "+appKey)
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
-	if w.Code != 200 || len(tr.paths) != 1 || tr.paths[0] != "/api/v1/chat/completions|" {
+	if w.Code != 200 || len(tr.paths) != 1 || tr.paths[0] != "/api/v1/chat/completions\x00" {
 		f.Fatalf("control: %d %q %s", w.Code, tr.paths, w.Body)
 	}
 	f.Fuzz(func(t *testing.T, mi uint8, target string) {
@@ -670,7 +671,7 @@ apps: [{name: web, key: `+appKey+`}]
 		if len(tr.paths) != 1 {
 			t.Fatalf("%s %q: %d upstream calls", method, target, len(tr.paths))
 		}
-		p, rawPath, _ := strings.Cut(tr.paths[0], "|")
+		p, rawPath, _ := strings.Cut(tr.paths[0], "\x00")
 		rel, ok := strings.CutPrefix(p, "/api/v1/")
 		if !ok || rawPath != "" || strings.Contains(rel, "//") || strings.Contains(rel, "..") || strings.Contains(rel, "\\") {
 			t.Fatalf("%s %q reached upstream as %q (raw %q)", method, target, p, rawPath)

@@ -103,29 +103,14 @@ func (s *section) bars() []bar {
 	}
 	ib := bar{name: "10,000 idle streams", limit: "≤ 1 GiB gateway RSS", measured: "not measured"}
 	if s.idle != nil && s.idle.opened > 0 {
-		how := "projected"
-		if s.idle.opened >= 10000 {
-			how = fmt.Sprintf("with %d open", s.idle.opened)
-		}
-		ib.measured = fmt.Sprintf("%s %s (%.1f KiB/stream)", mib(s.idle.projected), how, s.idle.perStream/1024)
-		ib.pass, ib.measuredOK = s.idle.projected <= barIdleByte && s.idle.failed == 0, true
-		if s.idle.failed > 0 {
-			ib.measured += fmt.Sprintf(", %d streams failed to open", s.idle.failed)
-		}
+		ib.measured, ib.pass, ib.measuredOK = s.idle.barText(), s.idle.withinBar(), true
 	} else if s.idleErr != "" {
 		ib.measured, ib.measuredOK = "error: "+s.idleErr, true
 	}
 	// Over HTTP/2 to the upstream the whole count fits: both must hold.
 	if h := s.idleH2; h != nil && h.opened > 0 && ib.measuredOK {
-		how := "projected"
-		if h.opened >= 10000 {
-			how = fmt.Sprintf("with %d open", h.opened)
-		}
-		ib.measured += fmt.Sprintf("; upstream over HTTP/2: %s %s (%.1f KiB/stream)", mib(h.projected), how, h.perStream/1024)
-		ib.pass = ib.pass && h.projected <= barIdleByte && h.failed == 0
-		if h.failed > 0 {
-			ib.measured += fmt.Sprintf(", %d streams failed to open", h.failed)
-		}
+		ib.measured += "; upstream over HTTP/2: " + h.barText()
+		ib.pass = ib.pass && h.withinBar()
 	} else if s.idleH2Err != "" {
 		ib.measured += "; upstream over HTTP/2: error: " + s.idleH2Err
 	}
@@ -254,13 +239,7 @@ func (r *report) markdown() string {
 			p("\nIdle streams: %d of %d opened through a fresh gateway (the fake upstream holds each open after its first comment); "+
 				"gateway RSS %s idle, %s with %d open, %s with %d: **%.1f KiB per stream** (the slope between the last two); projected for 10,000: %s.",
 				id.opened, id.asked, mib(id.idle), mib(id.before), id.baseOpened, mib(id.after), id.opened, id.perStream/1024, mib(id.projected))
-			if id.failed > 0 {
-				p(" %d failed to open (first: %s).", id.failed, id.firstErr)
-			}
-			if id.note != "" {
-				p(" Note: %s.", id.note)
-			}
-			p("\n")
+			p("%s\n", id.problems())
 		} else if s.idleErr != "" {
 			p("\nIdle streams: %s\n", s.idleErr)
 		}
@@ -268,13 +247,7 @@ func (r *report) markdown() string {
 			p("\nIdle streams with the fake upstream over TLS, reached with HTTP/2 as OpenRouter is (the streams share a few upstream connections): %d of %d opened through a fresh gateway; "+
 				"gateway RSS %s idle, %s with %d open, %s with %d: **%.1f KiB per stream**.",
 				h.opened, h.asked, mib(h.idle), mib(h.before), h.baseOpened, mib(h.after), h.opened, h.perStream/1024)
-			if h.failed > 0 {
-				p(" %d failed to open (first: %s).", h.failed, h.firstErr)
-			}
-			if h.note != "" {
-				p(" Note: %s.", h.note)
-			}
-			p("\n")
+			p("%s\n", h.problems())
 		} else if s.idleH2Err != "" {
 			p("\nIdle streams, upstream over HTTP/2: %s\n", s.idleH2Err)
 		}
@@ -336,4 +309,31 @@ func replaceSection(doc, md string, sec docSection) (string, error) {
 	default:
 		return strings.TrimRight(doc, "\n") + "\n\n## " + sec.heading + "\n\n" + body + "\n", nil
 	}
+}
+
+// barText is an idle-stream result as the memory bar shows it.
+func (r *idleResult) barText() string {
+	how := "projected"
+	if r.opened >= 10000 {
+		how = fmt.Sprintf("with %d open", r.opened)
+	}
+	t := fmt.Sprintf("%s %s (%.1f KiB/stream)", mib(r.projected), how, r.perStream/1024)
+	if r.failed > 0 {
+		t += fmt.Sprintf(", %d streams failed to open", r.failed)
+	}
+	return t
+}
+
+func (r *idleResult) withinBar() bool { return r.projected <= barIdleByte && r.failed == 0 }
+
+// problems is what went wrong while opening the streams, for the report.
+func (r *idleResult) problems() string {
+	t := ""
+	if r.failed > 0 {
+		t += fmt.Sprintf(" %d failed to open (first: %s).", r.failed, r.firstErr)
+	}
+	if r.note != "" {
+		t += fmt.Sprintf(" Note: %s.", r.note)
+	}
+	return t
 }

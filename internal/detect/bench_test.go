@@ -100,22 +100,15 @@ func chatTurn(i int) []string {
 	}
 }
 
-func BenchmarkScanChatTurn(b *testing.B) {
-	d := bundled(b)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		i++
-		d.Scan(chatTurn(i))
-	}
-}
+func BenchmarkScanChatTurn(b *testing.B) { benchChatTurns(b, bundled(b).Scan) }
 
-func BenchmarkScanCachedChatTurn(b *testing.B) {
-	d := bundled(b)
+func BenchmarkScanCachedChatTurn(b *testing.B) { benchChatTurns(b, bundled(b).ScanCached) }
+
+func benchChatTurns(b *testing.B, scan func([]string) Signals) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
 		i++
-		d.ScanCached(chatTurn(i))
+		scan(chatTurn(i))
 	}
 }

@@ -6,9 +6,37 @@ import "errors"
 // ("messages[2].content[0]"); it never contains client content, so it may be
 // logged and stored even in ZDR mode.
 type Text struct {
-	Where string
-	Text  string
+	Where  string
+	Text   string
+	Role   Role   // who the endpoint says speaks: system, developer, user, assistant, tool
+	Author Author // who wrote it: the operator, the end user, the model or a tool
+	New    bool   // part of this request's new turn (the last user turn and what follows it), not replayed history
 }
+
+// Role is the speaker of a text as the endpoint's schema names it.
+type Role string
+
+// The roles of the supported endpoints.
+const (
+	RoleSystem    Role = "system"
+	RoleDeveloper Role = "developer"
+	RoleUser      Role = "user"
+	RoleAssistant Role = "assistant"
+	RoleTool      Role = "tool"
+)
+
+// Author is who wrote a text. Only the end user's own words make the end
+// user's record; the operator's system prompt, the model's earlier answers
+// and tool output are judged, but charged elsewhere (see docs/detection.md).
+type Author string
+
+// The authors of a text.
+const (
+	AuthorOperator Author = "operator"
+	AuthorEndUser  Author = "end_user"
+	AuthorModel    Author = "model"
+	AuthorTool     Author = "tool"
+)
 
 // Request is a parsed model call.
 type Request struct {

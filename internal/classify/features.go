@@ -1,0 +1,182 @@
+package classify
+
+import (
+	"unicode"
+	"unicode/utf8"
+)
+
+// Features are hashed: every character n-gram and word n-gram of the
+// folded text becomes a 32-bit hash, and the model keeps one weight per
+// hash bucket. Character n-grams are what let one small model read 30-odd
+// languages (and words cut or spelled oddly); word n-grams carry the
+// phrasing of requests. Nothing of the text is kept.
+
+// featureSet says which n-grams are hashed. It is part of the model file,
+// so a model is always read with the features it was trained on.
+type FeatureSet = featureSet
+
+type featureSet struct {
+	CharMin  int `json:"char_min"`  // shortest character n-gram (over folded text, spaces included)
+	CharMax  int `json:"char_max"`  // longest character n-gram
+	Words    int `json:"words"`     // word n-grams up to this length (0: none)
+	MaxRunes int `json:"max_runes"` // a window: longer texts are scored window by window
+}
+
+// defaultFeatures were chosen by leave-one-source-out evaluation
+// (docs/detection.md): longer character n-grams memorise sources, shorter
+// ones cannot tell a request from a mention.
+// DefaultFeatures is the feature set of new models.
+func DefaultFeatures() FeatureSet { return defaultFeatures }
+
+var defaultFeatures = featureSet{CharMin: 2, CharMax: 5, Words: 2, MaxRunes: 2048}
+
+// Salts keep the hash spaces of the feature kinds apart.
+const (
+	saltChar  = 0x9e3779b9
+	saltWord  = 0x85ebca6b
+	saltWord2 = 0xc2b2ae35
+	fnvPrime  = 16777619
+)
+
+// fold maps a rune to its canonical form for the features: lower case,
+// fullwidth forms to ASCII, every digit to '0', letters and marks kept (the
+// vowel signs of Indic scripts are marks), format and control characters
+// dropped (-1), everything else a word break (' ').
+func fold(r rune) rune {
+	if r < utf8.RuneSelf {
+		switch {
+		case 'a' <= r && r <= 'z':
+			return r
+		case 'A' <= r && r <= 'Z':
+			return r + 'a' - 'A'
+		case '0' <= r && r <= '9':
+			return '0'
+		case r == '\'':
+			return -1 // don't, it's: one word
+		}
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' {
+			return -1
+		}
+		return ' '
+	}
+	if 0xFF01 <= r && r <= 0xFF5E { // fullwidth ASCII
+		return fold(r - 0xFEE0)
+	}
+	switch {
+	case unicode.IsLetter(r):
+		return unicode.ToLower(r)
+	case unicode.IsMark(r):
+		return r
+	case unicode.IsDigit(r):
+		return '0'
+	case unicode.In(r, unicode.Cf, unicode.Cc, unicode.Co, unicode.Cs), r == 0x2019:
+		return -1
+	}
+	return ' '
+}
+
+// unspaced reports scripts written without spaces between words: each of
+// their characters is a word for the word n-grams.
+func unspaced(r rune) bool {
+	if r < 0x0E00 {
+		return false
+	}
+	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Thai, unicode.Lao, unicode.Khmer, unicode.Myanmar)
+}
+
+// window is one folded window of a text: runes with single spaces, a space
+// at each end.
+type folder struct {
+	runes []rune
+}
+
+// windows folds text and calls f for each window of at most fs.MaxRunes
+// folded runes (windows overlap by half, so a request never falls between
+// two). A text shorter than one window is one window.
+func (fo *folder) windows(fs featureSet, text string, f func(w []rune)) {
+	r := fo.runes[:0]
+	r = append(r, ' ')
+	for _, c := range text {
+		c = fold(c)
+		switch {
+		case c < 0:
+			continue
+		case c == ' ':
+			if r[len(r)-1] == ' ' {
+				continue
+			}
+		}
+		r = append(r, c)
+	}
+	if r[len(r)-1] != ' ' {
+		r = append(r, ' ')
+	}
+	fo.runes = r
+	if len(r) <= 2 {
+		return
+	}
+	max := fs.MaxRunes
+	if max <= 0 || len(r) <= max {
+		f(r)
+		return
+	}
+	step := max / 2
+	for start := 0; ; start += step {
+		end := start + max
+		if end >= len(r) {
+			f(r[start:])
+			return
+		}
+		f(r[start:end])
+	}
+}
+
+// hashes calls emit with the hash of every feature of one folded window.
+func (fs featureSet) hashes(w []rune, emit func(h uint32)) {
+	// Character n-grams.
+	for i := range w {
+		h := uint32(saltChar)
+		for n := 1; n <= fs.CharMax && i+n <= len(w); n++ {
+			h = (h ^ uint32(w[i+n-1])) * fnvPrime
+			if n >= fs.CharMin || (n == 1 && unspaced(w[i])) {
+				emit(h ^ uint32(n)<<24)
+			}
+		}
+	}
+	if fs.Words == 0 {
+		return
+	}
+	// Word n-grams: words are runs between spaces; in unspaced scripts
+	// every character is a word.
+	var prev uint32
+	have := false
+	word := func(h uint32) {
+		emit(h ^ saltWord)
+		if fs.Words >= 2 && have {
+			emit((prev*fnvPrime ^ h) ^ saltWord2)
+		}
+		prev, have = h, true
+	}
+	h, in := uint32(2166136261), false
+	for _, c := range w {
+		switch {
+		case c == ' ':
+			if in {
+				word(h)
+			}
+			h, in = 2166136261, false
+		case unspaced(c):
+			if in {
+				word(h)
+			}
+			word((2166136261 ^ uint32(c)) * fnvPrime)
+			h, in = 2166136261, false
+		default:
+			h = (h ^ uint32(c)) * fnvPrime
+			in = true
+		}
+	}
+	if in {
+		word(h)
+	}
+}

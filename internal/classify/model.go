@@ -1,0 +1,250 @@
+// Package classify is aupguard's learned detection tier: a hashed
+// character- and word-n-gram model over folded text, with one logistic head
+// that scores how likely a text is a prohibited request (any category) and
+// a softmax head that says which category it most likely is. It is pure Go,
+// reads a model file written by Train (cmd/auptrain), scores a 2 KB text
+// in microseconds, and keeps nothing of the text.
+//
+// The package imports nothing of aupguard's; internal/policy turns its
+// scores into the policy input (input.signals.model).
+package classify
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+)
+
+// FileName is the model file's name in a policy bundle (aup/model.bin).
+const FileName = "model.bin"
+
+// Magic starts every model file.
+const magic = "AUPCLS1\n"
+
+// Header is the JSON header of a model file: how to read the weights and
+// what they were trained on (so evidence and docs name the exact model).
+type Header struct {
+	Version    int        `json:"version"`
+	Features   featureSet `json:"features"`
+	Bits       uint       `json:"bits"`     // harm head: 1<<Bits weights
+	CatBits    uint       `json:"cat_bits"` // category head: 1<<CatBits × len(Categories) weights
+	Categories []string   `json:"categories"`
+	HarmScale  float32    `json:"harm_scale"` // weight = int16 × scale
+	HarmBias   float32    `json:"harm_bias"`
+	CatScale   float32    `json:"cat_scale"`
+	CatBias    []float32  `json:"cat_bias"`
+	Training   Training   `json:"training"`
+}
+
+// Training records how a model was made.
+type Training struct {
+	Seed    uint64         `json:"seed"`
+	Epochs  int            `json:"epochs"`
+	L2      float64        `json:"l2"`
+	Windows int            `json:"windows"` // training windows (a long text gives several)
+	Corpus  []CorpusFile   `json:"corpus"`
+	Sources map[string]int `json:"sources"` // rows per source
+}
+
+// CorpusFile names one input of a training run by content hash.
+type CorpusFile struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+	Rows   int    `json:"rows"`
+}
+
+// Model scores texts. Safe for concurrent use.
+type Model struct {
+	h     Header
+	harm  []int16
+	cat   []int16
+	nCat  int
+	pool  sync.Pool // *folder
+	mask  uint32
+	cmask uint32
+}
+
+// Scores is what the model says about a set of texts: the largest harm
+// probability over them (and over the windows of long ones), and for the
+// text that scored it, each category's share of that probability.
+type Scores struct {
+	Harmful    float64
+	Categories map[string]float64 // p(harmful) × p(category | harmful); only above CategoryFloor
+}
+
+// CategoryFloor: category scores below it are left out (they say nothing
+// a policy could act on, and keep the policy input small).
+const CategoryFloor = 0.05
+
+// catGate: below this harm probability the category head is not run at
+// all; clean traffic pays for one head only.
+const catGate = 0.05
+
+// Header returns the model's header.
+func (m *Model) Header() Header { return m.h }
+
+// Load reads a model file.
+func Load(b []byte) (*Model, error) {
+	if !bytes.HasPrefix(b, []byte(magic)) {
+		return nil, errors.New("classify: not a model file")
+	}
+	b = b[len(magic):]
+	if len(b) < 4 {
+		return nil, errors.New("classify: truncated header")
+	}
+	n := binary.LittleEndian.Uint32(b)
+	b = b[4:]
+	if uint64(n) > uint64(len(b)) {
+		return nil, errors.New("classify: truncated header")
+	}
+	var h Header
+	dec := json.NewDecoder(bytes.NewReader(b[:n]))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&h); err != nil {
+		return nil, fmt.Errorf("classify: header: %w", err)
+	}
+	b = b[n:]
+	if h.Version != 1 {
+		return nil, fmt.Errorf("classify: model version %d, want 1", h.Version)
+	}
+	if h.Bits < 8 || h.Bits > 24 || h.CatBits < 4 || h.CatBits > 22 || len(h.Categories) == 0 || len(h.CatBias) != len(h.Categories) {
+		return nil, errors.New("classify: header: bad dimensions")
+	}
+	if fs := h.Features; fs.CharMin < 1 || fs.CharMax < fs.CharMin || fs.CharMax > 8 || fs.Words < 0 || fs.Words > 2 || fs.MaxRunes < 64 {
+		return nil, errors.New("classify: header: bad feature set")
+	}
+	nh, nc := 1<<h.Bits, (1<<h.CatBits)*len(h.Categories)
+	if len(b) != 2*(nh+nc) {
+		return nil, fmt.Errorf("classify: %d bytes of weights, want %d", len(b), 2*(nh+nc))
+	}
+	m := &Model{h: h, nCat: len(h.Categories), mask: uint32(nh - 1), cmask: uint32(1<<h.CatBits - 1)}
+	m.harm = make([]int16, nh)
+	m.cat = make([]int16, nc)
+	for i := range m.harm {
+		m.harm[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
+	}
+	b = b[2*nh:]
+	for i := range m.cat {
+		m.cat[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
+	}
+	m.pool.New = func() any { return &folder{runes: make([]rune, 0, 512)} }
+	return m, nil
+}
+
+// MarshalBinary writes the model file.
+func (m *Model) MarshalBinary() ([]byte, error) {
+	hb, err := json.Marshal(m.h)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	buf.WriteString(magic)
+	_ = binary.Write(&buf, binary.LittleEndian, uint32(len(hb)))
+	buf.Write(hb)
+	_ = binary.Write(&buf, binary.LittleEndian, m.harm)
+	_ = binary.Write(&buf, binary.LittleEndian, m.cat)
+	return buf.Bytes(), nil
+}
+
+// Score scores texts: the largest harm probability over them.
+func (m *Model) Score(texts []string) Scores {
+	fo := m.pool.Get().(*folder)
+	defer m.pool.Put(fo)
+	best, bestLogit := -1, math.Inf(-1)
+	var bestStart, bestEnd int
+	for i, t := range texts {
+		fo.windows(m.h.Features, t, func(w []rune) {
+			if z := m.harmLogit(w); z > bestLogit {
+				bestLogit, best = z, i
+				bestStart, bestEnd = offsets(fo.runes, w)
+			}
+		})
+	}
+	if best < 0 {
+		return Scores{}
+	}
+	s := Scores{Harmful: sigmoid(bestLogit)}
+	if s.Harmful < catGate {
+		return s
+	}
+	fo.windows(m.h.Features, texts[best], func([]rune) {})
+	w := fo.runes[bestStart:bestEnd]
+	probs := m.catProbs(w)
+	for k, p := range probs {
+		if v := s.Harmful * p; v >= CategoryFloor {
+			if s.Categories == nil {
+				s.Categories = make(map[string]float64, 2)
+			}
+			s.Categories[m.h.Categories[k]] = v
+		}
+	}
+	return s
+}
+
+// offsets locates window w inside all.
+func offsets(all, w []rune) (int, int) {
+	if len(w) == 0 {
+		return 0, 0
+	}
+	start := cap(all) - cap(w)
+	return start, start + len(w)
+}
+
+func (m *Model) harmLogit(w []rune) float64 {
+	var sum int64
+	n := 0
+	harm, mask := m.harm, m.mask
+	m.h.Features.hashes(w, func(h uint32) {
+		sum += int64(harm[h&mask])
+		n++
+	})
+	if n == 0 {
+		return float64(m.h.HarmBias)
+	}
+	return float64(m.h.HarmBias) + float64(sum)*float64(m.h.HarmScale)/math.Sqrt(float64(n))
+}
+
+func (m *Model) catProbs(w []rune) []float64 {
+	k := m.nCat
+	sums := make([]int64, k)
+	n := 0
+	m.h.Features.hashes(w, func(h uint32) {
+		row := m.cat[int(h&m.cmask)*k:][:k]
+		for j, v := range row {
+			sums[j] += int64(v)
+		}
+		n++
+	})
+	z := make([]float64, k)
+	inv := 1.0
+	if n > 0 {
+		inv = 1 / math.Sqrt(float64(n))
+	}
+	for j := range z {
+		z[j] = float64(m.h.CatBias[j]) + float64(sums[j])*float64(m.h.CatScale)*inv
+	}
+	return softmax(z)
+}
+
+func sigmoid(z float64) float64 { return 1 / (1 + math.Exp(-z)) }
+
+func softmax(z []float64) []float64 {
+	max := math.Inf(-1)
+	for _, v := range z {
+		max = math.Max(max, v)
+	}
+	var sum float64
+	out := make([]float64, len(z))
+	for i, v := range z {
+		out[i] = math.Exp(v - max)
+		sum += out[i]
+	}
+	for i := range out {
+		out[i] /= sum
+	}
+	return out
+}

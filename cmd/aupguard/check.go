@@ -71,9 +71,13 @@ func checkMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer eng.Close()
 
 	subject := policy.Subject{App: *app, EndUser: "aupguard-check", Standing: "active", Endpoint: "chat"}
-	decide := func(texts []string) (policy.Decision, error) {
+	decide := func(texts []wire.Text) (policy.Decision, error) {
 		if *output {
-			return eng.CheckOutput(ctx, subject, texts)
+			all := make([]string, len(texts))
+			for i := range texts {
+				all[i] = texts[i].Text
+			}
+			return eng.CheckOutput(ctx, subject, all)
 		}
 		return eng.CheckRequest(ctx, subject, texts)
 	}
@@ -91,7 +95,7 @@ func checkMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "aupguard check:", err)
 			return 1
 		}
-		subject.Endpoint, subject.Model, subject.NonText = s.Endpoint, s.Model, s.NonText
+		subject.Endpoint, subject.Model, subject.NonText, subject.OperatorRoles = s.Endpoint, s.Model, s.NonText, s.OperatorRoles
 		d, err := decide(texts)
 		if err != nil {
 			fmt.Fprintln(stderr, "aupguard check:", err)
@@ -123,7 +127,7 @@ func checkMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			code = 1
 			continue
 		}
-		d, err := decide([]string{*in.Text})
+		d, err := decide(policy.EndUserTexts(*in.Text)) // a line is the end user's own text
 		if err != nil {
 			_ = enc.Encode(checkError{ID: in.ID, Error: err.Error()})
 			code = 1
@@ -160,9 +164,11 @@ var checkEndpoints = map[string]wire.Endpoint{
 }
 
 // requestTexts extracts every text a model would read from an
-// OpenRouter-style request body, with the gateway's own parser; ep
-// EndpointOther guesses the endpoint from the body's keys.
-func requestTexts(body []byte, ep wire.Endpoint) ([]string, policy.Subject, error) {
+// OpenRouter-style request body, with its provenance, with the gateway's
+// own parser; ep EndpointOther guesses the endpoint from the body's keys.
+// System and developer text is the operator's, as under the default
+// apps[].operator_roles.
+func requestTexts(body []byte, ep wire.Endpoint) ([]wire.Text, policy.Subject, error) {
 	if ep == wire.EndpointOther {
 		var keys map[string]json.RawMessage
 		if err := json.Unmarshal(body, &keys); err != nil {
@@ -181,11 +187,7 @@ func requestTexts(body []byte, ep wire.Endpoint) ([]string, policy.Subject, erro
 	if err != nil {
 		return nil, policy.Subject{}, err
 	}
-	texts := make([]string, len(req.Texts))
-	for i, t := range req.Texts {
-		texts[i] = t.Text
-	}
-	return texts, policy.Subject{Endpoint: ep.String(), Model: req.Model, NonText: req.NonText}, nil
+	return req.Texts, policy.Subject{Endpoint: ep.String(), Model: req.Model, NonText: req.NonText, OperatorRoles: []string{"system", "developer"}}, nil
 }
 
 // checkOptions reads the policy directory and dry-run list from the config.

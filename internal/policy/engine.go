@@ -22,6 +22,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
 	"github.com/aupguard/aupguard/internal/detect"
+	"github.com/aupguard/aupguard/internal/wire"
 )
 
 // The entrypoints of the bundle (policy contract, see DESIGN.md).
@@ -289,51 +290,70 @@ func checkDryRun(data map[string]any, list []string) error {
 }
 
 // CheckRequest decides one end-user request from all the text a model
-// would read. In classifier mode "before", the guard model is asked first
-// (bounded by its timeout). An undefined or malformed policy result is an
-// error, never an allow.
-func (e *Engine) CheckRequest(ctx context.Context, s Subject, texts []string) (Decision, error) {
+// would read, with its provenance. The detectors scan each author's text on
+// its own: the end user's becomes input.signals (decision, which strikes),
+// the operator's, the model's and tools' input.by_author (decision.operator
+// judges the operator's; see docs/detection.md). A text with an empty or
+// unknown author is the end user's. In classifier mode "before", the guard
+// model is asked first about the end user's text (bounded by its timeout).
+// An undefined or malformed policy result is an error, never an allow.
+func (e *Engine) CheckRequest(ctx context.Context, s Subject, texts []wire.Text) (Decision, error) {
 	st := e.cur.Load()
-	sig := st.det.ScanCached(texts) // a chat's history comes again with every turn
+	user, op, model, tool := Split(texts)
+	// A chat's history and an app's system prompt come again with every turn.
+	sig := st.det.ScanCached(user)
+	var by *ByAuthor
+	if len(op)+len(model)+len(tool) > 0 {
+		by = &ByAuthor{Operator: scanGroup(st.det, op), Model: scanGroup(st.det, model), Tool: scanGroup(st.det, tool)}
+	}
 	var v *Verdict
 	if e.cls != nil && e.cls.opt.Mode == ModeBefore {
-		cv := e.cls.Classify(ctx, texts, s.ZDR)
+		cv := e.cls.Classify(ctx, user, s.ZDR)
 		v = &cv
 	}
-	return e.decide(ctx, st, &st.req, st.reqMemo, s, sig, v)
+	return e.decide(ctx, st, &st.req, st.reqMemo, s, sig, by, v)
+}
+
+// scanGroup scans one author's texts; none gives the empty signals.
+func scanGroup(det *detect.Detector, texts []string) detect.Signals {
+	if len(texts) == 0 {
+		return detect.Signals{}
+	}
+	return det.ScanCached(texts)
 }
 
 // CheckOutput decides a model answer (or the text of a stream so far).
 func (e *Engine) CheckOutput(ctx context.Context, s Subject, texts []string) (Decision, error) {
 	st := e.cur.Load()
-	return e.decide(ctx, st, &st.out, st.outMemo, s, st.det.Scan(texts), nil)
+	return e.decide(ctx, st, &st.out, st.outMemo, s, st.det.Scan(texts), nil, nil)
 }
 
 // Decide evaluates the request policy on signals the caller already has
-// (e.g. from an earlier Scan) and an optional verdict.
-func (e *Engine) Decide(ctx context.Context, s Subject, sig detect.Signals, v *Verdict) (Decision, error) {
+// (e.g. from an earlier Scan) of the end user's text, the other authors'
+// (nil: none) and an optional verdict.
+func (e *Engine) Decide(ctx context.Context, s Subject, sig detect.Signals, by *ByAuthor, v *Verdict) (Decision, error) {
 	st := e.cur.Load()
-	return e.decide(ctx, st, &st.req, st.reqMemo, s, sig, v)
+	return e.decide(ctx, st, &st.req, st.reqMemo, s, sig, by, v)
 }
 
-func (e *Engine) decide(ctx context.Context, st *state, pq *rego.PreparedEvalQuery, m *memo, s Subject, sig detect.Signals, v *Verdict) (Decision, error) {
+func (e *Engine) decide(ctx context.Context, st *state, pq *rego.PreparedEvalQuery, m *memo, s Subject, sig detect.Signals, by *ByAuthor, v *Verdict) (Decision, error) {
 	var d Decision
 	switch {
-	case st.fast && v == nil && len(sig.Categories) == 0 && len(sig.PII) == 0:
+	case st.fast && v == nil && signalFree(sig) && by.signalFree():
 		d = fastAllow()
 	case v == nil && st.use.memo:
-		k := st.use.key(s, sig)
+		k := st.use.key(s, sig, by)
 		var ok bool
 		if d, ok = m.get(k); !ok {
 			var err error
-			if d, err = evalDecision(ctx, pq, inputValue(s, sig, v)); err != nil {
+			if d, err = evalDecision(ctx, pq, inputValueBy(s, sig, by, v)); err != nil {
 				return Decision{}, err
 			}
 			m.put(k, d)
 		}
 	default:
 		var err error
-		if d, err = evalDecision(ctx, pq, inputValue(s, sig, v)); err != nil {
+		if d, err = evalDecision(ctx, pq, inputValueBy(s, sig, by, v)); err != nil {
 			return Decision{}, err
 		}
 	}

@@ -8,8 +8,10 @@ package policy
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"strings"
@@ -77,6 +79,7 @@ type state struct {
 	// use: the input paths the policy reads, for the memos (see memo.go).
 	use              inputUse
 	reqMemo, outMemo *memo
+	sigs             *sigCache // signals of the other authors' texts (CheckRequest)
 }
 
 // New loads the bundle (failing if it does not compile or its tests of the
@@ -226,7 +229,7 @@ func (e *Engine) load(ctx context.Context) (*state, error) {
 			rego.StrictBuiltinErrors(true),
 		).PrepareForEval(ctx)
 	}
-	st := &state{det: det, hash: b.hash(), files: b.files, fingerprint: fp, use: analyseInput(comp.Modules), reqMemo: &memo{}, outMemo: &memo{}}
+	st := &state{det: det, hash: b.hash(), files: b.files, fingerprint: fp, use: analyseInput(comp.Modules), reqMemo: &memo{}, outMemo: &memo{}, sigs: &sigCache{seed: maphash.MakeSeed()}}
 	if st.req, err = prep(RequestQuery); err != nil {
 		return nil, fmt.Errorf("policy: prepare %s: %w", RequestQuery, err)
 	}
@@ -304,7 +307,7 @@ func (e *Engine) CheckRequest(ctx context.Context, s Subject, texts []wire.Text)
 	sig := st.det.ScanCached(user)
 	var by *ByAuthor
 	if len(op)+len(model)+len(tool) > 0 {
-		by = &ByAuthor{Operator: scanGroup(st.det, op), Model: scanGroup(st.det, model), Tool: scanGroup(st.det, tool)}
+		by = &ByAuthor{Operator: st.scanAuthor(0, op), Model: st.scanAuthor(1, model), Tool: st.scanAuthor(2, tool)}
 	}
 	var v *Verdict
 	if e.cls != nil && e.cls.opt.Mode == ModeBefore {
@@ -314,12 +317,53 @@ func (e *Engine) CheckRequest(ctx context.Context, s Subject, texts []wire.Text)
 	return e.decide(ctx, st, &st.req, st.reqMemo, s, sig, by, v)
 }
 
-// scanGroup scans one author's texts; none gives the empty signals.
-func scanGroup(det *detect.Detector, texts []string) detect.Signals {
-	if len(texts) == 0 {
+// scanAuthor scans the texts of input.by_author[authorFields[a]]. No text,
+// or a policy that never reads that author (memo analysis), gives the empty
+// signals: no scan. The rest goes through the state's signals cache, since
+// an app sends the same system prompt with every request.
+func (st *state) scanAuthor(a int, texts []string) detect.Signals {
+	if len(texts) == 0 || (st.use.memo && st.use.byAuthor[a] == signalUse{}) {
 		return detect.Signals{}
 	}
-	return det.ScanCached(texts)
+	return st.sigs.scan(st.det, texts)
+}
+
+const sigCacheMax = 1024 // entries per bundle version; the map is dropped when full
+
+// sigCache remembers the signals of whole groups of texts (an app's
+// operator texts), keyed by a seeded hash of the texts, never the text. A
+// scan has a fixed cost of microseconds however short the text; a hit
+// costs a hash. Cached signals are shared and never modified.
+type sigCache struct {
+	seed maphash.Seed
+	mu   sync.RWMutex
+	m    map[uint64]detect.Signals
+}
+
+func (c *sigCache) scan(det *detect.Detector, texts []string) detect.Signals {
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	var n [8]byte
+	for _, t := range texts {
+		binary.LittleEndian.PutUint64(n[:], uint64(len(t)))
+		h.Write(n[:])
+		h.WriteString(t)
+	}
+	k := h.Sum64()
+	c.mu.RLock()
+	sig, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return sig
+	}
+	sig = det.ScanCached(texts)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= sigCacheMax {
+		c.m = make(map[uint64]detect.Signals, 64)
+	}
+	c.m[k] = sig
+	c.mu.Unlock()
+	return sig
 }
 
 // CheckOutput decides a model answer (or the text of a stream so far).

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -226,5 +227,36 @@ func TestMemoEqualsPolicyByAuthor(t *testing.T) {
 	}
 	if hits < 100 {
 		t.Fatalf("memo hit only %d times", hits)
+	}
+}
+
+// Another author's text is scanned only when the policy reads it, and an
+// operator text seen before costs a cache lookup, with the same signals.
+func TestScanAuthor(t *testing.T) {
+	e := newEngine(t, Options{Dir: testBundle(t)})
+	st := *e.cur.Load() // a copy whose input use the test may change
+	st.sigs = &sigCache{seed: maphash.MakeSeed()}
+	bad := []string{"how to synthesize sarin"}
+	if sig := st.scanAuthor(1, bad); len(sig.Categories) != 0 {
+		t.Fatalf("model text scanned though the bundled policy never reads it: %+v", sig)
+	}
+	first := st.scanAuthor(0, bad)
+	if first.Categories["mass_casualty_weapons"].Score == 0 || len(st.sigs.m) != 1 {
+		t.Fatalf("operator text: %+v (cache %d)", first, len(st.sigs.m))
+	}
+	if again := st.scanAuthor(0, bad); !reflect.DeepEqual(again, first) || len(st.sigs.m) != 1 {
+		t.Fatalf("cached scan differs: %+v", again)
+	}
+	// Text boundaries are part of the key.
+	if _ = st.scanAuthor(0, []string{"how to synthesize", " sarin"}); len(st.sigs.m) != 2 {
+		t.Fatalf("split texts share a key: %d", len(st.sigs.m))
+	}
+	st.use.byAuthor[1][0] = true
+	if sig := st.scanAuthor(1, bad); sig.Categories["mass_casualty_weapons"].Score == 0 {
+		t.Fatal("model text not scanned though the policy reads it")
+	}
+	st.use = inputUse{} // memo off: the policy may read anything
+	if sig := st.scanAuthor(2, bad); sig.Categories["mass_casualty_weapons"].Score == 0 {
+		t.Fatal("tool text not scanned under a policy that reads the whole input")
 	}
 }

@@ -156,14 +156,18 @@ func (s *operatorSeen) forget(key string) {
 // the digest and length are of the operator's text alone (an excerpt only
 // outside ZDR).
 func (opt InspectOptions) reportOperator(c *gin.Context, st *State, seen *operatorSeen, texts []string, d policy.Decision) {
-	r := newReport(st, store.SourceOperator, texts, opt.Digester, opt.ExcerptBytes, d.Redact)
-	r.User, r.Pseudonym = store.OperatorUser, ""
-	hour := r.Time.Truncate(operatorEvery)
-	key := r.App + "\x00" + r.Digest + "\x00" + d.PolicyHash
+	// The key first: a prompt recorded this hour costs a digest, no more.
+	digest := ""
+	if opt.Digester != nil {
+		digest = opt.Digester.Digest(texts...)
+	}
+	hour := Now().UTC().Truncate(operatorEvery)
+	key := st.App.Name + "\x00" + digest + "\x00" + d.PolicyHash
 	if !seen.first(key, hour.UnixMilli()) {
 		return
 	}
-	r.ID = operatorReportID(hour, key)
+	r := newReport(st, store.SourceOperator, texts, nil, opt.ExcerptBytes, d.Redact)
+	r.ID, r.User, r.Pseudonym, r.Digest = operatorReportID(hour, key), store.OperatorUser, "", digest
 	o := d.Operator
 	r.DecisionID, r.Action, r.Categories, r.Severity = d.ID, string(o.Action), o.Categories, o.Severity
 	r.Rules, r.PolicyHash = o.Rules, d.PolicyHash

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -309,4 +310,35 @@ func TestOperatorReportUnderZDRKeepsNoContent(t *testing.T) {
 	if strings.Contains(string(raw), "sarin") {
 		t.Fatalf("content at rest: %s", raw)
 	}
+}
+
+// The same prompt is recorded again in the next hour, and a changed one at
+// once: one record per operator text, policy version and hour.
+func TestOperatorReportOncePerHour(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 10, 5, 0, 0, time.UTC)
+	now := t0
+	old := Now
+	Now = func() time.Time { return now }
+	t.Cleanup(func() { Now = old })
+	e := newProvEnv(t, provApp("web", nil))
+	send := func(prompt string) {
+		t.Helper()
+		if code := e.chat("web", "alice", msg{"system", prompt}, msg{"user", plainQuestion}); code != 200 {
+			t.Fatalf("status %d", code)
+		}
+	}
+	send(badPrompt)
+	now = t0.Add(50 * time.Minute) // 10:55, the same hour
+	send(badPrompt)
+	if n := len(e.appReports("web")); n != 1 {
+		t.Fatalf("%d records within the hour", n)
+	}
+	send("Also: " + badPrompt)
+	now = t0.Add(time.Hour)
+	send(badPrompt)
+	rs := e.appReports("web")
+	if len(rs) != 3 || rs[0].ID == rs[2].ID {
+		t.Fatalf("%d records, want 3: %+v", len(rs), rs)
+	}
+	wantClean(t, e, "web", "alice")
 }

@@ -755,6 +755,12 @@ func (x *extractor) partType(p int32) (string, error) {
 	}
 	t, ok := d.strVal(d.get(p, "type"))
 	if !ok {
+		nd := d.nodes[p]
+		for k := nd.first; k < nd.first+nd.n; k += 2 {
+			if strings.EqualFold(d.text(d.kids[k]), "type") && !d.keyIs(d.kids[k], "type") {
+				return "", x.invalid(` has a key that differs from "type" only by letter case`)
+			}
+		}
 		return "", x.invalid(" has no type")
 	}
 	return t, nil

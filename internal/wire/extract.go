@@ -40,6 +40,7 @@ type extractor struct {
 	author Author
 	fresh  bool
 	unk    []int32 // stack of kids indexes of members with unknown keys (see scan)
+	fold   [64]byte
 }
 
 type prov struct {
@@ -144,10 +145,12 @@ func (x *extractor) scan(o int32, known keySet, vals *[maxKeys]int32) (int, erro
 		if found {
 			continue
 		}
-		for _, w := range known {
-			if strings.EqualFold(key, w) {
-				x.unk = x.unk[:mark]
-				return mark, x.invalid(` has a key that differs from "` + w + `" only by letter case`)
+		if f, ok := foldKey(key, &x.fold); ok {
+			for _, w := range known {
+				if string(f) == w {
+					x.unk = x.unk[:mark]
+					return mark, x.invalid(` has a key that differs from "` + w + `" only by letter case`)
+				}
 			}
 		}
 		x.unk = append(x.unk, k)
@@ -253,16 +256,39 @@ var topControlKeys = []string{
 	"session_id", "image_config", "mcp_servers", "container", "context_management",
 }
 
-// topAll is every known top-level key, for the letter-case check.
-var topAll []string
-
 func init() {
 	for _, k := range topControlKeys {
 		topKeys[k] = topControl
 	}
-	for k := range topKeys {
-		topAll = append(topAll, k)
+}
+
+// foldKey returns key folded the way strings.EqualFold compares it with a
+// lowercase ASCII word (every key the gateway knows is one): ASCII letters
+// lowered, and the only two non-ASCII runes that fold to ASCII letters,
+// KELVIN SIGN and LONG S, replaced by k and s. ok is false when key holds
+// any other non-ASCII rune, so it cannot equal a known key but for case.
+// The fold is written into buf; the result is valid until the next call.
+// One pass, so a body of many unknown keys costs linear time.
+func foldKey(key string, buf *[64]byte) ([]byte, bool) {
+	n := 0
+	for _, r := range key {
+		switch {
+		case r >= 'A' && r <= 'Z':
+			r += 'a' - 'A'
+		case r == '\u212a':
+			r = 'k'
+		case r == '\u017f':
+			r = 's'
+		case r >= 0x80:
+			return nil, false
+		}
+		if n == len(buf) {
+			return nil, false // longer than any known key
+		}
+		buf[n] = byte(r)
+		n++
 	}
+	return buf[:n], true
 }
 
 var (
@@ -291,9 +317,9 @@ func (x *extractor) request(ep Endpoint) error {
 			}
 			continue
 		}
-		for _, w := range topAll {
-			if strings.EqualFold(key, w) {
-				return invalid(`the request body has a key that differs from "` + w + `" only by letter case`)
+		if f, ok := foldKey(key, &x.fold); ok {
+			if _, known := topKeys[string(f)]; known {
+				return invalid(`the request body has a key that differs from "` + string(f) + `" only by letter case`)
 			}
 		}
 		others = append(others, k)
@@ -757,7 +783,7 @@ func (x *extractor) partType(p int32) (string, error) {
 	if !ok {
 		nd := d.nodes[p]
 		for k := nd.first; k < nd.first+nd.n; k += 2 {
-			if strings.EqualFold(d.text(d.kids[k]), "type") && !d.keyIs(d.kids[k], "type") {
+			if f, ok := foldKey(d.text(d.kids[k]), &x.fold); ok && string(f) == "type" && !d.keyIs(d.kids[k], "type") {
 				return "", x.invalid(` has a key that differs from "type" only by letter case`)
 			}
 		}

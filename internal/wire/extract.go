@@ -870,8 +870,10 @@ func (x *extractor) mediaPart(p int32, t string, keys, inner keySet) error {
 		}
 		x.unknown(media, mark2)
 		x.back(mm)
+	} else if t == "image_url" {
+		x.ctl(media, "."+keys[1]) // a bare image URL
 	} else {
-		x.ctl(media, "."+keys[1])
+		x.textish(media, "."+keys[1]) // no schema puts a string here: read it
 	}
 	x.unknown(p, mark)
 	return nil

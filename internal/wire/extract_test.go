@@ -72,6 +72,8 @@ func TestFieldsModelsReadAreInspected(t *testing.T) {
 			[]string{"messages[0].content=c", "messages[0].type.{0}=U3"}},
 		{"file name", EndpointChat, `{"messages":[{"role":"user","content":[{"type":"file","file":{"filename":"FN","file_data":"data:application/pdf;base64,AAA"}}]}]}`,
 			[]string{"messages[0].content[0].file.filename=FN"}},
+		{"media object given as a string", EndpointChat, `{"messages":[{"role":"user","content":[{"type":"file","file":"F1"},{"type":"image_url","image_url":"https://x/i.png"}]}]}`,
+			[]string{"messages[0].content[0].file=F1"}},
 		{"unknown top-level key", EndpointChat, `{"messages":[],"x_future":"U4","temperature":1,"stop":["s"]}`, []string{"{1}=U4"}},
 		{"completions suffix", EndpointCompletions, `{"prompt":"p","suffix":"S1"}`, []string{"prompt=p", "suffix=S1"}},
 		{"anthropic document title", EndpointMessages, `{"messages":[{"role":"user","content":[{"type":"document","title":"T","context":"C","source":{"type":"url","url":"https://x"}}]}]}`,

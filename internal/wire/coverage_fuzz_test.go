@@ -188,7 +188,7 @@ func mutate(root map[string]any, ops []byte) map[string]any {
 		m.index(root)
 		m.n = len(ops) * 7 // planted strings stay unique across rounds
 		obj := m.objs[tg%len(m.objs)]
-		switch op % 9 {
+		switch op % 10 {
 		case 0: // a type field on any object
 			obj["type"] = mutTypes[int(arg)%len(mutTypes)]
 		case 1: // a key renamed by case
@@ -247,6 +247,14 @@ func mutate(root map[string]any, ops []byte) map[string]any {
 		case 8: // a known key given an object instead of a string
 			k := mutKeys[int(arg)%len(mutKeys)]
 			obj[k] = map[string]any{"x_deep": []any{m.planted(), map[string]any{"text": m.planted()}}}
+		case 9: // a copy of another object grafted under a known or unknown key
+			src := m.objs[int(arg)%len(m.objs)]
+			if b, err := json.Marshal(src); err == nil && len(b) < 1<<14 {
+				var cp map[string]any
+				if json.Unmarshal(b, &cp) == nil {
+					obj[mutKeys[int(arg/3)%len(mutKeys)]] = cp
+				}
+			}
 		}
 	}
 	return root
@@ -316,7 +324,7 @@ func FuzzTextsCovered(f *testing.F) {
 		ep := uint8(endpointOf(name))
 		b := bodies[name]
 		f.Add(ep, b, []byte{})
-		for op := byte(0); op < 9; op++ {
+		for op := byte(0); op < 10; op++ {
 			f.Add(ep, b, []byte{op, 3 + op, 11 * op, op + 1, 5, 2*op + 1})
 		}
 	}
@@ -370,7 +378,7 @@ func TestTextsCoveredRandom(t *testing.T) {
 	for name, b := range bodies {
 		ep := endpointOf(name)
 		for i := 0; i < rounds; i++ {
-			ops := make([]byte, 3*(1+rng.IntN(6)))
+			ops := make([]byte, 3*(1+rng.IntN(12)))
 			for j := range ops {
 				ops[j] = byte(rng.Uint32())
 			}

@@ -258,6 +258,9 @@ var topControlKeys = []string{
 
 func init() {
 	for _, k := range topControlKeys {
+		if _, dup := topKeys[k]; dup {
+			panic("wire: top-level key " + k + " is both text and control")
+		}
 		topKeys[k] = topControl
 	}
 }

@@ -40,7 +40,9 @@ import (
 // aupguard does not know, in any object a model reads, has every string
 // under it inspected; so do unknown top-level keys and Responses items of
 // types not modelled one by one. Control values (ids, roles, types, media
-// data, sampling parameters) are not inspected when they are scalars.
+// data) are not inspected when they are scalars; top-level request
+// parameters (sampling, routing, end user: topControlKeys) are not
+// inspected at all.
 //
 // Non-text parts are counted in NonText by part type ("image_url",
 // "input_audio", "file", "video_url", "image", "document", "input_image",

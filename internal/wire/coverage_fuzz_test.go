@@ -297,6 +297,34 @@ func checkCovered(t *testing.T, ep Endpoint, body []byte) {
 	if miss := uncovered(body, r.Texts); len(miss) > 0 {
 		t.Fatalf("%s: strings a model reads are not inspected: %q\nbody: %s", ep, miss, body)
 	}
+	// Redaction reaches every text in place: the rewritten body yields the
+	// same texts, redacted, with the same provenance. Only prose is
+	// redacted (as PII redaction would): a string inspected inside an
+	// unknown shape may be a role or a type, and changing those changes
+	// the request.
+	redact := func(s string) string {
+		if strings.Contains(s, " ") || strings.HasPrefix(s, "planted-") {
+			return s + "!"
+		}
+		return s
+	}
+	out, _, err := r.Rewrite(Rewrite{Pseudonym: "P", Redact: redact})
+	if err != nil {
+		t.Fatalf("Rewrite: %v", err)
+	}
+	r2, err := ParseRequest(ep, out, ParseOptions{})
+	if err != nil {
+		t.Fatalf("rewritten body refused: %v\n%s", err, out)
+	}
+	if len(r2.Texts) != len(r.Texts) {
+		t.Fatalf("texts %d -> %d after rewrite\n%s\n%s", len(r.Texts), len(r2.Texts), body, out)
+	}
+	for i, a := range r.Texts {
+		b := r2.Texts[i]
+		if b.Text != redact(a.Text) || b.Role != a.Role || b.Author != a.Author || b.New != a.New {
+			t.Fatalf("text %d %+v -> %+v after rewrite", i, a, b)
+		}
+	}
 }
 
 // TestSeedBodiesCovered: the seed bodies parse, and everything in them is

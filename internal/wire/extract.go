@@ -1302,8 +1302,10 @@ func (x *extractor) responsesItem(it int32) (bool, error) {
 		case strings.HasSuffix(t, "_output"):
 			role, author = RoleTool, AuthorTool
 		}
+		// The role and type are control values (the role is checked
+		// above); redacting them in place would change the request.
 		old := x.setProv(role, author, x.fresh)
-		x.allStrings(it, false)
+		x.members(it, false, true)
 		x.restore(old)
 		return false, nil
 	}
@@ -1473,25 +1475,36 @@ func (x *extractor) allStrings(n int32, keys bool) {
 			x.back(m)
 		}
 	case kObject:
-		kids := d.kids[nd.first : nd.first+nd.n]
-		for k := 0; k < len(kids); k += 2 {
-			m := len(x.path)
-			x.path = append(x.path, '.')
-			kn := &d.nodes[kids[k]]
-			raw := d.src[kn.start+1 : kn.end-1]
-			props := !kn.esc && string(raw) == "properties"
-			if !kn.esc && schemaWords[string(raw)] {
-				x.path = append(x.path, raw...)
-			} else {
-				x.path = append(x.path, '{')
-				x.path = strconv.AppendInt(x.path, int64(k/2), 10)
-				x.path = append(x.path, '}')
-			}
-			if keys {
-				x.addAt(kids[k], "#key")
-			}
-			x.allStrings(kids[k+1], props)
-			x.back(m)
+		x.members(n, keys, false)
+	}
+}
+
+// members is allStrings for the members of object n; with skipCtl, string
+// values of "role" and "type" are left out.
+func (x *extractor) members(n int32, keys, skipCtl bool) {
+	d := x.d
+	nd := d.nodes[n]
+	kids := d.kids[nd.first : nd.first+nd.n]
+	for k := 0; k < len(kids); k += 2 {
+		if skipCtl && d.kind(kids[k+1]) == int(kString) && (d.keyIs(kids[k], "role") || d.keyIs(kids[k], "type")) {
+			continue
 		}
+		m := len(x.path)
+		x.path = append(x.path, '.')
+		kn := &d.nodes[kids[k]]
+		raw := d.src[kn.start+1 : kn.end-1]
+		props := !kn.esc && string(raw) == "properties"
+		if !kn.esc && schemaWords[string(raw)] {
+			x.path = append(x.path, raw...)
+		} else {
+			x.path = append(x.path, '{')
+			x.path = strconv.AppendInt(x.path, int64(k/2), 10)
+			x.path = append(x.path, '}')
+		}
+		if keys {
+			x.addAt(kids[k], "#key")
+		}
+		x.allStrings(kids[k+1], props)
+		x.back(m)
 	}
 }

@@ -292,9 +292,7 @@ func TestProvenanceResponses(t *testing.T) {
 		{"input[5].output", tool, tl, false},
 		{"input[6].content[0].text", asst, mod, false},
 		{"input[8].content", usr, eu, true},
-		{"input[9].type", asst, mod, true},
 		{"input[9].{1}.{0}", asst, mod, true},
-		{"input[10].type", tool, tl, true},
 		{"input[10].{1}.{0}", tool, tl, true},
 	})
 	checkProv(t, EndpointResponses, `{"prompt":{"id":"p","variables":{"city":"Paris"}}}`, []prov3{

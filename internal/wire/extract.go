@@ -15,7 +15,9 @@ import (
 //   - a known control key (role, type, ids, media data, cache_control) is
 //     not inspected when its value is a scalar, and is inspected (every
 //     string in it) when it is an array or object: nobody reads a control
-//     value's strings, but an unexpected shape is never skipped;
+//     value's strings, but an unexpected shape is never skipped. At the
+//     top level, request parameters (topControlKeys: sampling, routing,
+//     end user) are not inspected at all;
 //   - a key equal to a known key but for letter case ("Content", "Model")
 //     is refused: some upstream parsers match keys case-insensitively, so
 //     such a key could show the model what the gateway ignored;

@@ -106,6 +106,8 @@ func TestCaseVariantKeysRefused(t *testing.T) {
 		{EndpointChat, `{"MESSAGES":[{"role":"user","content":"x"}]}`, `"messages"`},
 		{EndpointChat, `{"messages":[],"\u004d\u006fdel":"m"}`, `"model"`},
 		{EndpointChat, `{"messages":[],"\u212aey":"x","ſtream":true}`, `"stream"`},
+		{EndpointChat, `{"messages":[],"top_\u212a":1}`, `"top_k"`},
+		{EndpointMessages, `{"messages":[{"role":"assistant","content":[{"type":"thin\u212aing","thin\u212aing":"x"}]}]}`, `"thin`},
 		{EndpointChat, `{"messages":[{"role":"user","Content":"x"}]}`, `messages[0] has a key that differs from "content" only`},
 		{EndpointChat, `{"messages":[{"Role":"user","content":"x"}]}`, `"role"`},
 		{EndpointChat, `{"messages":[{"role":"user","content":[{"type":"text","Text":"x"}]}]}`, `messages[0].content[0] has a key that differs from "text"`},

@@ -429,7 +429,8 @@ func (x *extractor) request(ep Endpoint) error {
 	}
 	x.textish(tv[topPlugins], "plugins")
 	for _, k := range others {
-		m := x.push("{" + strconv.Itoa(int(k-nd.first)/2) + "}")
+		m := x.pushPos(int(k-nd.first) / 2)
+		x.path = append(x.path[:m], x.path[m+1:]...) // no leading '.' at the top
 		x.allStrings(d.kids[k+1], false)
 		x.back(m)
 	}

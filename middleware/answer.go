@@ -15,8 +15,8 @@ import (
 )
 
 // ParallelClassifier is a policy whose guard-model tier runs beside the
-// upstream call (classifier mode "parallel"); internal/policy.Engine
-// implements it.
+// upstream call (classifier mode "parallel"), on the end user's own text;
+// internal/policy.Engine implements it.
 type ParallelClassifier interface {
 	ClassifierMode() string
 	StartClassify(ctx context.Context, s policy.Subject, texts []string) *policy.Pending
@@ -181,5 +181,6 @@ func subjectOf(st *State) policy.Subject {
 		App: st.App.Name, EndUser: st.Pseudonym, Standing: status,
 		Strikes: st.Standing.Strikes, Reports: st.Standing.Reports, ZDR: st.ZDR,
 		Endpoint: st.Request.Endpoint.String(), Model: st.Request.Model, NonText: st.Request.NonText,
+		OperatorRoles: st.App.operatorRoles(),
 	}
 }

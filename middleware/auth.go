@@ -23,6 +23,11 @@ type App struct {
 	AnswerCheck     bool
 	UserPerMinute   int // rate limits; 0 = unlimited
 	AppPerMinute    int
+	// OperatorRoles are the roles (system, developer) whose text the
+	// operator writes; text in the others is charged to the end user. nil:
+	// both (policy.DefaultOperatorRoles); empty: none, for apps whose end
+	// users write the system prompt.
+	OperatorRoles []string
 }
 
 // KeyDigest hashes an app key for App.KeyDigest.

@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/aupguard/aupguard/internal/identity"
+	"github.com/aupguard/aupguard/internal/store"
 	"github.com/aupguard/aupguard/internal/wire"
 )
 
@@ -47,6 +48,10 @@ func EndUser(p Pseudonymizer) gin.HandlerFunc {
 		}
 		if len(user) > maxEndUser || !utf8.ValidString(user) {
 			Refuse(c, wire.ReasonInvalidRequest, "the end-user id must be valid UTF-8 of at most 256 bytes", nil)
+			return
+		}
+		if user == store.OperatorUser {
+			Refuse(c, wire.ReasonInvalidRequest, "the end-user id "+store.OperatorUser+" is reserved for the app's own record", nil)
 			return
 		}
 		st.EndUser = user

@@ -12,7 +12,7 @@ import (
 
 type allowAll struct{}
 
-func (allowAll) CheckRequest(context.Context, middleware.Subject, []string) (middleware.Decision, error) {
+func (allowAll) CheckRequest(context.Context, middleware.Subject, []middleware.Text) (middleware.Decision, error) {
 	return middleware.Decision{Action: middleware.ActionAllow}, nil
 }
 

@@ -3,10 +3,13 @@ package middleware
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
 	"encoding/binary"
 	"log/slog"
 	"strings"
+	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -23,9 +26,11 @@ const msgRequestBlocked = "this request was refused under the acceptable use pol
 // can never turn a configured ZDR off.
 const HeaderZDR = "X-AUP-ZDR"
 
-// Policy decides a request; internal/policy.Engine implements it.
+// Policy decides a request from its texts with their provenance (who wrote
+// each: a text with an empty author is the end user's);
+// internal/policy.Engine implements it.
 type Policy interface {
-	CheckRequest(ctx context.Context, s policy.Subject, texts []string) (policy.Decision, error)
+	CheckRequest(ctx context.Context, s policy.Subject, texts []wire.Text) (policy.Decision, error)
 }
 
 // Digester makes the keyed digest kept in reports instead of content;
@@ -45,13 +50,18 @@ type InspectOptions struct {
 	Logger       *slog.Logger
 }
 
-// Inspect runs the policy on every text of a model call. block → 403
+// Inspect runs the policy on every text of a model call, each with who
+// wrote it (the app's operator_roles applied first). block → 403
 // aup_blocked (metadata.reasons = categories, decision_id); redact → the
 // decision's redaction is applied when forwarding; flag → forwarded. Every
-// flag and block is reported with a keyed digest and the length of the
-// content (and a short redacted excerpt, never under ZDR); if the report
-// escalates the user to a suspension or ban, a flagged request is refused
-// too. A policy error is a 500: an undecided request is never let through.
+// flag and block is reported against the end user with a keyed digest and
+// the length of the end user's own text (and a short redacted excerpt,
+// never under ZDR); if the report escalates the user to a suspension or
+// ban, a flagged request is refused too. A violation in the operator's text
+// (decision.operator) is recorded against the app instead, under
+// store.OperatorUser, at most once an hour per operator text and policy
+// version, and never refuses the request. A policy error is a 500: an
+// undecided request is never let through.
 func Inspect(opt InspectOptions) gin.HandlerFunc {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
@@ -59,6 +69,7 @@ func Inspect(opt InspectOptions) gin.HandlerFunc {
 	if opt.ExcerptBytes == 0 {
 		opt.ExcerptBytes = 200
 	}
+	seen := &operatorSeen{}
 	return func(c *gin.Context) {
 		st := StateOf(c)
 		req := st.Request
@@ -68,7 +79,7 @@ func Inspect(opt InspectOptions) gin.HandlerFunc {
 		}
 		resolveZDR(c, st, opt.ZDR)
 		subj := subjectOf(st)
-		texts := requestTexts(st)
+		texts := policy.WithOperatorRoles(req.Texts, st.App.operatorRoles())
 		d, err := opt.Policy.CheckRequest(c.Request.Context(), subj, texts)
 		if err != nil {
 			opt.Logger.Error("policy evaluation failed", "request_id", st.RequestID, "error", err.Error())
@@ -76,8 +87,12 @@ func Inspect(opt InspectOptions) gin.HandlerFunc {
 			return
 		}
 		st.Decision, st.DecisionID, st.Redact = string(d.Action), d.ID, d.Redact
+		user, operator, _, _ := policy.Split(texts)
+		if d.Operator.Violation() && opt.Enforcer != nil {
+			opt.reportOperator(c, st, seen, operator, d)
+		}
 		if d.Violation() && opt.Enforcer != nil {
-			r := newReport(st, "request", texts, opt.Digester, opt.ExcerptBytes, d.Redact)
+			r := newReport(st, "request", user, opt.Digester, opt.ExcerptBytes, d.Redact)
 			r.DecisionID, r.Action, r.Categories, r.Severity = d.ID, string(d.Action), d.Categories, d.Severity
 			r.Rules, r.Strike, r.PolicyHash = d.Rules, d.Strike, d.PolicyHash
 			// Recorded even if the client has gone away meanwhile.
@@ -98,10 +113,88 @@ func Inspect(opt InspectOptions) gin.HandlerFunc {
 		if pc, ok := opt.Policy.(ParallelClassifier); ok && pc.ClassifierMode() == policy.ModeParallel {
 			// The guard model works while the request is forwarded;
 			// AnswerCheck applies its verdict to the answer.
-			st.Verdict = pc.StartClassify(c.Request.Context(), subj, texts)
+			st.Verdict = pc.StartClassify(c.Request.Context(), subj, user)
 		}
 		c.Next()
 	}
+}
+
+// operatorEvery is how often the same operator text is recorded against
+// its app under one policy version.
+const operatorEvery = time.Hour
+
+// operatorSeen remembers which operator texts were recorded this hour, so a
+// system prompt sent with every request costs one store write an hour per
+// process; the report id, derived from the same key, makes replicas (and
+// restarts) agree on one report.
+type operatorSeen struct {
+	mu sync.Mutex
+	m  map[string]int64 // key → start of the hour (Unix ms) it was recorded in
+}
+
+func (s *operatorSeen) first(key string, hour int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m[key] == hour {
+		return false
+	}
+	if s.m == nil || len(s.m) >= 4096 {
+		s.m = make(map[string]int64)
+	}
+	s.m[key] = hour
+	return true
+}
+
+func (s *operatorSeen) forget(key string) {
+	s.mu.Lock()
+	delete(s.m, key)
+	s.mu.Unlock()
+}
+
+// reportOperator records a violation in the operator's text against the
+// app: user store.OperatorUser, no pseudonym, no strike, no escalation;
+// the digest and length are of the operator's text alone (an excerpt only
+// outside ZDR).
+func (opt InspectOptions) reportOperator(c *gin.Context, st *State, seen *operatorSeen, texts []string, d policy.Decision) {
+	// The key first: a prompt recorded this hour costs a digest, no more.
+	digest := ""
+	if opt.Digester != nil {
+		digest = opt.Digester.Digest(texts...)
+	}
+	hour := Now().UTC().Truncate(operatorEvery)
+	key := st.App.Name + "\x00" + digest + "\x00" + d.PolicyHash
+	if !seen.first(key, hour.UnixMilli()) {
+		return
+	}
+	r := newReport(st, store.SourceOperator, texts, nil, opt.ExcerptBytes, d.Redact)
+	r.ID, r.User, r.Pseudonym, r.Digest = operatorReportID(hour, key), store.OperatorUser, "", digest
+	o := d.Operator
+	r.DecisionID, r.Action, r.Categories, r.Severity = d.ID, string(o.Action), o.Categories, o.Severity
+	r.Rules, r.PolicyHash = o.Rules, d.PolicyHash
+	if _, err := opt.Enforcer.Report(context.WithoutCancel(c.Request.Context()), r, ""); err != nil {
+		seen.forget(key)
+		opt.Logger.Error("recording an operator report failed", "request_id", st.RequestID, "decision_id", d.ID, "error", err.Error())
+	}
+}
+
+// operatorReportID is newReportID's format with the hour for the time and
+// a hash of key (app, keyed digest, policy hash) for the random part: the
+// same operator text gives the same id all hour, and the store records it
+// once.
+func operatorReportID(hour time.Time, key string) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(hour.UnixMilli())<<16)
+	h := sha256.Sum256([]byte(key))
+	copy(b[6:], h[:10])
+	return idEnc.EncodeToString(b[:])
+}
+
+// operatorRoles is the app's operator roles (nil: the default).
+func (a *App) operatorRoles() []string {
+	if a.OperatorRoles == nil {
+		return policy.DefaultOperatorRoles
+	}
+	return a.OperatorRoles
 }
 
 // resolveZDR sets st.ZDR from the global switch, the app and the request header.

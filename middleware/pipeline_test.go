@@ -20,6 +20,7 @@ import (
 	"github.com/aupguard/aupguard/internal/policy"
 	"github.com/aupguard/aupguard/internal/proxy"
 	"github.com/aupguard/aupguard/internal/store"
+	"github.com/aupguard/aupguard/internal/wire"
 )
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -57,11 +58,15 @@ func (f *fakeEnforcer) Report(_ context.Context, r store.Report, esc string) (st
 // fakePolicy decides by a word in the text.
 type fakePolicy struct{ err error }
 
-func (p fakePolicy) CheckRequest(_ context.Context, s policy.Subject, texts []string) (policy.Decision, error) {
+func (p fakePolicy) CheckRequest(_ context.Context, s policy.Subject, texts []wire.Text) (policy.Decision, error) {
 	if p.err != nil {
 		return policy.Decision{}, p.err
 	}
-	all := strings.Join(texts, " ")
+	var b strings.Builder
+	for _, t := range texts {
+		b.WriteString(t.Text + " ")
+	}
+	all := b.String()
 	d := policy.Decision{ID: "dec-1", Action: policy.Allow, PolicyHash: "h"}
 	switch {
 	case strings.Contains(all, "BLOCKME"):

@@ -16,6 +16,9 @@ type (
 	Report       = store.Report
 	Status       = store.Status
 	Reason       = wire.Reason
+	// Text is one text of a request with who wrote it (Role, Author, New).
+	Text   = wire.Text
+	Author = wire.Author
 )
 
 // Policy actions and standing statuses.
@@ -29,4 +32,9 @@ const (
 	StatusWarned    = store.Warned
 	StatusSuspended = store.Suspended
 	StatusBanned    = store.Banned
+
+	AuthorOperator = wire.AuthorOperator
+	AuthorEndUser  = wire.AuthorEndUser
+	AuthorModel    = wire.AuthorModel
+	AuthorTool     = wire.AuthorTool
 )

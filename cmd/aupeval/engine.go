@@ -32,7 +32,7 @@ func newEngine(ctx context.Context) (decider, error) {
 func (d *engineDecider) Name() string { return d.name }
 
 func (d *engineDecider) Decide(ctx context.Context, text string) (bool, []string, error) {
-	dec, err := d.e.CheckRequest(ctx, policy.Subject{App: "aupeval", EndUser: "eval", Standing: "active", Endpoint: "chat"}, []string{text})
+	dec, err := d.e.CheckRequest(ctx, policy.Subject{App: "aupeval", EndUser: "eval", Standing: "active", Endpoint: "chat"}, policy.EndUserTexts(text))
 	if err != nil {
 		return false, nil, err
 	}

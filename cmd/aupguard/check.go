@@ -35,7 +35,7 @@ func checkMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", "", "config file: only `policies` and `policy.dry_run` are used (offline: never the classifier)")
 	jsonl := fs.Bool("jsonl", false, `read one {"id","text"} per line and print one decision per line`)
 	dir := fs.String("policies", "", "policy directory (overrides the config; default: the bundled policies)")
-	app := fs.String("app", "", "app name, for per-app overrides in data.aup.apps")
+	app := fs.String("app", "", "app name, for per-app overrides in data.aup.apps and the app's operator_roles in the config")
 	output := fs.Bool("output", false, "decide the text as a model answer (data.aup.output_decision)")
 	endpoint := fs.String("endpoint", "", "endpoint of the request body: chat, completions, responses, messages or embeddings (default: guessed from its keys)")
 	fs.Usage = func() {
@@ -54,7 +54,7 @@ func checkMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "aupguard check: --endpoint %q: want chat, completions, responses, messages or embeddings\n", *endpoint)
 		return 2
 	}
-	opt, err := checkOptions(*cfgPath, stderr)
+	opt, roles, err := checkOptions(*cfgPath, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "aupguard check:", err)
 		return 2
@@ -70,10 +70,18 @@ func checkMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	defer eng.Close()
 
-	subject := policy.Subject{App: *app, EndUser: "aupguard-check", Standing: "active", Endpoint: "chat"}
-	decide := func(texts []string) (policy.Decision, error) {
+	appRoles, ok := roles[*app]
+	if !ok {
+		appRoles = policy.DefaultOperatorRoles
+	}
+	subject := policy.Subject{App: *app, EndUser: "aupguard-check", Standing: "active", Endpoint: "chat", OperatorRoles: appRoles}
+	decide := func(texts []wire.Text) (policy.Decision, error) {
 		if *output {
-			return eng.CheckOutput(ctx, subject, texts)
+			all := make([]string, len(texts))
+			for i := range texts {
+				all[i] = texts[i].Text
+			}
+			return eng.CheckOutput(ctx, subject, all)
 		}
 		return eng.CheckRequest(ctx, subject, texts)
 	}
@@ -92,6 +100,7 @@ func checkMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 1
 		}
 		subject.Endpoint, subject.Model, subject.NonText = s.Endpoint, s.Model, s.NonText
+		texts = policy.WithOperatorRoles(texts, appRoles)
 		d, err := decide(texts)
 		if err != nil {
 			fmt.Fprintln(stderr, "aupguard check:", err)
@@ -123,7 +132,7 @@ func checkMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			code = 1
 			continue
 		}
-		d, err := decide([]string{*in.Text})
+		d, err := decide(policy.EndUserTexts(*in.Text)) // a line is the end user's own text
 		if err != nil {
 			_ = enc.Encode(checkError{ID: in.ID, Error: err.Error()})
 			code = 1
@@ -160,9 +169,11 @@ var checkEndpoints = map[string]wire.Endpoint{
 }
 
 // requestTexts extracts every text a model would read from an
-// OpenRouter-style request body, with the gateway's own parser; ep
-// EndpointOther guesses the endpoint from the body's keys.
-func requestTexts(body []byte, ep wire.Endpoint) ([]string, policy.Subject, error) {
+// OpenRouter-style request body, with its provenance, with the gateway's
+// own parser; ep EndpointOther guesses the endpoint from the body's keys.
+// System and developer text is the operator's unless the config's app
+// (--app) says otherwise in apps[].operator_roles.
+func requestTexts(body []byte, ep wire.Endpoint) ([]wire.Text, policy.Subject, error) {
 	if ep == wire.EndpointOther {
 		var keys map[string]json.RawMessage
 		if err := json.Unmarshal(body, &keys); err != nil {
@@ -181,41 +192,52 @@ func requestTexts(body []byte, ep wire.Endpoint) ([]string, policy.Subject, erro
 	if err != nil {
 		return nil, policy.Subject{}, err
 	}
-	texts := make([]string, len(req.Texts))
-	for i, t := range req.Texts {
-		texts[i] = t.Text
-	}
-	return texts, policy.Subject{Endpoint: ep.String(), Model: req.Model, NonText: req.NonText}, nil
+	return req.Texts, policy.Subject{Endpoint: ep.String(), Model: req.Model, NonText: req.NonText}, nil
 }
 
-// checkOptions reads the policy directory and dry-run list from the config.
-// A config that does not validate as a whole (e.g. no upstream key on an
-// offline machine) still gives its policy keys, with a warning.
-func checkOptions(path string, stderr io.Writer) (policy.Options, error) {
+// checkOptions reads the policy directory, the dry-run list and each app's
+// operator_roles from the config. A config that does not validate as a
+// whole (e.g. no upstream key on an offline machine) still gives them, with
+// a warning.
+func checkOptions(path string, stderr io.Writer) (policy.Options, map[string][]string, error) {
 	if path == "" {
-		return policy.Options{}, nil
+		return policy.Options{}, nil, nil
 	}
 	cfg, err := config.Load(path)
 	if err == nil {
-		return policy.Options{Dir: cfg.Policies, DryRun: cfg.Policy.DryRun}, nil
+		roles := map[string][]string{}
+		for _, a := range cfg.Apps {
+			roles[a.Name] = a.OperatorRoles
+		}
+		return policy.Options{Dir: cfg.Policies, DryRun: cfg.Policy.DryRun}, roles, nil
 	}
 	var cerr *config.Error
 	if !errors.As(err, &cerr) {
-		return policy.Options{}, err
+		return policy.Options{}, nil, err
 	}
 	raw, rerr := os.ReadFile(path)
 	if rerr != nil {
-		return policy.Options{}, rerr
+		return policy.Options{}, nil, rerr
 	}
 	var min struct {
 		Policies string `yaml:"policies"`
 		Policy   struct {
 			DryRun []string `yaml:"dry_run"`
 		} `yaml:"policy"`
+		Apps []struct {
+			Name          string   `yaml:"name"`
+			OperatorRoles []string `yaml:"operator_roles"`
+		} `yaml:"apps"`
 	}
 	if yerr := yaml.Unmarshal(raw, &min); yerr != nil {
-		return policy.Options{}, err
+		return policy.Options{}, nil, err
 	}
-	fmt.Fprintf(stderr, "aupguard check: warning: %v\naupguard check: using only policies and policy.dry_run from %s\n", err, path)
-	return policy.Options{Dir: min.Policies, DryRun: min.Policy.DryRun}, nil
+	roles := map[string][]string{}
+	for _, a := range min.Apps {
+		if a.OperatorRoles != nil {
+			roles[a.Name] = a.OperatorRoles
+		}
+	}
+	fmt.Fprintf(stderr, "aupguard check: warning: %v\naupguard check: using only policies, policy.dry_run and apps[].operator_roles from %s\n", err, path)
+	return policy.Options{Dir: min.Policies, DryRun: min.Policy.DryRun}, roles, nil
 }

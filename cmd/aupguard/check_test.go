@@ -154,20 +154,42 @@ func TestCheckUsage(t *testing.T) {
 }
 
 // Text is found wherever a model reads it, per endpoint: here in a
-// responses body's instructions and an Anthropic messages body's system.
+// responses body's instructions and an Anthropic messages body's system
+// (the operator's text once the extractor labels it: then the operator
+// part blocks, not the end user's decision).
 func TestCheckEndpoints(t *testing.T) {
 	dir := policyDir(t)
+	blocked := func(l map[string]any) bool {
+		op, _ := l["operator"].(map[string]any)
+		return l["action"] == "block" || op["action"] == "block"
+	}
 	for _, tc := range []struct{ ep, body string }{
 		{"responses", `{"model": "x", "instructions": "how to synthesize sarin", "input": "go on"}`},
 		{"messages", `{"model": "x", "max_tokens": 10, "system": "how to synthesize sarin", "messages": [{"role": "user", "content": "go on"}]}`},
 		{"", `{"model": "x", "input": [{"role": "user", "content": [{"type": "input_text", "text": "how to synthesize sarin"}]}]}`},
 	} {
 		code, lines, stderr := runCheckCmd(t, tc.body, "--policies", dir, "--endpoint", tc.ep)
-		if code != 0 || len(lines) != 1 || lines[0]["action"] != "block" {
+		if code != 0 || len(lines) != 1 || !blocked(lines[0]) {
 			t.Errorf("%q: code %d lines %v stderr %s", tc.ep, code, lines, stderr)
 		}
 	}
 	if code, _, _ := runCheckCmd(t, `{}`, "--policies", dir, "--endpoint", "models"); code != 2 {
 		t.Fatalf("bad endpoint: code %d", code)
+	}
+}
+
+// With the app's operator_roles: [] the system prompt is the end user's
+// and charged like their message; request JSON and the config agree.
+func TestCheckOperatorRoles(t *testing.T) {
+	dir := policyDir(t)
+	cfg := filepath.Join(t.TempDir(), "aupguard.yaml")
+	yml := "policies: " + dir + "\napps:\n  - {name: playground, key: playground-key-1, operator_roles: []}\n"
+	if err := os.WriteFile(cfg, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"model": "m", "messages": [{"role": "system", "content": "how to synthesize sarin"}, {"role": "user", "content": "hi"}]}`
+	code, lines, stderr := runCheckCmd(t, body, "--config", cfg, "--app", "playground")
+	if code != 0 || len(lines) != 1 || lines[0]["action"] != "block" || lines[0]["operator"] != nil {
+		t.Fatalf("code %d lines %v stderr %s", code, lines, stderr)
 	}
 }

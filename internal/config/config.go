@@ -115,6 +115,11 @@ type App struct {
 	ZDR             bool        `yaml:"zdr"`          // ZDR for this app even when the global switch is off
 	AnswerCheck     *bool       `yaml:"answer_check"` // overrides the global switch
 	RateLimits      *RateLimits `yaml:"rate_limits"`
+	// OperatorRoles are the roles whose text this app's operator writes
+	// (default ["system", "developer"]): its violations are recorded against
+	// the app, never the end user. An app whose end users write the system
+	// prompt sets [] and then system and developer text is the end user's.
+	OperatorRoles []string `yaml:"operator_roles"`
 }
 
 // AdminToken grants access to the admin API and desk page.

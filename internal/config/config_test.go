@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,5 +194,29 @@ func TestLoadFile(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml")); err == nil {
 		t.Fatal("missing file accepted")
+	}
+}
+
+func TestOperatorRoles(t *testing.T) {
+	y := `
+apps:
+  - {name: web, key: web-app-key-1}
+  - {name: playground, key: playground-key-2, operator_roles: []}
+  - {name: agents, key: agents-app-key-3, operator_roles: [developer]}
+  - {name: nulls, key: nulls-app-key-4, operator_roles: ~}
+`
+	c, err := load([]byte(y), "t.yaml", env(map[string]string{"OPENROUTER_API_KEY": "k"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := [][]string{c.Apps[0].OperatorRoles, c.Apps[1].OperatorRoles, c.Apps[2].OperatorRoles, c.Apps[3].OperatorRoles}
+	if fmt.Sprint(got) != "[[system developer] [] [developer] [system developer]]" || got[1] == nil {
+		t.Fatalf("operator roles: %q (none must stay empty, not nil: %v)", got, got[1] == nil)
+	}
+	for _, bad := range []string{`[user]`, `[system, system]`, `[assistant]`} {
+		_, err := load([]byte("apps:\n  - {name: web, key: web-app-key-1, operator_roles: "+bad+"}\n"), "t.yaml", env(map[string]string{"OPENROUTER_API_KEY": "k"}))
+		if err == nil || !strings.Contains(err.Error(), "operator_roles[") {
+			t.Errorf("%s: %v", bad, err)
+		}
 	}
 }

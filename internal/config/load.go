@@ -108,6 +108,11 @@ func load(data []byte, name string, lookup func(string) (string, bool)) (*Config
 	if len(c.Apps) == 0 {
 		c.warnings = append(c.warnings, "no apps are configured: every proxied call is refused with 401; set "+EnvAppKey+" or list apps in the config")
 	}
+	for i := range c.Apps {
+		if c.Apps[i].OperatorRoles == nil {
+			c.Apps[i].OperatorRoles = []string{"system", "developer"}
+		}
+	}
 	problems = append(problems, c.problems()...)
 	if len(problems) > 0 {
 		return nil, &Error{Source: name, Problems: problems}

@@ -189,6 +189,16 @@ func (c *Config) problems() []string {
 		if a.RateLimits != nil {
 			checkRates(key+".rate_limits", *a.RateLimits)
 		}
+		roles := map[string]bool{}
+		for j, r := range a.OperatorRoles {
+			switch {
+			case r != "system" && r != "developer":
+				bad("%s: operator_roles[%d] %q: only system and developer may be operator roles", key, j, r)
+			case roles[r]:
+				bad("%s: operator_roles[%d] %q is listed twice", key, j, r)
+			}
+			roles[r] = true
+		}
 	}
 
 	tokNames := map[string]bool{}

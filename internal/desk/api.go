@@ -71,6 +71,7 @@ func (d *Desk) registerAPI(r gin.IRouter) {
 	g.GET("/users/*rest", d.need(permRead), d.apiUser)
 	g.POST("/users/*rest", d.need(permAct), d.apiAction)
 	g.GET("/reports", d.need(permRead), d.apiReports)
+	g.GET("/apps/:app/reports", d.need(permRead), d.apiAppReports)
 	g.GET("/audit", d.need(permRead), d.apiAudit)
 	g.GET("/export", d.need(permExport), d.apiExport)
 }
@@ -389,6 +390,11 @@ func validAction(req actionRequest) (store.Action, error) {
 // applyAction is shared by the API and the page: it fills in who, when
 // and which user, and applies the action.
 func (d *Desk) applyAction(ctx context.Context, p *principal, app, user string, a store.Action) (store.Action, store.Standing, error) {
+	if user == store.OperatorUser && a.Action != store.ActDismiss && a.Action != store.ActNote {
+		// The app's own record: no one makes requests as it, so a sanction
+		// would only look like one.
+		return a, store.Standing{}, fmt.Errorf("%w: the app's own record (%s) can only be dismissed or noted; take %s up with the app's operator", store.ErrInvalid, store.OperatorUser, a.Action)
+	}
 	a.ID = store.NewID(d.now())
 	a.Time = d.now().UTC()
 	a.Actor, a.App, a.User = p.Name, app, user
@@ -510,6 +516,34 @@ func (d *Desk) apiReports(c *gin.Context) {
 			return
 		}
 		q.App = app
+	}
+	page, err := d.opt.Store.Reports(c.Request.Context(), q)
+	if err != nil {
+		d.storeError(c, err)
+		return
+	}
+	page.Items = d.scrub(page.Items)
+	c.JSON(http.StatusOK, page)
+}
+
+// apiAppReports is GET apps/{app}/reports: the violations found in the
+// app's own text (system and developer prompts), recorded under the
+// reserved user store.OperatorUser, newest first.
+func (d *Desk) apiAppReports(c *gin.Context) {
+	now := d.now()
+	q := store.ReportQuery{App: c.Param("app"), User: store.OperatorUser, Category: c.Query("category"), Cursor: c.Query("cursor")}
+	var err error
+	if q.Since, err = parseTime(c.Query("since"), now); err != nil {
+		badRequest(c, "since: "+err.Error())
+		return
+	}
+	if q.Until, err = parseTime(c.Query("until"), now); err != nil {
+		badRequest(c, "until: "+err.Error())
+		return
+	}
+	if q.Limit, err = atoiLimit(c.Query("limit")); err != nil {
+		badRequest(c, err.Error())
+		return
 	}
 	page, err := d.opt.Store.Reports(c.Request.Context(), q)
 	if err != nil {

@@ -53,6 +53,9 @@ var funcs = template.FuncMap{
 	"actionURL": func(app, user string) string {
 		return "/desk/users/" + url.PathEscape(user) + "/actions?app=" + url.QueryEscape(app)
 	},
+	// isApp: the reserved user holding the app's own record (violations
+	// in its system and developer prompts).
+	"isApp":       func(user string) bool { return user == store.OperatorUser },
 	"statuses":    func() []string { return []string{"active", "warned", "suspended", "banned"} },
 	"actionKinds": func() []string { return []string{"warn", "suspend", "ban", "reinstate", "dismiss", "note"} },
 }

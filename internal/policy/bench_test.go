@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aupguard/aupguard/internal/detect"
+	"github.com/aupguard/aupguard/internal/wire"
 )
 
 // benchEngine uses the embedded bundle (the real lexicon) when it is
@@ -54,10 +55,20 @@ func checkEach(b *testing.B, e *Engine, texts []string) {
 	n := 0
 	loopP50(b, func() {
 		n++
-		if _, err := e.CheckRequest(ctx, subj, fresh(texts, n)); err != nil {
+		if _, err := e.CheckRequest(ctx, subj, withProvenance(fresh(texts, n))); err != nil {
 			b.Fatal(err)
 		}
 	})
+}
+
+// withProvenance labels texts as a chat does: with more than one, the first
+// is the operator's system prompt, the rest the end user's.
+func withProvenance(texts []string) []wire.Text {
+	out := EndUserTexts(texts...)
+	if len(out) > 1 {
+		out[0].Role, out[0].Author, out[0].New = wire.RoleSystem, wire.AuthorOperator, false
+	}
+	return out
 }
 
 // fresh is texts with a number in front of the last one, so that every call
@@ -91,7 +102,7 @@ func BenchmarkCheckRequest2KBViolation(b *testing.B) {
 	texts := chat2KB()
 	texts[1] = texts[1][:len(texts[1])-120] + " Also, how to synthesize sarin nerve agent at home? Mail me at a.b@example.com"
 	ctx := context.Background()
-	if d, err := e.CheckRequest(ctx, subj, texts); err != nil || d.Action == Allow {
+	if d, err := e.CheckRequest(ctx, subj, withProvenance(texts)); err != nil || d.Action == Allow {
 		b.Fatalf("not a violation: %+v %v", d, err)
 	}
 	b.SetBytes(int64(len(texts[0]) + len(texts[1])))

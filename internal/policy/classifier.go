@@ -300,7 +300,8 @@ func (e *Engine) ClassifierMode() string {
 	return e.cls.opt.Mode
 }
 
-// Classify asks the guard model about texts and decides the request with
+// Classify asks the guard model about texts (the end user's own, as
+// CheckRequest does) and decides the request with
 // its verdict and the detectors' signals, like CheckRequest does in mode
 // "before". In mode "parallel" the gateway calls it (or StartClassify)
 // beside forwarding and stops the answer when the result is a Block.
@@ -311,7 +312,7 @@ func (e *Engine) Classify(ctx context.Context, s Subject, texts []string) (Decis
 	st := e.cur.Load()
 	sig := st.det.ScanCached(texts)
 	v := e.cls.Classify(ctx, texts, s.ZDR)
-	return e.decide(ctx, st, &st.req, st.reqMemo, s, sig, &v)
+	return e.decide(ctx, st, &st.req, st.reqMemo, s, sig, nil, &v)
 }
 
 // Pending is a Classify running in the background.

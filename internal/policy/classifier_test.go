@@ -136,7 +136,7 @@ func TestClassifierBeforeBlocks(t *testing.T) {
 	// A ZDR subject's text goes to the guard model with ZDR routing.
 	zs := subj
 	zs.ZDR = true
-	if _, err := e.CheckRequest(context.Background(), zs, []string{"x"}); err != nil {
+	if _, err := e.CheckRequest(context.Background(), zs, EndUserTexts("x")); err != nil {
 		t.Fatal(err)
 	}
 	f.mu.Lock()

@@ -19,7 +19,7 @@ func TestEmbeddedEndToEnd(t *testing.T) {
 	e := newEngine(t, Options{})
 	decide := func(text string) Decision {
 		t.Helper()
-		d, err := e.CheckRequest(context.Background(), subj, []string{text})
+		d, err := e.CheckRequest(context.Background(), subj, EndUserTexts(text))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,8 +8,10 @@ package policy
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"strings"
@@ -22,6 +24,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
 	"github.com/aupguard/aupguard/internal/detect"
+	"github.com/aupguard/aupguard/internal/wire"
 )
 
 // The entrypoints of the bundle (policy contract, see DESIGN.md).
@@ -76,6 +79,7 @@ type state struct {
 	// use: the input paths the policy reads, for the memos (see memo.go).
 	use              inputUse
 	reqMemo, outMemo *memo
+	sigs             *sigCache // signals of the other authors' texts (CheckRequest)
 }
 
 // New loads the bundle (failing if it does not compile or its tests of the
@@ -225,7 +229,7 @@ func (e *Engine) load(ctx context.Context) (*state, error) {
 			rego.StrictBuiltinErrors(true),
 		).PrepareForEval(ctx)
 	}
-	st := &state{det: det, hash: b.hash(), files: b.files, fingerprint: fp, use: analyseInput(comp.Modules), reqMemo: &memo{}, outMemo: &memo{}}
+	st := &state{det: det, hash: b.hash(), files: b.files, fingerprint: fp, use: analyseInput(comp.Modules), reqMemo: &memo{}, outMemo: &memo{}, sigs: &sigCache{seed: maphash.MakeSeed()}}
 	if st.req, err = prep(RequestQuery); err != nil {
 		return nil, fmt.Errorf("policy: prepare %s: %w", RequestQuery, err)
 	}
@@ -289,51 +293,111 @@ func checkDryRun(data map[string]any, list []string) error {
 }
 
 // CheckRequest decides one end-user request from all the text a model
-// would read. In classifier mode "before", the guard model is asked first
-// (bounded by its timeout). An undefined or malformed policy result is an
-// error, never an allow.
-func (e *Engine) CheckRequest(ctx context.Context, s Subject, texts []string) (Decision, error) {
+// would read, with its provenance. The detectors scan each author's text on
+// its own: the end user's becomes input.signals (decision, which strikes),
+// the operator's, the model's and tools' input.by_author (decision.operator
+// judges the operator's; see docs/detection.md). A text with an empty or
+// unknown author is the end user's. In classifier mode "before", the guard
+// model is asked first about the end user's text (bounded by its timeout).
+// An undefined or malformed policy result is an error, never an allow.
+func (e *Engine) CheckRequest(ctx context.Context, s Subject, texts []wire.Text) (Decision, error) {
 	st := e.cur.Load()
-	sig := st.det.ScanCached(texts) // a chat's history comes again with every turn
+	user, op, model, tool := Split(texts)
+	// A chat's history and an app's system prompt come again with every turn.
+	sig := st.det.ScanCached(user)
+	var by *ByAuthor
+	if len(op)+len(model)+len(tool) > 0 {
+		by = &ByAuthor{Operator: st.scanAuthor(0, op), Model: st.scanAuthor(1, model), Tool: st.scanAuthor(2, tool)}
+	}
 	var v *Verdict
 	if e.cls != nil && e.cls.opt.Mode == ModeBefore {
-		cv := e.cls.Classify(ctx, texts, s.ZDR)
+		cv := e.cls.Classify(ctx, user, s.ZDR)
 		v = &cv
 	}
-	return e.decide(ctx, st, &st.req, st.reqMemo, s, sig, v)
+	return e.decide(ctx, st, &st.req, st.reqMemo, s, sig, by, v)
+}
+
+// scanAuthor scans the texts of input.by_author[authorFields[a]]. No text,
+// or a policy that never reads that author (memo analysis), gives the empty
+// signals: no scan. The rest goes through the state's signals cache, since
+// an app sends the same system prompt with every request.
+func (st *state) scanAuthor(a int, texts []string) detect.Signals {
+	if len(texts) == 0 || (st.use.memo && st.use.byAuthor[a] == signalUse{}) {
+		return detect.Signals{}
+	}
+	return st.sigs.scan(st.det, texts)
+}
+
+const sigCacheMax = 1024 // entries per bundle version; the map is dropped when full
+
+// sigCache remembers the signals of whole groups of texts (an app's
+// operator texts), keyed by a seeded hash of the texts, never the text. A
+// scan has a fixed cost of microseconds however short the text; a hit
+// costs a hash. Cached signals are shared and never modified.
+type sigCache struct {
+	seed maphash.Seed
+	mu   sync.RWMutex
+	m    map[uint64]detect.Signals
+}
+
+func (c *sigCache) scan(det *detect.Detector, texts []string) detect.Signals {
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	var n [8]byte
+	for _, t := range texts {
+		binary.LittleEndian.PutUint64(n[:], uint64(len(t)))
+		h.Write(n[:])
+		h.WriteString(t)
+	}
+	k := h.Sum64()
+	c.mu.RLock()
+	sig, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return sig
+	}
+	sig = det.ScanCached(texts)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= sigCacheMax {
+		c.m = make(map[uint64]detect.Signals, 64)
+	}
+	c.m[k] = sig
+	c.mu.Unlock()
+	return sig
 }
 
 // CheckOutput decides a model answer (or the text of a stream so far).
 func (e *Engine) CheckOutput(ctx context.Context, s Subject, texts []string) (Decision, error) {
 	st := e.cur.Load()
-	return e.decide(ctx, st, &st.out, st.outMemo, s, st.det.Scan(texts), nil)
+	return e.decide(ctx, st, &st.out, st.outMemo, s, st.det.Scan(texts), nil, nil)
 }
 
 // Decide evaluates the request policy on signals the caller already has
-// (e.g. from an earlier Scan) and an optional verdict.
-func (e *Engine) Decide(ctx context.Context, s Subject, sig detect.Signals, v *Verdict) (Decision, error) {
+// (e.g. from an earlier Scan) of the end user's text, the other authors'
+// (nil: none) and an optional verdict.
+func (e *Engine) Decide(ctx context.Context, s Subject, sig detect.Signals, by *ByAuthor, v *Verdict) (Decision, error) {
 	st := e.cur.Load()
-	return e.decide(ctx, st, &st.req, st.reqMemo, s, sig, v)
+	return e.decide(ctx, st, &st.req, st.reqMemo, s, sig, by, v)
 }
 
-func (e *Engine) decide(ctx context.Context, st *state, pq *rego.PreparedEvalQuery, m *memo, s Subject, sig detect.Signals, v *Verdict) (Decision, error) {
+func (e *Engine) decide(ctx context.Context, st *state, pq *rego.PreparedEvalQuery, m *memo, s Subject, sig detect.Signals, by *ByAuthor, v *Verdict) (Decision, error) {
 	var d Decision
 	switch {
-	case st.fast && v == nil && len(sig.Categories) == 0 && len(sig.PII) == 0:
+	case st.fast && v == nil && signalFree(sig) && by.signalFree():
 		d = fastAllow()
 	case v == nil && st.use.memo:
-		k := st.use.key(s, sig)
+		k := st.use.key(s, sig, by)
 		var ok bool
 		if d, ok = m.get(k); !ok {
 			var err error
-			if d, err = evalDecision(ctx, pq, inputValue(s, sig, v)); err != nil {
+			if d, err = evalDecision(ctx, pq, inputValueBy(s, sig, by, v)); err != nil {
 				return Decision{}, err
 			}
 			m.put(k, d)
 		}
 	default:
 		var err error
-		if d, err = evalDecision(ctx, pq, inputValue(s, sig, v)); err != nil {
+		if d, err = evalDecision(ctx, pq, inputValueBy(s, sig, by, v)); err != nil {
 			return Decision{}, err
 		}
 	}

@@ -262,7 +262,7 @@ output_decision := decision
 	if d := check(t, e, "hello"); d.Action != Allow {
 		t.Fatalf("plain: %+v", d)
 	}
-	d, err := e.CheckRequest(context.Background(), subj, []string{"how to synthesize sarin"})
+	d, err := e.CheckRequest(context.Background(), subj, EndUserTexts("how to synthesize sarin"))
 	if !errors.Is(err, ErrUndefined) || d.Action != "" {
 		t.Fatalf("got %+v, %v", d, err)
 	}
@@ -282,7 +282,7 @@ output_decision := decision
 		t.Fatal(err)
 	}
 	e := newEngine(t, Options{Dir: dir})
-	if _, err := e.CheckRequest(context.Background(), subj, []string{"how to synthesize sarin"}); err == nil || !strings.Contains(err.Error(), "categories") {
+	if _, err := e.CheckRequest(context.Background(), subj, EndUserTexts("how to synthesize sarin")); err == nil || !strings.Contains(err.Error(), "categories") {
 		t.Fatalf("err %v", err)
 	}
 }

@@ -81,7 +81,7 @@ _base := {"action": "allow", "categories": [], "reasons": [], "rules": [], "stri
 	}
 	banned := subj
 	banned.Standing = "banned"
-	d, err := e.CheckRequest(context.Background(), banned, []string{"hello"})
+	d, err := e.CheckRequest(context.Background(), banned, EndUserTexts("hello"))
 	if err != nil || d.Action != Block {
 		t.Fatalf("got %+v, %v", d, err)
 	}

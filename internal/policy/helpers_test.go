@@ -83,7 +83,7 @@ var subj = Subject{App: "web", EndUser: "u1", Standing: "active", Endpoint: "cha
 
 func check(t testing.TB, e *Engine, texts ...string) Decision {
 	t.Helper()
-	d, err := e.CheckRequest(context.Background(), subj, texts)
+	d, err := e.CheckRequest(context.Background(), subj, EndUserTexts(texts...))
 	if err != nil {
 		t.Fatal(err)
 	}

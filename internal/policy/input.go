@@ -16,13 +16,27 @@ import (
 // incomplete bundle. Callers must refuse, never allow.
 var ErrUndefined = errors.New("policy: decision undefined")
 
-// inputValue builds the Rego input straight as an AST value: no JSON round
-// trip on the hot path. Maps are always objects (never null) so the policy
-// can iterate them without guards.
+// inputValue is inputValueBy with no text but the end user's.
 func inputValue(s Subject, sig detect.Signals, v *Verdict) ast.Value {
+	return inputValueBy(s, sig, nil, v)
+}
+
+// inputValueBy builds the Rego input straight as an AST value: no JSON
+// round trip on the hot path. Maps are always objects (never null) and
+// by_author always holds every author, so the policy can iterate them
+// without guards; by nil is text from the end user only.
+func inputValueBy(s Subject, sig detect.Signals, by *ByAuthor, v *Verdict) ast.Value {
+	if by == nil {
+		by = &ByAuthor{}
+	}
 	items := [][2]*ast.Term{
 		ast.Item(ast.InternedTerm("subject"), subjectTerm(s)),
 		ast.Item(ast.InternedTerm("signals"), signalsTerm(sig)),
+		ast.Item(ast.InternedTerm("by_author"), ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("operator"), signalsTerm(by.Operator)),
+			ast.Item(ast.InternedTerm("model"), signalsTerm(by.Model)),
+			ast.Item(ast.InternedTerm("tool"), signalsTerm(by.Tool)),
+		)),
 	}
 	if v != nil {
 		items = append(items, ast.Item(ast.InternedTerm("classifier"), ast.ObjectTerm(
@@ -49,6 +63,7 @@ func subjectTerm(s Subject) *ast.Term {
 		ast.Item(ast.InternedTerm("endpoint"), ast.StringTerm(s.Endpoint)),
 		ast.Item(ast.InternedTerm("model"), ast.StringTerm(s.Model)),
 		ast.Item(ast.InternedTerm("non_text"), ast.ObjectTerm(nt...)),
+		ast.Item(ast.InternedTerm("operator_roles"), stringsTerm(s.OperatorRoles)),
 	)
 }
 
@@ -109,95 +124,36 @@ func decodeDecision(v ast.Value) (Decision, error) {
 	if !ok {
 		return Decision{}, fmt.Errorf("policy: malformed decision: %s is not an object", ast.ValueName(v))
 	}
+	f := fields{obj: obj}
 	var d Decision
-	var err error
-	get := func(key string, required bool) ast.Value {
-		t := obj.Get(ast.InternedTerm(key))
-		if t == nil {
-			if required && err == nil {
-				err = fmt.Errorf("policy: malformed decision: no %q", key)
-			}
-			return nil
-		}
-		return t.Value
-	}
-	str := func(key string, required bool) string {
-		x := get(key, required)
-		if x == nil {
-			return ""
-		}
-		s, ok := x.(ast.String)
-		if !ok && err == nil {
-			err = fmt.Errorf("policy: malformed decision: %q is %s, want string", key, ast.ValueName(x))
-		}
-		return string(s)
-	}
-	strs := func(key string, required bool) []string {
-		x := get(key, required)
-		if x == nil {
-			return nil
-		}
-		out := []string{}
-		bad := false
-		each := func(t *ast.Term) {
-			s, ok := t.Value.(ast.String)
-			if !ok {
-				bad = true
-				return
-			}
-			out = append(out, string(s))
-		}
-		switch c := x.(type) {
-		case *ast.Array:
-			c.Foreach(each)
-		case ast.Set:
-			c.Foreach(each)
-			sort.Strings(out)
-		default:
-			bad = true
-		}
-		if bad && err == nil {
-			err = fmt.Errorf("policy: malformed decision: %q must be a list of strings", key)
-		}
-		return out
-	}
-	boolean := func(key string) bool {
-		x := get(key, false)
-		if x == nil {
-			return false
-		}
-		b, ok := x.(ast.Boolean)
-		if !ok && err == nil {
-			err = fmt.Errorf("policy: malformed decision: %q is %s, want boolean", key, ast.ValueName(x))
-		}
-		return bool(b)
-	}
-
-	d.Action = Action(str("action", true))
-	d.Categories = strs("categories", true)
-	d.Reasons = strs("reasons", true)
-	if x := get("strike", true); x != nil {
-		var f float64
-		n, ok := x.(ast.Number)
+	d.Action = Action(f.str("action", true))
+	d.Categories = f.strs("categories", true)
+	d.Reasons = f.strs("reasons", true)
+	if x := f.get("strike", true); x != nil {
+		var n float64
+		num, ok := x.(ast.Number)
 		if ok {
-			f, ok = n.Float64()
+			n, ok = num.Float64()
 		}
-		if (!ok || f < 0) && err == nil {
-			err = fmt.Errorf("policy: malformed decision: strike must be a number >= 0")
+		if (!ok || n < 0) && f.err == nil {
+			f.err = fmt.Errorf("policy: malformed decision: strike must be a number >= 0")
 		}
-		d.Strike = f
+		d.Strike = n
 	}
-	d.Severity = str("severity", false)
-	d.Rules = strs("rules", false)
-	d.Escalation = str("escalation", false)
-	d.LegalHold = boolean("legal_hold")
-	d.Redactions = strs("redact", false)
-	d.DryRun = boolean("dry_run")
+	d.Severity = f.str("severity", false)
+	d.Rules = f.strs("rules", false)
+	d.Escalation = f.str("escalation", false)
+	d.LegalHold = f.boolean("legal_hold")
+	d.Redactions = f.strs("redact", false)
+	d.DryRun = f.boolean("dry_run")
 	if d.DryRun {
-		d.WouldAction = Action(str("would_action", false))
+		d.WouldAction = Action(f.str("would_action", false))
 	}
-	if err != nil {
-		return Decision{}, err
+	if x := f.get("operator", false); x != nil && f.err == nil {
+		d.Operator, f.err = decodeOperator(x)
+	}
+	if f.err != nil {
+		return Decision{}, f.err
 	}
 	if !d.Action.valid() {
 		return Decision{}, fmt.Errorf("policy: malformed decision: unknown action %q", d.Action)
@@ -214,6 +170,111 @@ func decodeDecision(v ast.Value) (Decision, error) {
 		d.Rules = []string{}
 	}
 	return d, nil
+}
+
+// decodeOperator checks decision.operator: action, categories and reasons
+// required, severity and rules optional. A part that decides nothing (allow,
+// no category, no reason) is nil, so signal-free input decodes exactly like
+// the fast path's decision.
+func decodeOperator(v ast.Value) (*OperatorDecision, error) {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return nil, fmt.Errorf("policy: malformed decision: operator is %s, want object", ast.ValueName(v))
+	}
+	f := fields{obj: obj, where: "operator."}
+	o := OperatorDecision{
+		Action:     Action(f.str("action", true)),
+		Categories: f.strs("categories", true),
+		Reasons:    f.strs("reasons", true),
+		Severity:   f.str("severity", false),
+		Rules:      f.strs("rules", false),
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	if !o.Action.valid() {
+		return nil, fmt.Errorf("policy: malformed decision: unknown operator.action %q", o.Action)
+	}
+	if o.Action == Allow && len(o.Categories) == 0 && len(o.Reasons) == 0 {
+		return nil, nil
+	}
+	if o.Rules == nil {
+		o.Rules = []string{}
+	}
+	return &o, nil
+}
+
+// fields reads typed fields of a decision object; the first problem is
+// kept in err and later reads return zero values.
+type fields struct {
+	obj   ast.Object
+	where string // prefix of field names in messages
+	err   error
+}
+
+func (f *fields) get(key string, required bool) ast.Value {
+	t := f.obj.Get(ast.InternedTerm(key))
+	if t == nil {
+		if required && f.err == nil {
+			f.err = fmt.Errorf("policy: malformed decision: no %q", f.where+key)
+		}
+		return nil
+	}
+	return t.Value
+}
+
+func (f *fields) str(key string, required bool) string {
+	x := f.get(key, required)
+	if x == nil {
+		return ""
+	}
+	s, ok := x.(ast.String)
+	if !ok && f.err == nil {
+		f.err = fmt.Errorf("policy: malformed decision: %q is %s, want string", f.where+key, ast.ValueName(x))
+	}
+	return string(s)
+}
+
+func (f *fields) strs(key string, required bool) []string {
+	x := f.get(key, required)
+	if x == nil {
+		return nil
+	}
+	out := []string{}
+	bad := false
+	each := func(t *ast.Term) {
+		s, ok := t.Value.(ast.String)
+		if !ok {
+			bad = true
+			return
+		}
+		out = append(out, string(s))
+	}
+	switch c := x.(type) {
+	case *ast.Array:
+		c.Foreach(each)
+	case ast.Set:
+		c.Foreach(each)
+		sort.Strings(out)
+	default:
+		bad = true
+	}
+	if bad && f.err == nil {
+		f.err = fmt.Errorf("policy: malformed decision: %q must be a list of strings", f.where+key)
+	}
+	return out
+}
+
+func (f *fields) boolean(key string) bool {
+	x := f.get(key, false)
+	if x == nil {
+		return false
+	}
+	b, ok := x.(ast.Boolean)
+	if !ok && f.err == nil {
+		f.err = fmt.Errorf("policy: malformed decision: %q is %s, want boolean", f.where+key, ast.ValueName(x))
+	}
+	return bool(b)
 }
 
 func (a Action) valid() bool {

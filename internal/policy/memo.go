@@ -17,7 +17,8 @@ import (
 // is a function of its data (fixed per bundle version) and of the input
 // paths it reads, provided it calls no non-deterministic built-in. So at
 // load the compiled modules are walked: every reference into input is
-// collected (input.signals.pii, input.subject.app, ...), and the memo key is
+// collected (input.signals.pii, input.subject.app,
+// input.by_author.operator.categories, ...), and the memo key is
 // built from exactly those parts of the input. A policy that reads the
 // whole input (or the whole subject), or calls time.now_ns, http.send,
 // rand.intn and the like, is never memoised. Inputs with a classifier
@@ -28,15 +29,19 @@ import (
 
 const memoMax = 4096 // entries per bundle version; the map is dropped when full
 
-var subjectFields = [...]string{"app", "end_user", "standing", "strikes", "reports", "zdr", "endpoint", "model", "non_text"}
+var subjectFields = [...]string{"app", "end_user", "standing", "strikes", "reports", "zdr", "endpoint", "model", "non_text", "operator_roles"}
 
 var signalFields = [...]string{"categories", "pii", "safe_context", "length"}
 
+// authorFields are the keys of input.by_author, in ByAuthor's order.
+var authorFields = [...]string{"operator", "model", "tool"}
+
 // inputUse is what parts of the input a bundle's policy reads.
 type inputUse struct {
-	memo    bool // false: never memoise
-	subject [len(subjectFields)]bool
-	signals [len(signalFields)]bool
+	memo     bool // false: never memoise
+	subject  [len(subjectFields)]bool
+	signals  signalUse
+	byAuthor [len(authorFields)]signalUse
 }
 
 func analyseInput(mods map[string]*ast.Module) inputUse {
@@ -53,6 +58,20 @@ func analyseInput(mods map[string]*ast.Module) inputUse {
 			names, used = subjectFields[:], u.subject[:]
 		case "signals":
 			names, used = signalFields[:], u.signals[:]
+		case "by_author":
+			// input.by_author.AUTHOR.FIELD; a shorter path (or a dynamic
+			// index) reads every author or every field.
+			for a, an := range authorFields {
+				if len(path) > 1 && path[1] != an {
+					continue
+				}
+				for i, n := range signalFields {
+					if len(path) <= 2 || path[2] == n {
+						u.byAuthor[a][i] = true
+					}
+				}
+			}
+			return
 		default:
 			// input.classifier is only set for verdicts, which bypass the
 			// memo; other keys are never set, so always undefined.
@@ -115,7 +134,7 @@ func checkBuiltin(op ast.Ref, u *inputUse) {
 }
 
 // key builds the memo key from the used parts of the input.
-func (u *inputUse) key(s Subject, sig detect.Signals) string {
+func (u *inputUse) key(s Subject, sig detect.Signals, by *ByAuthor) string {
 	var b []byte
 	str := func(used bool, v string) {
 		if used {
@@ -146,7 +165,25 @@ func (u *inputUse) key(s Subject, sig detect.Signals) string {
 		}
 	}
 	b = append(b, 0)
-	if u.signals[0] {
+	if u.subject[9] {
+		b = append(b, strings.Join(s.OperatorRoles, "\x01")...)
+	}
+	b = u.signals.appendKey(b, sig)
+	if by == nil {
+		by = &ByAuthor{}
+	}
+	for a, sig := range [...]detect.Signals{by.Operator, by.Model, by.Tool} {
+		b = u.byAuthor[a].appendKey(b, sig)
+	}
+	return string(b)
+}
+
+// signalUse is which fields of one signals object the policy reads.
+type signalUse [len(signalFields)]bool
+
+func (u signalUse) appendKey(b []byte, sig detect.Signals) []byte {
+	b = append(b, 0)
+	if u[0] {
 		for _, k := range sortedKeys(sig.Categories) {
 			c := sig.Categories[k]
 			b = append(b, k...)
@@ -160,7 +197,7 @@ func (u *inputUse) key(s Subject, sig detect.Signals) string {
 		}
 	}
 	b = append(b, 0)
-	if u.signals[1] {
+	if u[1] {
 		for _, k := range sortedKeys(sig.PII) {
 			b = append(b, k...)
 			b = append(b, '=')
@@ -169,12 +206,14 @@ func (u *inputUse) key(s Subject, sig detect.Signals) string {
 		}
 	}
 	b = append(b, 0)
-	if u.signals[2] {
+	if u[2] {
 		b = append(b, strings.Join(sig.SafeContext, "\x01")...)
 	}
 	b = append(b, 0)
-	num(u.signals[3], float64(sig.Length))
-	return string(b)
+	if u[3] {
+		b = strconv.AppendInt(b, int64(sig.Length), 10)
+	}
+	return append(b, 0)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

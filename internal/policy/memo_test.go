@@ -82,10 +82,10 @@ func TestMemoEqualsPolicy(t *testing.T) {
 			if q.name == OutputQuery {
 				pq = &st.out
 			}
-			if _, ok := q.m.get(st.use.key(s, sig)); ok {
+			if _, ok := q.m.get(st.use.key(s, sig, nil)); ok {
 				hits++
 			}
-			got, err := e.decide(context.Background(), st, pq, q.m, s, sig, nil)
+			got, err := e.decide(context.Background(), st, pq, q.m, s, sig, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -67,7 +67,7 @@ func TestTaxonomyChecked(t *testing.T) {
 	e := newEngine(t, Options{Dir: dir})
 	s := subj
 	s.App = "kids"
-	if d, err := e.CheckRequest(context.Background(), s, []string{"mail me: a@example.com"}); err != nil || d.Action != Block {
+	if d, err := e.CheckRequest(context.Background(), s, EndUserTexts("mail me: a@example.com")); err != nil || d.Action != Block {
 		t.Fatalf("override: %+v %v", d, err)
 	}
 }

@@ -152,6 +152,7 @@ func Apps(cfg *config.Config) []*middleware.App {
 			Name: a.Name, KeyDigest: a.KeyDigest(), Models: a.Models,
 			EndUserOptional: a.EndUserOptional, ZDR: a.ZDR, AnswerCheck: cfg.AppAnswerCheck(a),
 			UserPerMinute: rl.EndUserPerMinute, AppPerMinute: rl.AppPerMinute,
+			OperatorRoles: a.OperatorRoles,
 		})
 	}
 	return apps

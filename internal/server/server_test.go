@@ -16,11 +16,12 @@ import (
 	"github.com/aupguard/aupguard/internal/identity"
 	"github.com/aupguard/aupguard/internal/policy"
 	"github.com/aupguard/aupguard/internal/store"
+	"github.com/aupguard/aupguard/internal/wire"
 )
 
 type allowPolicy struct{}
 
-func (allowPolicy) CheckRequest(context.Context, policy.Subject, []string) (policy.Decision, error) {
+func (allowPolicy) CheckRequest(context.Context, policy.Subject, []wire.Text) (policy.Decision, error) {
 	return policy.Decision{ID: "d", Action: policy.Allow}, nil
 }
 

@@ -76,7 +76,7 @@ type Report struct {
 	App        string    `json:"app"`
 	User       string    `json:"user"`
 	Pseudonym  string    `json:"pseudonym"`
-	Source     string    `json:"source"` // request | answer | upstream_moderation
+	Source     string    `json:"source"` // request | answer | upstream_moderation | operator
 	DecisionID string    `json:"decision_id"`
 	Action     string    `json:"action"` // flag | block
 	Categories []string  `json:"categories"`
@@ -99,6 +99,16 @@ type Report struct {
 	// "category:C"); filled by exports (internal/privacy), not stored.
 	Hold string `json:"hold,omitempty"`
 }
+
+// OperatorUser is the reserved end-user id under which an app's own
+// violations are recorded: reports with Source SourceOperator, found in the
+// operator's text (system and developer prompts), never with a strike.
+// The gateway refuses it as an end-user id, so no end user's record mixes
+// with the app's.
+const OperatorUser = "aupguard:operator"
+
+// SourceOperator is the Source of a report on the operator's own text.
+const SourceOperator = "operator"
 
 // Action is one reviewer (or automatic) action on an end user, kept in an
 // append-only audit log.

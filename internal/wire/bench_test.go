@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -64,6 +65,33 @@ func BenchmarkParseRequestPrompt1M(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := ParseRequest(EndpointCompletions, body, ParseOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// manyKeys is a ~1 MiB hostile body: a message with tens of thousands of
+// unknown keys, half of them non-ASCII, at the top level and in a message.
+func manyKeys() []byte {
+	var b strings.Builder
+	b.WriteString(`{"messages":[{"role":"user","content":"c"`)
+	for i := 0; b.Len() < 1<<19; i++ {
+		fmt.Fprintf(&b, `,"k%dé":1,"Ke%d":2`, i, i)
+	}
+	b.WriteString(`}]`)
+	for i := 0; b.Len() < 1<<20; i++ {
+		fmt.Fprintf(&b, `,"t%dé":1,"To%d":2`, i, i)
+	}
+	b.WriteString(`}`)
+	return []byte(b.String())
+}
+
+func BenchmarkParseRequestManyKeys1M(b *testing.B) {
+	body := manyKeys()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseRequest(EndpointChat, body, ParseOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -17,10 +17,13 @@
 //   - A body with a duplicate object key is refused: parsers disagree about
 //     which duplicate wins, so it could show aupguard one prompt and the
 //     model another.
-//   - A content part of an unknown type is refused (invalid_request naming
-//     the type): aupguard cannot vouch for what it cannot read. Responses
-//     input items of types not modelled one by one are not refused; every
-//     string in them is inspected instead.
+//   - Text is extracted by each endpoint's own schema, with provenance
+//     (role, author, new turn or history) on every Text. A key that differs
+//     from a known key only by letter case, an unknown role and a content
+//     part of an unknown type are refused (invalid_request); an unknown key
+//     in an object a model reads has all its strings inspected, never
+//     skipped. Responses input items of types not modelled one by one are
+//     not refused; every string in them is inspected instead.
 //   - Text locations (Text.Where) never contain client content; inside
 //     free-form JSON (tool schemas, tool_use input) members whose key is not
 //     a JSON-schema word are named by position ("{2}").

@@ -41,6 +41,16 @@ func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte(`{"input":[{"type":"function_call","arguments":"{}"}],"safety_identifier":"s","provider":{"zdr":false}}`), uint8(2))
 	f.Add([]byte(`{"metadata":{"user_id":"x"},"messages":[{"role":"user","content":[{"type":"tool_result","content":"r"}]}]}`), uint8(4))
 	f.Add([]byte("{\"a\":\"\\ud800\\udc00\xff\"}"), uint8(0))
+	for name, b := range seedBodies(f) {
+		// The selector of this endpoint with the deepest nesting bound.
+		best := uint8(endpointOf(name))
+		for sel := best; sel < 48; sel += 6 {
+			if sel%8 > best%8 {
+				best = sel
+			}
+		}
+		f.Add(b, best)
+	}
 	f.Fuzz(func(t *testing.T, body []byte, sel uint8) {
 		ep := Endpoint(sel % 6) // other..embeddings
 		max := int(sel%8) + 1

@@ -21,34 +21,39 @@ import (
 //   - no object anywhere has the same key twice. Parsers disagree on which
 //     duplicate wins, so a body with duplicates could show aupguard one
 //     prompt and the model another; it is refused instead;
-//   - every content part has a type aupguard knows. A part aupguard cannot
-//     read is a part it cannot vouch for, so it is refused rather than
-//     passed on unchecked.
+//   - no key in an object whose keys aupguard interprets (the top level, a
+//     message, a content part or block, an input item, a tool call, a media
+//     object, provider, metadata) differs from a known key only by letter
+//     case ("Content", "Model"): some upstream parsers match keys
+//     case-insensitively, so such a key could feed the model a field
+//     aupguard never read;
+//   - every role is one the endpoint's schema knows, and every content part
+//     has a type the endpoint's schema knows. A part aupguard cannot read is
+//     a part it cannot vouch for, so it is refused rather than passed on
+//     unchecked.
 //
-// Texts hold every string a model reads, in this order: system /
-// instructions, tool definitions (name, description and every string in the
-// JSON schema, property names included), messages (content strings and text
-// parts, assistant reasoning, tool-call arguments, tool results, Anthropic
-// text/thinking/tool_use input/tool_result blocks and plain-text
-// documents), prompt, input (strings, and Responses items: messages,
-// function_call arguments, function_call_output output, reasoning
-// summaries; item types not listed have all their strings inspected; a
-// prompt template object has all its strings inspected),
-// response_format / text.format schemas and prediction content. Message
-// "name" fields are not extracted.
+// Texts hold every string a model reads, extracted by the endpoint's own
+// schema (extract.go; docs/detection.md, "What is inspected, per
+// endpoint", has the table), each with its provenance (Role, Author, New).
+// Item types (function_call, item_reference, reasoning, ...) apply only to
+// Responses input; a chat or Anthropic message is read by its role. A key
+// aupguard does not know, in any object a model reads, has every string
+// under it inspected; so do unknown top-level keys and Responses items of
+// types not modelled one by one. Control values (ids, roles, types, media
+// data) are not inspected when they are scalars; top-level request
+// parameters (sampling, routing, end user: topControlKeys) are not
+// inspected at all.
 //
 // Non-text parts are counted in NonText by part type ("image_url",
 // "input_audio", "file", "video_url", "image", "document", "input_image",
-// "input_file", ...); token-id arrays count as "tokens". aupguard cannot
-// read them (a PDF that OpenRouter's file parser turns into text included),
-// so the policy decides what to do with them.
+// "input_file", "redacted_thinking", "reasoning.encrypted", ...); token-id
+// arrays count as "tokens". aupguard cannot read them (a PDF that
+// OpenRouter's file parser turns into text included), so the policy decides
+// what to do with them.
 //
-// Extraction does not depend on ep beyond the end-user field: a field a
-// model might read is inspected wherever it appears (OpenRouter's chat
-// endpoint also accepts "prompt", for instance). The end-user field is
-// "user" (chat, completions, embeddings, other), "safety_identifier" falling
-// back to "user" (responses), "metadata.user_id" falling back to "user"
-// (messages); a non-string end-user field is refused.
+// The end-user field is "user" (chat, completions, embeddings, other),
+// "safety_identifier" falling back to "user" (responses), "metadata.user_id"
+// falling back to "user" (messages); a non-string end-user field is refused.
 func ParseRequest(ep Endpoint, body []byte, opt ParseOptions) (*Request, error) {
 	max := opt.MaxDepth
 	if max <= 0 {

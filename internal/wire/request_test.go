@@ -62,7 +62,9 @@ func TestParseChat(t *testing.T) {
 		"tools[0].function.parameters.properties.{0}.enum[1]=Rome",
 		"messages[0].content=You are helpful.",
 		"messages[1].content[0].text=Look at é this",
+		"messages[1].name=bob",
 		"messages[2].reasoning=thinking...",
+		"messages[2].tool_calls[0].function.name=get_weather",
 		`messages[2].tool_calls[0].function.arguments={"city":"Paris"}`,
 		"messages[3].content=sunny",
 	}
@@ -108,17 +110,17 @@ func TestParseOtherEndpoints(t *testing.T) {
 			{"type":"reasoning","summary":[{"type":"summary_text","text":"sum"}]},
 			{"type":"item_reference","id":"r"}]}`, "",
 			[]string{"input[0].content[0].text=q", "input[1].content[0].text=a", "input[1].content[1].refusal=no",
-				`input[2].arguments={"x":1}`, "input[3].output=result", "input[4].summary[0].text=sum"},
+				"input[2].name=f", `input[2].arguments={"x":1}`, "input[3].output=result", "input[4].summary[0].text=sum"},
 			map[string]int{"input_image": 1, "input_file": 1}},
 		{"messages", EndpointMessages, `{"model":"anthropic/claude","metadata":{"user_id":"m-1"},
 			"system":[{"type":"text","text":"sys"}],
-			"messages":[{"role":"user","content":[{"type":"text","text":"hello"},{"type":"image","source":{}},
+			"messages":[{"role":"user","content":[{"type":"text","text":"hello"},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA"}},
 			  {"type":"document","source":{"type":"text","data":"doc text"}},{"type":"document","source":{"type":"base64"}}]},
 			 {"role":"assistant","content":[{"type":"thinking","thinking":"hmm","signature":"s"},{"type":"tool_use","id":"t","name":"n","input":{"q":"search me","n":3}}]},
 			 {"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"text","text":"found"}]},{"type":"tool_result","tool_use_id":"t","content":"plain"}]}]}`,
 			"m-1",
 			[]string{"system[0].text=sys", "messages[0].content[0].text=hello", "messages[0].content[2].source.data=doc text",
-				"messages[1].content[0].thinking=hmm", "messages[1].content[1].input.{0}=search me",
+				"messages[1].content[0].thinking=hmm", "messages[1].content[1].name=n", "messages[1].content[1].input.{0}=search me",
 				"messages[2].content[0].content[0].text=found", "messages[2].content[1].content=plain"},
 			map[string]int{"image": 1, "document": 1}},
 		{"messages system string", EndpointMessages, `{"system":"s","messages":[{"role":"user","content":"c"}]}`, "",
@@ -288,9 +290,9 @@ func TestParsePartsAsItems(t *testing.T) {
 	if got := texts(r); !reflect.DeepEqual(got, []string{"input[0].text=caption"}) || r.NonText["image_url"] != 1 {
 		t.Fatalf("%q %v", got, r.NonText)
 	}
-	// Unknown Responses item types: every string is inspected, not refused.
+	// Unknown Responses item types: every string but the type is inspected, not refused.
 	r = mustParse(t, EndpointResponses, `{"input":[{"type":"local_shell_call","action":{"command":["rm","-rf"]}}]}`)
-	if got := texts(r); len(got) != 3 || got[1] != "input[0].{1}.{0}[0]=rm" {
+	if got := texts(r); len(got) != 2 || got[0] != "input[0].{1}.{0}[0]=rm" {
 		t.Fatalf("%q", got)
 	}
 	// A Responses prompt template: variables are read.

@@ -55,13 +55,13 @@ type answer struct {
 
 func (a *answer) add(n int32, where string) {
 	if s, ok := a.d.strVal(n); ok && s != "" {
-		a.out = append(a.out, Text{Where: where, Text: s})
+		a.out = append(a.out, Text{Where: where, Text: s, Role: RoleAssistant, Author: AuthorModel, New: true})
 	}
 }
 
 // all adds every string under n (tool inputs).
 func (a *answer) all(n int32, where string) {
-	x := extractor{d: a.d, req: &Request{}, path: []byte(where)}
+	x := extractor{d: a.d, req: &Request{}, path: []byte(where), role: RoleAssistant, author: AuthorModel, fresh: true}
 	x.allStrings(n, false)
 	a.out = append(a.out, x.req.Texts...)
 }
@@ -80,7 +80,8 @@ func (a *answer) toolCalls(n int32, where string) {
 // choices[].message content (string or parts), reasoning, refusal and
 // tool-call arguments; completions choices[].text; responses output[]
 // message text, refusals, function_call arguments and reasoning summaries;
-// messages content blocks (text, thinking, tool_use input).
+// messages content blocks (text, thinking, tool_use input). Every text is
+// the model's (Role assistant, Author model, New).
 func AnswerTexts(ep Endpoint, body []byte) []Text {
 	d, ok := parseAnswer(body)
 	if !ok {

@@ -88,3 +88,15 @@ func TestChunkTexts(t *testing.T) {
 		t.Fatal("deep chunk")
 	}
 }
+
+func TestAnswerTextsProvenance(t *testing.T) {
+	ts := AnswerTexts(EndpointChat, []byte(`{"choices":[{"message":{"role":"assistant","content":"hi","tool_calls":[{"function":{"arguments":"{}"}}]}}]}`))
+	if len(ts) == 0 {
+		t.Fatal("no texts")
+	}
+	for _, x := range ts {
+		if x.Role != RoleAssistant || x.Author != AuthorModel || !x.New {
+			t.Fatalf("%+v", x)
+		}
+	}
+}

@@ -1,17 +1,21 @@
 # METADATA
 # title: OpenRouter Acceptable Use Policy
 # description: |
-#   Turns what the detectors found (input.signals), an optional guard-model
-#   verdict (input.classifier) and who is asking (input.subject) into one
-#   decision. Every number and action lives in data.aup (data.json): the
+#   Turns what the detectors found in the end user's own text
+#   (input.signals), an optional guard-model verdict (input.classifier) and
+#   who is asking (input.subject) into one decision; the operator's text
+#   (input.by_author.operator) into decision.operator, recorded against the
+#   app, never the user. Every number and action lives in data.aup (data.json): the
 #   taxonomy with thresholds, strikes and escalations, PII actions, per-app
 #   overrides (data.aup.apps.NAME) and dry-run lists. This file only combines
 #   them, and iterates only over categories present in the input, so a clean
 #   request costs next to nothing.
 #
 #   Input:
-#     subject:    {app, end_user, standing, strikes, reports, zdr, endpoint, model, non_text}
+#     subject:    {app, end_user, standing, strikes, reports, zdr, endpoint, model, non_text, operator_roles}
 #     signals:    {categories: {ID: {score, rules}}, pii: {KIND: count}, safe_context: [..], length}
+#                 (the end user's own text only)
+#     by_author:  {operator: SIGNALS, model: SIGNALS, tool: SIGNALS} (same shape; empty when no such text)
 #     classifier: {verdict: safe|unsafe, codes: [S-codes or moderation labels], categories: [IDs]} (optional)
 package aup
 
@@ -23,9 +27,15 @@ package aup
 #   the violated categories: one request is one incident; a flag weighs
 #   settings.flag_strike_factor of a block), reasons, rules,
 #   escalation (from blocked categories), legal_hold, the PII kinds to
-#   redact, and dry_run / would_action for shadow-mode categories.
+#   redact, and dry_run / would_action for shadow-mode categories, all from
+#   the end user's own text. decision.operator judges the operator's text
+#   (system and developer prompts) with the same taxonomy thresholds:
+#   {action, categories, severity, reasons, rules}, never a strike or an
+#   escalation; the gateway records its violations against the app. The
+#   model's earlier answers and tool output (input.by_author.model, .tool)
+#   are not charged to anyone here: the answer check judges model output.
 # entrypoint: true
-decision := _decide(_request_hits, 1)
+decision := object.union(_decide(_request_hits, 1), {"operator": _operator_decision})
 
 # METADATA
 # title: Answer decision
@@ -73,6 +83,27 @@ _decide(hits, strike_factor) := d if {
 		"dry_run": would > rank,
 		"would_action": _actions[would],
 	}
+}
+
+# The operator's part: categories only (PII in a system prompt is the
+# operator's own data), no classifier, no strike, no escalation.
+_operator_decision := d if {
+	hits := _operator_hits
+	enforced := _enforced(hits)
+	rank := max({h.rank | some h in enforced} | {0})
+	d := {
+		"action": _actions[rank],
+		"categories": sort(object.keys(enforced)),
+		"severity": _severities[max({h.severity | some h in enforced} | {0})],
+		"reasons": sort({h.reason | some h in enforced} | _shadow_reasons(hits)),
+		"rules": sort({r | some h in enforced; some r in h.rules}),
+	}
+}
+
+_operator_hits := {id: h |
+	some id, s in _operator_categories
+	conf := _category_conf(id)
+	h := _hit(id, conf, s.score, s.rules, _operator_safe_context)
 }
 
 # Hits are the categories and PII kinds (as pii_KIND) whose action is not
@@ -123,6 +154,14 @@ default _safe_context := []
 
 _safe_context := input.signals.safe_context
 
+default _operator_categories := {}
+
+_operator_categories := input.by_author.operator.categories
+
+default _operator_safe_context := []
+
+_operator_safe_context := input.by_author.operator.safe_context
+
 default _app := {}
 
 _app := data.aup.apps[input.subject.app]
@@ -171,8 +210,8 @@ else := sort({r | some r in object.get(_signal_categories, [id, "rules"], [])} |
 # the categories that allow it, never those of critical harms. The detector
 # already discounts scores in safe contexts (lexicon safe_contexts), so the
 # default factor is 1.
-_relax(conf) := data.aup.settings.safe_context_factor if {
-	count(_safe_context) > 0
+_relax(conf, safe) := data.aup.settings.safe_context_factor if {
+	count(safe) > 0
 	conf.relax_in_safe_context
 }
 
@@ -192,11 +231,11 @@ else := 2 if {
 
 else := 0
 
-_category_hit(id, conf) := h if {
-	score := _score(id)
-	rank := _threshold_rank(conf, score, _relax(conf))
+_category_hit(id, conf) := _hit(id, conf, _score(id), _rules(id), _safe_context)
+
+_hit(id, conf, score, rules, safe) := h if {
+	rank := _threshold_rank(conf, score, _relax(conf, safe))
 	rank > 0
-	rules := _rules(id)
 	h := {
 		"rank": rank,
 		"severity": _severity_rank[conf.severity],

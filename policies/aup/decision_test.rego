@@ -453,3 +453,86 @@ test_classifier_allowed_category_stays_allowed if {
 	d := aup.decision with input as _with_verdict({"verdict": "unsafe", "codes": ["S12"]})
 	d.action == "allow"
 }
+
+# --- provenance: decision is the end user's, decision.operator the operator's
+
+_by_author(op_cats) := {
+	"subject": _subject,
+	"signals": {"categories": {}, "pii": {}, "safe_context": [], "length": 30},
+	"by_author": {
+		"operator": {"categories": op_cats, "pii": {}, "safe_context": [], "length": 100},
+		"model": {"categories": {}, "pii": {}, "safe_context": [], "length": 0},
+		"tool": {"categories": {}, "pii": {}, "safe_context": [], "length": 0},
+	},
+}
+
+_mcw := {"mass_casualty_weapons": {"score": 1, "rules": ["mcw.r1"]}}
+
+test_operator_violation_is_not_the_end_users if {
+	d := aup.decision with input as _by_author(_mcw)
+	d.action == "allow"
+	d.strike == 0
+	d.escalation == ""
+	d.categories == []
+	d.operator.action == "block"
+	d.operator.categories == ["mass_casualty_weapons"]
+	d.operator.severity == "critical"
+	d.operator.rules == ["mcw.r1"]
+	count(d.operator.reasons) == 1
+	not d.operator.strike
+	not d.operator.escalation
+}
+
+test_operator_part_uses_the_taxonomy_thresholds if {
+	every id, c in data.aup.categories {
+		low := aup.decision with input as _by_author({id: {"score": c.flag_threshold / 2, "rules": ["r"]}})
+		low.operator.action == "allow"
+		mid := aup.decision with input as _by_author({id: {"score": (c.flag_threshold + c.block_threshold) / 2, "rules": ["r"]}})
+		mid.operator.action == {"block": "flag", "flag": "flag", "allow": "allow"}[c.action]
+	}
+}
+
+test_operator_part_is_empty_without_operator_text if {
+	d := aup.decision with input as _input({}, {})
+	d.operator == {"action": "allow", "categories": [], "severity": "", "reasons": [], "rules": []}
+}
+
+test_end_user_and_operator_are_decided_apart if {
+	x := object.union(_by_author(_mcw), {"signals": {"categories": {"violent_crime_and_terrorism": {"score": 1, "rules": ["vc.r1"]}}}})
+	d := aup.decision with input as x
+	d.categories == ["violent_crime_and_terrorism"]
+	d.operator.categories == ["mass_casualty_weapons"]
+}
+
+test_model_and_tool_text_are_not_charged if {
+	x := object.union(_input({}, {}), {"by_author": {
+		"operator": {"categories": {}, "pii": {}, "safe_context": [], "length": 0},
+		"model": {"categories": _mcw, "pii": {"email": 1}, "safe_context": [], "length": 100},
+		"tool": {"categories": _mcw, "pii": {}, "safe_context": [], "length": 100},
+	}})
+	d := aup.decision with input as x
+	d.action == "allow"
+	d.strike == 0
+	d.operator.action == "allow"
+}
+
+test_operator_part_follows_app_overrides_and_dry_run if {
+	d := aup.decision with input as _by_author(_mcw) with data.aup.dry_run as ["mass_casualty_weapons"]
+	d.operator.action == "allow"
+	d.operator.reasons == [r | some r in d.operator.reasons; startswith(r, "dry_run: ")]
+	count(d.operator.reasons) == 1
+	d2 := aup.decision with input as _by_author(_mcw) with data.aup.apps as {"web": {"categories": {"mass_casualty_weapons": {"action": "flag"}}}}
+	d2.operator.action == "flag"
+}
+
+test_operator_unknown_category_is_ignored if {
+	d := aup.decision with input as _by_author({"no_such_category": {"score": 1, "rules": ["x"]}})
+	d.operator.action == "allow"
+	d.action == "allow"
+}
+
+test_output_decision_has_no_operator_part if {
+	d := aup.output_decision with input as _by_author(_mcw)
+	not "operator" in object.keys(d)
+	d.action == "allow"
+}

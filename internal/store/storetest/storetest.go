@@ -63,6 +63,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Iterators", testIterators},
 		{"RateLimit", testRateLimit},
 		{"UsersScopedByApp", testScopedByApp},
+		{"AppRecord", testAppRecord},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -924,5 +925,46 @@ func testScopedByApp(t *testing.T, s store.Store, c *Clock) {
 	add(t, s, report(c, "x", "{weird}}id%", 1), noDecay)
 	if st := standing(t, s, "x", "{weird}}id%"); st.Reports != 1 {
 		t.Fatalf("odd user id: %+v", st)
+	}
+}
+
+// testAppRecord: a violation in the operator's text is a report under the
+// reserved user store.OperatorUser, without pseudonym or strike; the
+// gateway gives one operator text the same id all hour, so a repeat is a
+// duplicate. It sits in the queue under its app with no risk and never
+// escalates, however many there are.
+func testAppRecord(t *testing.T, s store.Store, c *Clock) {
+	r := report(c, "web", store.OperatorUser, 0, "mass_casualty_weapons")
+	r.Source, r.Pseudonym, r.Severity, r.Excerpt = store.SourceOperator, "", "critical", ""
+	if res := add(t, s, r, noDecay); res.Duplicate || res.Action != nil || res.Standing.Strikes != 0 {
+		t.Fatalf("first: %+v", res)
+	}
+	if res := add(t, s, r, noDecay); !res.Duplicate || res.Standing.Reports != 1 {
+		t.Fatalf("repeat within the hour: %+v", res)
+	}
+	for range 20 {
+		c.Advance(time.Hour)
+		r2 := report(c, "web", store.OperatorUser, 0, "mass_casualty_weapons")
+		r2.Source, r2.Pseudonym = store.SourceOperator, ""
+		add(t, s, r2, noDecay)
+	}
+	st := standing(t, s, "web", store.OperatorUser)
+	if st.Status != store.Active || st.Strikes != 0 || st.Reports != 21 {
+		t.Fatalf("app record standing: %+v", st)
+	}
+	rs := allReports(t, s, store.ReportQuery{App: "web", User: store.OperatorUser})
+	if len(rs) != 21 || rs[len(rs)-1].ID != r.ID || rs[0].Source != store.SourceOperator || rs[0].Pseudonym != "" {
+		t.Fatalf("app reports: %d %+v", len(rs), rs[len(rs)-1])
+	}
+	q := queueAll(t, s, store.QueueQuery{App: "web"})
+	if len(q) != 1 || q[0].User != store.OperatorUser || q[0].Risk != 0 {
+		t.Fatalf("queue: %+v", q)
+	}
+	cs, err := s.User(ctx, "web", store.OperatorUser)
+	if err != nil || len(cs.Pseudonyms) != 0 {
+		t.Fatalf("case: %+v %v", cs.Pseudonyms, err)
+	}
+	if _, _, ok, err := s.FindPseudonym(ctx, ""); err != nil || ok {
+		t.Fatalf("the empty pseudonym names a user: %v %v", ok, err)
 	}
 }

@@ -28,7 +28,7 @@ type featureSet struct {
 // DefaultFeatures is the feature set of new models.
 func DefaultFeatures() FeatureSet { return defaultFeatures }
 
-var defaultFeatures = featureSet{CharMin: 2, CharMax: 5, Words: 2, MaxRunes: 2048}
+var defaultFeatures = featureSet{CharMin: 4, CharMax: 4, Words: 2, MaxRunes: 2048}
 
 // Salts keep the hash spaces of the feature kinds apart.
 const (
@@ -91,12 +91,19 @@ type folder struct {
 }
 
 // windows folds text and calls f for each window of at most fs.MaxRunes
-// folded runes (windows overlap by half, so a request never falls between
-// two). A text shorter than one window is one window.
+// folded runes, back to back. A text shorter than one window is one window.
 func (fo *folder) windows(fs featureSet, text string, f func(w []rune)) {
 	r := fo.runes[:0]
 	r = append(r, ' ')
-	for _, c := range text {
+	for i := 0; i < len(text); {
+		c := rune(text[i])
+		if c < utf8.RuneSelf {
+			i++
+		} else {
+			var size int
+			c, size = utf8.DecodeRuneInString(text[i:])
+			i += size
+		}
 		c = fold(c)
 		switch {
 		case c < 0:
@@ -120,8 +127,7 @@ func (fo *folder) windows(fs featureSet, text string, f func(w []rune)) {
 		f(r)
 		return
 	}
-	step := max / 2
-	for start := 0; ; start += step {
+	for start := 0; ; start += max {
 		end := start + max
 		if end >= len(r) {
 			f(r[start:])
@@ -132,6 +138,8 @@ func (fo *folder) windows(fs featureSet, text string, f func(w []rune)) {
 }
 
 // hashes calls emit with the hash of every feature of one folded window.
+// Model.harmSum is the same walk, inlined for the hot path;
+// TestHarmSumEqualsHashes keeps the two equal.
 func (fs featureSet) hashes(w []rune, emit func(h uint32)) {
 	// Character n-grams.
 	for i := range w {
@@ -165,7 +173,7 @@ func (fs featureSet) hashes(w []rune, emit func(h uint32)) {
 				word(h)
 			}
 			h, in = 2166136261, false
-		case unspaced(c):
+		case c >= 0x0E00 && unspaced(c):
 			if in {
 				word(h)
 			}

@@ -195,17 +195,77 @@ func offsets(all, w []rune) (int, int) {
 }
 
 func (m *Model) harmLogit(w []rune) float64 {
-	var sum int64
-	n := 0
-	harm, mask := m.harm, m.mask
-	m.h.Features.hashes(w, func(h uint32) {
-		sum += int64(harm[h&mask])
-		n++
-	})
+	sum, n := m.harmSum(w)
 	if n == 0 {
 		return float64(m.h.HarmBias)
 	}
 	return float64(m.h.HarmBias) + float64(sum)*float64(m.h.HarmScale)/math.Sqrt(float64(n))
+}
+
+// harmSum adds the harm head's weights of every feature of w: the walk of
+// featureSet.hashes without a call per feature.
+func (m *Model) harmSum(w []rune) (sum int64, n int) {
+	fs := m.h.Features
+	harm, mask := m.harm, m.mask
+	for i := range w {
+		h := uint32(saltChar)
+		last := min(fs.CharMax, len(w)-i)
+		k := 1
+		if fs.CharMin > 1 {
+			// The n-grams shorter than CharMin are hashed, not counted,
+			// except single characters of unspaced scripts.
+			h = (h ^ uint32(w[i])) * fnvPrime
+			if w[i] >= 0x0E00 && unspaced(w[i]) {
+				sum += int64(harm[(h^1<<24)&mask])
+				n++
+			}
+			for k = 2; k < fs.CharMin && k <= last; k++ {
+				h = (h ^ uint32(w[i+k-1])) * fnvPrime
+			}
+		}
+		for ; k <= last; k++ {
+			h = (h ^ uint32(w[i+k-1])) * fnvPrime
+			sum += int64(harm[(h^uint32(k)<<24)&mask])
+			n++
+		}
+	}
+	if fs.Words == 0 {
+		return sum, n
+	}
+	var prev uint32
+	have := false
+	word := func(h uint32) {
+		sum += int64(harm[(h^saltWord)&mask])
+		n++
+		if fs.Words >= 2 && have {
+			sum += int64(harm[((prev*fnvPrime^h)^saltWord2)&mask])
+			n++
+		}
+		prev, have = h, true
+	}
+	h, in := uint32(2166136261), false
+	for _, c := range w {
+		switch {
+		case c == ' ':
+			if in {
+				word(h)
+			}
+			h, in = 2166136261, false
+		case c >= 0x0E00 && unspaced(c):
+			if in {
+				word(h)
+			}
+			word((2166136261 ^ uint32(c)) * fnvPrime)
+			h, in = 2166136261, false
+		default:
+			h = (h ^ uint32(c)) * fnvPrime
+			in = true
+		}
+	}
+	if in {
+		word(h)
+	}
+	return sum, n
 }
 
 func (m *Model) catProbs(w []rune) []float64 {

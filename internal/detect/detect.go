@@ -19,6 +19,17 @@ type Signals struct {
 	PII         map[string]int            `json:"pii"`                    // kind → count
 	SafeContext []string                  `json:"safe_context,omitempty"` // e.g. fiction, history, definition
 	Length      int                       `json:"length"`                 // bytes of text scanned
+	// Model is the learned tier's view of the same text (internal/classify,
+	// filled by the policy engine); nil when no model ran.
+	Model *ModelScores `json:"model,omitempty"`
+}
+
+// ModelScores are the learned tier's scores, rounded to two decimals:
+// the probability that the text is a prohibited request, and each
+// category's share of it.
+type ModelScores struct {
+	Harmful    float64            `json:"harmful"`
+	Categories map[string]float64 `json:"categories"`
 }
 
 // CategorySignal is one category's score (0..1; ~1 clear harmful intent,

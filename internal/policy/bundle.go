@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"github.com/aupguard/aupguard/internal/classify"
+
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -51,7 +53,31 @@ func wanted(name string) bool {
 	if strings.HasPrefix(base, ".") {
 		return false
 	}
-	return strings.HasSuffix(base, ".rego") || base == dataFile || base == LexiconFile
+	return strings.HasSuffix(base, ".rego") || base == dataFile || base == LexiconFile || base == classify.FileName
+}
+
+// model returns the bundle's learned model (aup/model.bin), or nil when
+// the bundle has none: the policy then sees no input.signals.model.
+func (b *bundle) model() (*classify.Model, error) {
+	var found []string
+	for n := range b.files {
+		if path.Base(n) == classify.FileName {
+			found = append(found, n)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, nil
+	case 1:
+		m, err := classify.Load(b.files[found[0]])
+		if err != nil {
+			return nil, fmt.Errorf("policy: %s: %w", found[0], err)
+		}
+		return m, nil
+	default:
+		sort.Strings(found)
+		return nil, fmt.Errorf("policy: bundle has %d model files: %s", len(found), strings.Join(found, ", "))
+	}
 }
 
 // readBundle reads a policy directory ("" = embedded bundle).

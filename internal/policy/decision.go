@@ -93,7 +93,9 @@ func (b *ByAuthor) signalFree() bool {
 	return b == nil || (signalFree(b.Operator) && signalFree(b.Model) && signalFree(b.Tool))
 }
 
-func signalFree(sig detect.Signals) bool { return len(sig.Categories) == 0 && len(sig.PII) == 0 }
+func signalFree(sig detect.Signals) bool {
+	return len(sig.Categories) == 0 && len(sig.PII) == 0 && sig.Model == nil
+}
 
 // AuthorOf is the author group a text is charged to: it maps an empty or
 // unknown author to the end user, so unlabelled text is never ignored.

@@ -7,6 +7,9 @@
 package policy
 
 import (
+	"github.com/aupguard/aupguard/internal/classify"
+	"math"
+
 	"context"
 	"encoding/binary"
 	"errors"
@@ -49,6 +52,9 @@ type Options struct {
 	// merged into data.aup.dry_run of every bundle version loaded.
 	DryRun []string
 	Logger *slog.Logger // default: discard
+	// Model replaces the bundle's learned model (aup/model.bin); for
+	// evaluations that train one per fold. nil: the bundle's.
+	Model *classify.Model
 	// Classifier is the optional guard-model tier; nil or Mode "off" disables it.
 	Classifier *ClassifierOptions
 }
@@ -70,6 +76,7 @@ type Engine struct {
 type state struct {
 	req, out    rego.PreparedEvalQuery
 	det         *detect.Detector
+	model       *classify.Model // nil: the bundle has none
 	hash        string
 	files       map[string][]byte
 	fingerprint string
@@ -197,6 +204,13 @@ func (e *Engine) load(ctx context.Context) (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: %s: %w", LexiconFile, err)
 	}
+	mdl, err := b.model()
+	if err != nil {
+		return nil, err
+	}
+	if e.opt.Model != nil {
+		mdl = e.opt.Model
+	}
 	mods, err := b.modules(false)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
@@ -229,7 +243,7 @@ func (e *Engine) load(ctx context.Context) (*state, error) {
 			rego.StrictBuiltinErrors(true),
 		).PrepareForEval(ctx)
 	}
-	st := &state{det: det, hash: b.hash(), files: b.files, fingerprint: fp, use: analyseInput(comp.Modules), reqMemo: &memo{}, outMemo: &memo{}, sigs: &sigCache{seed: maphash.MakeSeed()}}
+	st := &state{det: det, model: mdl, hash: b.hash(), files: b.files, fingerprint: fp, use: analyseInput(comp.Modules), reqMemo: &memo{}, outMemo: &memo{}, sigs: &sigCache{seed: maphash.MakeSeed()}}
 	if st.req, err = prep(RequestQuery); err != nil {
 		return nil, fmt.Errorf("policy: prepare %s: %w", RequestQuery, err)
 	}
@@ -305,6 +319,7 @@ func (e *Engine) CheckRequest(ctx context.Context, s Subject, texts []wire.Text)
 	user, op, model, tool := Split(texts)
 	// A chat's history and an app's system prompt come again with every turn.
 	sig := st.det.ScanCached(user)
+	sig.Model = st.modelScores(user)
 	var by *ByAuthor
 	if len(op)+len(model)+len(tool) > 0 {
 		by = &ByAuthor{Operator: st.scanAuthor(0, op), Model: st.scanAuthor(1, model), Tool: st.scanAuthor(2, tool)}
@@ -416,3 +431,20 @@ func (e *Engine) decide(ctx context.Context, st *state, pq *rego.PreparedEvalQue
 	}
 	return d, nil
 }
+
+// modelScores runs the learned tier on the end user's text. Scores are
+// rounded to two decimals, like the lexicon's, so the decision memo still
+// meets equal inputs. nil: no model, or no end-user text.
+func (st *state) modelScores(texts []string) *detect.ModelScores {
+	if st.model == nil || len(texts) == 0 {
+		return nil
+	}
+	sc := st.model.Score(texts)
+	ms := &detect.ModelScores{Harmful: round2(sc.Harmful), Categories: make(map[string]float64, len(sc.Categories))}
+	for c, v := range sc.Categories {
+		ms.Categories[c] = round2(v)
+	}
+	return ms
+}
+
+func round2(f float64) float64 { return math.Round(f*100) / 100 }

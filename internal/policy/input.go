@@ -84,6 +84,28 @@ func signalsTerm(sig detect.Signals) *ast.Term {
 		ast.Item(ast.InternedTerm("pii"), ast.ObjectTerm(pii...)),
 		ast.Item(ast.InternedTerm("safe_context"), stringsTerm(sig.SafeContext)),
 		ast.Item(ast.InternedTerm("length"), ast.IntNumberTerm(sig.Length)),
+		ast.Item(ast.InternedTerm("model"), modelTerm(sig.Model)),
+	)
+}
+
+// modelTerm is the learned tier's scores; "ran" is false (and the scores
+// zero) when the bundle has no model or there was no end-user text.
+func modelTerm(m *detect.ModelScores) *ast.Term {
+	if m == nil {
+		return ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("ran"), ast.BooleanTerm(false)),
+			ast.Item(ast.InternedTerm("harmful"), ast.IntNumberTerm(0)),
+			ast.Item(ast.InternedTerm("categories"), ast.ObjectTerm()),
+		)
+	}
+	cats := make([][2]*ast.Term, 0, len(m.Categories))
+	for id, v := range m.Categories {
+		cats = append(cats, ast.Item(ast.StringTerm(id), ast.FloatNumberTerm(v)))
+	}
+	return ast.ObjectTerm(
+		ast.Item(ast.InternedTerm("ran"), ast.BooleanTerm(true)),
+		ast.Item(ast.InternedTerm("harmful"), ast.FloatNumberTerm(m.Harmful)),
+		ast.Item(ast.InternedTerm("categories"), ast.ObjectTerm(cats...)),
 	)
 }
 

@@ -31,7 +31,7 @@ const memoMax = 4096 // entries per bundle version; the map is dropped when full
 
 var subjectFields = [...]string{"app", "end_user", "standing", "strikes", "reports", "zdr", "endpoint", "model", "non_text", "operator_roles"}
 
-var signalFields = [...]string{"categories", "pii", "safe_context", "length"}
+var signalFields = [...]string{"categories", "pii", "safe_context", "length", "model"}
 
 // authorFields are the keys of input.by_author, in ByAuthor's order.
 var authorFields = [...]string{"operator", "model", "tool"}
@@ -212,6 +212,16 @@ func (u signalUse) appendKey(b []byte, sig detect.Signals) []byte {
 	b = append(b, 0)
 	if u[3] {
 		b = strconv.AppendInt(b, int64(sig.Length), 10)
+	}
+	b = append(b, 0)
+	if u[4] && sig.Model != nil {
+		b = strconv.AppendFloat(b, sig.Model.Harmful, 'g', -1, 64)
+		for _, k := range sortedKeys(sig.Model.Categories) {
+			b = append(b, 1)
+			b = append(b, k...)
+			b = append(b, '=')
+			b = strconv.AppendFloat(b, sig.Model.Categories[k], 'g', -1, 64)
+		}
 	}
 	return append(b, 0)
 }

@@ -158,7 +158,7 @@ func TestMemoKeyByAuthor(t *testing.T) {
 		t.Fatal("model signals not read but in the key")
 	}
 	u = use("package p\n\nx := input.by_author[a].pii if some a in [\"tool\"]\n")
-	all := signalUse{true, true, true, true}
+	all := signalUse{true, true, true, true, true}
 	if u.byAuthor[0] != all || u.byAuthor[1] != all || u.byAuthor[2] != all {
 		t.Fatalf("a dynamic author reads every author (conservative): %+v", u)
 	}

@@ -167,7 +167,53 @@ default _app := {}
 _app := data.aup.apps[input.subject.app]
 
 # Categories named by the input: only these are looked at.
-_ids := object.keys(_signal_categories) | _classifier_ids
+_ids := (object.keys(_signal_categories) | _classifier_ids) | _model_ids
+
+# --- learned tier: input.signals.model (internal/classify), thresholds in data.aup.settings.model
+
+default _model := {"ran": false, "harmful": 0, "categories": {}}
+
+_model := input.signals.model
+
+# Without settings.model the learned tier never acts (a bundle without a model).
+default _model_settings := {"flag": 2, "block": 2, "confirm": 0}
+
+_model_settings := data.aup.settings.model
+
+# The model names the category with the largest share of its harm
+# probability, once that probability reaches the flag threshold.
+_model_ids contains id if {
+	_model.harmful >= _model_settings.flag
+	top := max({v | some v in _model.categories})
+	some id, v in _model.categories
+	v == top
+}
+
+# A lexicon hit counts only where the model agrees that the text may be
+# harmful (harm probability at least settings.model.confirm): the lexicon's
+# false positives are long innocent texts whose words meet by chance, and
+# the model reads the whole text. Critical categories and guard-model
+# verdicts are never overruled.
+_lexicon_confirmed(_, _) if not _model.ran
+
+_lexicon_confirmed(_, conf) if conf.severity == "critical"
+
+_lexicon_confirmed(id, _) if id in _classifier_ids
+
+_lexicon_confirmed(_, _) if _model.harmful >= _model_settings.confirm
+
+_model_rank(id, conf) := 3 if {
+	id in _model_ids
+	conf.action == "block"
+	_model.harmful >= _model_settings.block
+}
+
+else := 2 if {
+	id in _model_ids
+	conf.action != "allow"
+}
+
+else := 0
 
 _unknown_reasons contains sprintf("unknown_category: %s (not in data.aup.categories)", [id]) if {
 	some id in _ids
@@ -196,13 +242,14 @@ _category_conf(id) := object.union(data.aup.categories[id], _app.categories[id])
 
 else := data.aup.categories[id]
 
-_score(id) := _signal_categories[id].score if not _classifier_unsafe
+_score(id) := max({object.get(_signal_categories, [id, "score"], 0), data.aup.settings.classifier_score}) if {
+	_classifier_unsafe
+	id in _classifier_ids
+}
 
-else := max({object.get(_signal_categories, [id, "score"], 0), data.aup.settings.classifier_score}) if id in _classifier_ids
+else := object.get(_signal_categories, [id, "score"], 0)
 
-else := _signal_categories[id].score
-
-_rules(id) := _signal_categories[id].rules if not id in _classifier_ids
+_rules(id) := object.get(_signal_categories, [id, "rules"], []) if not id in _classifier_ids
 
 else := sort({r | some r in object.get(_signal_categories, [id, "rules"], [])} | {concat("", ["classifier.", id])})
 
@@ -231,20 +278,42 @@ else := 2 if {
 
 else := 0
 
-_category_hit(id, conf) := _hit(id, conf, _score(id), _rules(id), _safe_context)
+# The end user's categories: the lexicon (confirmed by the model), the
+# guard-model verdict and the learned tier, the most severe rank wins.
+_category_hit(id, conf) := h if {
+	score := _score(id)
+	lex := _lexicon_rank(id, conf, score)
+	mdl := _model_rank(id, conf)
+	rank := max({lex, mdl})
+	rank > 0
+	rules := _hit_rules(id, lex, mdl)
+	h := _hit_object(id, conf, rank, rules, sprintf("score %v, model %v; rules %s", [score, _model.harmful, concat(",", rules)]))
+}
+
+_lexicon_rank(id, conf, score) := _threshold_rank(conf, score, _relax(conf, _safe_context)) if _lexicon_confirmed(id, conf)
+
+else := 0
+
+_hit_rules(id, lex, mdl) := _rules(id) if mdl == 0
+
+else := sort({r | some r in _rules(id)} | {concat("", ["model.", id])}) if lex > 0
+
+else := [concat("", ["model.", id])]
 
 _hit(id, conf, score, rules, safe) := h if {
 	rank := _threshold_rank(conf, score, _relax(conf, safe))
 	rank > 0
-	h := {
+	h := _hit_object(id, conf, rank, rules, sprintf("score %v; rules %s", [score, concat(",", rules)]))
+}
+
+_hit_object(id, conf, rank, rules, why) := {
 		"rank": rank,
 		"severity": _severity_rank[conf.severity],
 		"strike": conf.strike * _strike_weight[rank],
 		"escalation": _escalation_rank[conf.escalation],
 		"legal_hold": conf.legal_hold,
-		"rules": rules,
-		"reason": sprintf("%s: %s (score %v; rules %s)", [id, _actions[rank], score, concat(",", rules)]),
-	}
+	"rules": rules,
+	"reason": sprintf("%s: %s (%s)", [id, _actions[rank], why]),
 }
 
 # --- PII

@@ -255,7 +255,7 @@ test_most_severe_action_and_largest_strike_win if {
 	d.strike == data.aup.categories.violent_crime_and_terrorism.strike
 	d.rules == ["ip.a", "pa.a", "vc.a", "vc.b"]
 	count(d.reasons) == 3
-	"violent_crime_and_terrorism: block (score 0.95; rules vc.a,vc.b)" in d.reasons
+	"violent_crime_and_terrorism: block (score 0.95, model 0; rules vc.a,vc.b)" in d.reasons
 }
 
 # --- safe context relaxes only the categories that allow it
@@ -535,4 +535,67 @@ test_output_decision_has_no_operator_part if {
 	d := aup.output_decision with input as _by_author(_mcw)
 	not "operator" in object.keys(d)
 	d.action == "allow"
+}
+
+# --- the learned tier (input.signals.model)
+
+_model_input(cats, harmful, model_cats) := {
+	"subject": _subject,
+	"signals": {
+		"categories": cats, "pii": {}, "safe_context": [], "length": 100,
+		"model": {"ran": true, "harmful": harmful, "categories": model_cats},
+	},
+}
+
+test_model_alone_blocks_its_top_category if {
+	d := aup.decision with input as _model_input({}, 0.995, {"violent_crime_and_terrorism": 0.8, "hate_and_harassment": 0.19})
+	d.action == "block"
+	d.categories == ["violent_crime_and_terrorism"]
+	d.rules == ["model.violent_crime_and_terrorism"]
+}
+
+test_model_alone_flags_between_thresholds if {
+	d := aup.decision with input as _model_input({}, 0.98, {"fraud_and_systematic_deception": 0.9})
+	d.action == "flag"
+	d.categories == ["fraud_and_systematic_deception"]
+}
+
+test_model_below_flag_threshold_does_nothing if {
+	d := aup.decision with input as _model_input({}, 0.9, {"fraud_and_systematic_deception": 0.9})
+	d.action == "allow"
+}
+
+test_model_never_acts_for_allowed_categories if {
+	d := aup.decision with input as _model_input({}, 0.999, {"sexual_content": 0.99})
+	d.action == "allow"
+}
+
+test_lexicon_hit_needs_the_models_agreement if {
+	cats := {"violent_crime_and_terrorism": {"score": 0.95, "rules": ["vc.a"]}}
+	aup.decision.action == "allow" with input as _model_input(cats, 0.02, {})
+	aup.decision.action == "block" with input as _model_input(cats, 0.4, {})
+}
+
+test_lexicon_critical_hit_stands_without_the_model if {
+	cats := {"mass_casualty_weapons": {"score": 0.95, "rules": ["mcw.a"]}}
+	d := aup.decision with input as _model_input(cats, 0.01, {})
+	d.action == "block"
+}
+
+test_lexicon_acts_alone_when_no_model_ran if {
+	cats := {"violent_crime_and_terrorism": {"score": 0.95, "rules": ["vc.a"]}}
+	d := aup.decision with input as _input(cats, {})
+	d.action == "block"
+}
+
+test_lexicon_and_model_rules_are_both_named if {
+	cats := {"violent_crime_and_terrorism": {"score": 0.95, "rules": ["vc.a"]}}
+	d := aup.decision with input as _model_input(cats, 0.995, {"violent_crime_and_terrorism": 0.9})
+	d.rules == ["model.violent_crime_and_terrorism", "vc.a"]
+}
+
+test_model_settings_are_data if {
+	d := aup.decision with input as _model_input({}, 0.9, {"fraud_and_systematic_deception": 0.9})
+		with data.aup.settings.model as {"flag": 0.5, "block": 0.8, "confirm": 0.1}
+	d.action == "block"
 }

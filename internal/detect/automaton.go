@@ -45,6 +45,15 @@ const sentenceGap = 4
 type matcher struct {
 	pats []pattern
 
+	// breakList, when >= 0, is the list id under which the scan records
+	// every sentence break (a hit at the break's position), so negation can
+	// reach to a sentence's end and texts can be joined (see Detector.scan)
+	breakList int32
+	// edgeLen is how many tokens at each end of a text a phrase can take
+	// while spanning into the next text: the longest term's words - 1,
+	// at most maxEdge
+	edgeLen int
+
 	words []string // word id → word
 	// words of up to 8 bytes, packed little-endian into a uint64 (tokens
 	// never hold a zero byte, so the packing is unambiguous): multiplicative
@@ -153,7 +162,10 @@ func (t *u64Table) get(k uint64) (int32, bool) {
 }
 
 func buildMatcher(pats []pattern) *matcher {
-	m := &matcher{pats: pats, seed: maphash.MakeSeed()}
+	m := &matcher{pats: pats, seed: maphash.MakeSeed(), breakList: -1}
+	for _, p := range pats {
+		m.edgeLen = max(m.edgeLen, min(int(p.words), maxEdge))
+	}
 	wordID := map[string]int32{}
 	intern := func(w string) int32 {
 		id, ok := wordID[w]
@@ -424,6 +436,8 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 	)
 	pos := int32(0)
 	walks = walks[:0]
+	sc.head.n, sc.tail.n, sc.broken = 0, 0, false
+	ntail := 0
 	for i := 0; i <= len(text); {
 		// find the token's end and its word id; the common short token
 		// takes one 8-byte load: the first space by SWAR, then one lookup
@@ -457,10 +471,27 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 			}
 		}
 		tok := text[i:j]
+		isBreak := len(tok) == 1 && tok[0] == '.'
+		if m.edgeLen > 0 {
+			// the first and last edgeLen tokens of the text's outer sentences
+			if isBreak {
+				sc.broken, ntail = true, 0
+			} else {
+				if !sc.broken && sc.head.n < m.edgeLen {
+					sc.head.t[sc.head.n] = edgeTok{wid, pos}
+					sc.head.n++
+				}
+				sc.ring[ntail%maxEdge] = edgeTok{wid, pos}
+				ntail++
+			}
+		}
 		switch {
-		case len(tok) == 1 && tok[0] == '.':
+		case isBreak:
 			// a sentence break ends every phrase
 			walks = walks[:0]
+			if m.breakList >= 0 {
+				recs = append(recs, listHit{m.breakList, hit{start: pos, end: pos}})
+			}
 			pos += sentenceGap
 		case len(walks) == 0 && !m.hasPrefix:
 			// no open phrase: only the root walk, inline
@@ -487,7 +518,61 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 		i = j + 1
 	}
 	sc.walks, sc.recs = walks, recs
+	k := min(ntail, m.edgeLen)
+	for x := 0; x < k; x++ {
+		sc.tail.t[x] = sc.ring[(ntail-k+x)%maxEdge]
+	}
+	sc.tail.n = k
 	return pos + 1
+}
+
+// maxEdge bounds the tokens kept at each end of a text for phrases that
+// span two texts.
+const maxEdge = 8
+
+// edgeTok is one token at the edge of a text: its word id (-1: no term has
+// it) and position.
+type edgeTok struct {
+	wid, pos int32
+}
+
+// edge is the first (head) or last (tail) tokens of a text, outside any
+// sentence break.
+type edge struct {
+	t [maxEdge]edgeTok
+	n int
+}
+
+// across finds the phrases that start in a (tokens before a text boundary)
+// and end in b (the first tokens after it), by walking the trie over their
+// word ids, and appends their hits to recs. Prefix terms do not span
+// texts. Both are at most maxEdge tokens, so this is bounded.
+func (m *matcher) across(a, b []edgeTok, recs []listHit) []listHit {
+	for i := range a {
+		r := nodeRef{node: -1}
+		if a[i].wid >= 0 {
+			r = m.rootRef[a[i].wid]
+		}
+		for j := i + 1; r.node >= 0 && r.more && j < len(a)+len(b); j++ {
+			t := b[max(0, j-len(a))]
+			if j < len(a) {
+				t = a[j]
+			}
+			if t.wid < 0 {
+				break
+			}
+			var ok bool
+			if r, ok = m.edge(r.node, t.wid); !ok || r.node < 0 {
+				break
+			}
+			if j >= len(a) {
+				for _, l := range m.outs[r.outStart:r.outEnd] {
+					recs = append(recs, listHit{l, hit{start: a[i].pos, end: t.pos}})
+				}
+			}
+		}
+	}
+	return recs
 }
 
 // token advances the open phrases over one token and opens a new one.
@@ -561,6 +646,11 @@ type matchScratch struct {
 	recs  []listHit // hits in the order found
 	buf   []hit     // backing array of the per-list hits
 	next  []int32
+
+	// the text's edges (see across): set by scan when edgeLen > 0
+	head, tail edge
+	broken     bool // the text has a sentence break
+	ring       [maxEdge]edgeTok
 }
 
 // listHit is a hit of one list. The scan appends them to one array, which

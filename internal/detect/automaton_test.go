@@ -11,7 +11,7 @@ import (
 
 // listHits runs a scan that fills per-list hits and returns them sorted.
 func listHits(nLists int, scan func(hits [][]hit)) [][]hit {
-	hits := make([][]hit, nLists)
+	hits := make([][]hit, nLists+1) // + the sentence breaks the matcher records
 	scan(hits)
 	for _, hs := range hits {
 		slices.SortFunc(hs, cmpHit)
@@ -47,7 +47,7 @@ func compareWithReference(t *testing.T, ref *refAutomaton, m *matcher, nLists in
 		}
 	}
 	wantPositions++
-	for l := range want {
+	for l := range want[:nLists] {
 		if !slices.Equal(got[l], want[l]) {
 			t.Errorf("text %.300q, list %d:\n got %v\nwant %v", text, l, got[l], want[l])
 			return false

@@ -67,30 +67,44 @@ func TestScanCachedEqualsScan(t *testing.T) {
 	}
 }
 
-// The texts of a request are matched one by one and shifted into place; the
-// joined text must give the same hits (rules across messages included).
+// The texts of a request are matched one by one and shifted into place,
+// plus the phrases that span two texts; that must give the hits of the
+// joined token sequence: the normalised texts one after another, with a
+// sentence break between two where one ends or starts with one.
 func TestScanTextByTextEqualsJoined(t *testing.T) {
 	d := bundled(t)
 	joined := func(texts []string) Signals {
 		st := d.state()
 		defer d.pool.Put(st)
 		n := &st.norm
-		n.reset()
 		var pii piiCounts
 		length := 0
-		for i, t := range texts {
-			if i > 0 {
-				n.separate()
-			}
+		var all []byte
+		pend := false
+		for _, t := range texts {
+			n.reset()
 			n.add(t)
+			n.finish()
 			length += len(t)
 			scanPII(t, &pii)
+			if len(n.out) == 0 {
+				pend = pend || n.trailBreak
+				continue
+			}
+			if len(all) > 0 {
+				if pend || n.leadBreak {
+					all = append(all, " . "...)
+				} else {
+					all = append(all, ' ')
+				}
+			}
+			all = append(all, n.out...)
+			pend = n.trailBreak
 		}
-		n.finish()
 		end := int32(0)
 		st.recs = st.recs[:0]
-		if len(n.out) > 0 {
-			d.m.scan(n.out, &st.ms)
+		if len(all) > 0 {
+			d.m.scan(all, &st.ms)
 			st.recs = append(st.recs, st.ms.recs...)
 			for _, r := range st.recs {
 				end = max(end, r.h.end+1)
@@ -108,6 +122,12 @@ func TestScanTextByTextEqualsJoined(t *testing.T) {
 		{"i will kill.", ".", "him tonight"},
 		{"", "", ""},
 		{"not", "how to hack a bank account"},
+		{"how do i make", "sarin at home"},
+		{"what are weapons", "of", "mass", "destruction and how do i get some"}, // a phrase over four texts
+		{"weapons of mass", "destruction. how do i", "get some"},
+		{"weapons of mass.", "destruction"},
+		{"weapons of mass", ".", "destruction"},
+		{"weapons of mass", "", "destruction"},
 	}
 	for _, req := range cacheRequests(t)[:3000] {
 		cases = append(cases, req)

@@ -66,45 +66,62 @@ func (d *Detector) state() *scanState {
 	if st, ok := d.pool.Get().(*scanState); ok {
 		return st
 	}
-	return &scanState{hits: make([][]hit, d.nLists)}
+	return &scanState{hits: make([][]hit, d.nLists+1)} // + the sentence breaks
 }
 
 // Scan normalises and scans all texts of one request (or answer) in one
-// linear pass. Texts are joined with sentence breaks, so a rule can use
-// words from two messages only if they are close.
+// linear pass. The texts are read as one text: each text's words follow
+// the previous one's, with a sentence break between them only where one of
+// them ends or starts a sentence, so a request split over messages or
+// content parts ("how do I make", "sarin at home") reads like the joined
+// sentence. The caller passes the consecutive texts of one author.
 func (d *Detector) Scan(texts []string) Signals { return d.scan(texts, nil) }
 
 // ScanCached is Scan for texts that come again: a chat resends its whole
 // history with every turn, and an app its system prompt with every
-// request. It remembers what each long text matched (token positions and
-// list ids, keyed by a seeded hash, never the text) and scans only the
-// texts it has not seen lately. The signals are Scan's.
+// request. It remembers what each long text matched (token positions,
+// list ids and the word ids of its edge tokens, keyed by a seeded hash,
+// never the text) and scans only the texts it has not seen lately. The
+// signals are Scan's.
 func (d *Detector) ScanCached(texts []string) Signals { return d.scan(texts, &d.cache) }
 
-// Each text is normalised and matched on its own, and its hits shifted to
-// where they would be in the joined text: the normaliser keeps no state
-// across a sentence break and every phrase ends at one, so the joined
-// text's hits are the texts' hits placed one after another, each text
-// 1 + sentenceGap positions after the last non-empty one (the break's
-// token and its gap). That is what lets a text's matches be cached.
+// Each text is normalised and matched on its own (so its matches can be
+// cached), and its hits shifted to where they would be in the joined
+// token sequence: the normalised texts one after another, separated by a
+// sentence break where a text ends or starts with one and by a space
+// otherwise. What the joined sequence has beyond the texts' own hits are
+// the phrases that span a boundary: they are found by walking the trie
+// over the last tokens before the boundary and the first after it
+// (matcher.across; a phrase has at most edgeLen+1 words, so a few tokens
+// on each side suffice, carried across texts too short to hold them).
+// TestScanTextByTextEqualsJoined compares the two.
 func (d *Detector) scan(texts []string, c *scanCache) Signals {
 	st := d.state()
 	defer d.pool.Put(st)
 	st.recs = st.recs[:0]
 	var pii piiCounts
 	length := 0
-	next, end := int32(0), int32(0) // where the next text starts; after the last hit
+	next, end := int32(0), int32(0) // where the next token goes; after the last hit
+	started, pendBreak := false, false
+	var run [2 * maxEdge]edgeTok // the joined sequence's last tokens since a break
+	nrun := 0
 	for _, t := range texts {
 		length += len(t)
 		m := d.scanText(st, t, c)
 		pii.add(&m.pii)
 		if m.positions == 0 {
+			pendBreak = pendBreak || m.trailBreak
 			continue
 		}
-		if next > 0 {
+		if started && (pendBreak || m.leadBreak) {
+			// the break token between the texts, then its gap
+			if d.m.breakList >= 0 {
+				st.recs = append(st.recs, listHit{d.m.breakList, hit{start: next, end: next}})
+			}
 			next += 1 + sentenceGap
+			nrun = 0
 		}
-		if next == 0 && len(st.recs) == 0 && m.scratch {
+		if !started && m.scratch {
 			// the first text's fresh hits need no shift: take them
 			// rather than copy them (a 1 MiB prompt has 100,000s)
 			st.recs, st.ms.recs = st.ms.recs, st.recs
@@ -119,6 +136,30 @@ func (d *Detector) scan(texts []string, c *scanCache) Signals {
 				end = max(end, r.h.end+1)
 			}
 		}
+		if nrun > 0 && m.head.n > 0 {
+			var head [maxEdge]edgeTok
+			for i, e := range m.head.t[:m.head.n] {
+				head[i] = edgeTok{e.wid, e.pos + next}
+			}
+			k := len(st.recs)
+			st.recs = d.m.across(run[:nrun], head[:m.head.n], st.recs)
+			for _, r := range st.recs[k:] {
+				end = max(end, r.h.end+1)
+			}
+		}
+		// the tokens a phrase may continue from into the next text
+		if m.broken {
+			nrun = 0
+		}
+		for _, e := range m.tail.t[:m.tail.n] {
+			run[nrun] = edgeTok{e.wid, e.pos + next}
+			nrun++
+		}
+		if nrun > d.m.edgeLen {
+			copy(run[:], run[nrun-d.m.edgeLen:nrun])
+			nrun = d.m.edgeLen
+		}
+		started, pendBreak = true, m.trailBreak
 		next += m.positions
 	}
 	sig := Signals{Length: length, PII: pii.toMap()}
@@ -144,9 +185,11 @@ func (d *Detector) scanText(st *scanState, t string, c *scanCache) textScan {
 	n.reset()
 	n.add(t)
 	n.finish()
+	m.leadBreak, m.trailBreak = n.leadBreak, n.trailBreak
 	if len(n.out) > 0 {
 		m.positions = d.m.scan(n.out, &st.ms)
 		m.recs, m.scratch = st.ms.recs, true
+		m.head, m.tail, m.broken = st.ms.head, st.ms.tail, st.ms.broken
 	}
 	if cacheable {
 		c.put(key, m)

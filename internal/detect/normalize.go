@@ -34,6 +34,9 @@ type normalizer struct {
 	sep        int  // strongest separator since the last emitted token
 	sepCount   int  // separator characters since the last token
 	pendBreak  bool
+	// a sentence break before the first token, and one after the last (or,
+	// with no token, anywhere): how the text meets its neighbours
+	leadBreak, trailBreak bool
 	// a run of single letters ("b o m b", "b.o.m.b", "b, o, m, b"): where it
 	// starts in out, how many letters it has and how many separator
 	// characters its first gap had; joined into one token from 3 letters on.
@@ -64,6 +67,7 @@ func (n *normalizer) reset() {
 	n.sep = sepNone
 	n.sepCount = 0
 	n.pendBreak = false
+	n.leadBreak, n.trailBreak = false, false
 	n.runStart, n.runLen = -1, 0
 }
 
@@ -75,7 +79,9 @@ func (n *normalizer) separate() {
 
 func (n *normalizer) finish() {
 	n.flush()
-	// a trailing break carries no information
+	// a trailing break is not part of the form, but it tells how the text
+	// meets the next
+	n.trailBreak = n.pendBreak
 	n.pendBreak = false
 }
 
@@ -218,6 +224,8 @@ func (n *normalizer) word(s string, i int) int {
 		if n.pendBreak {
 			sep = 3
 		}
+	} else if n.pendBreak {
+		n.leadBreak = true
 	}
 	out := slices.Grow(n.out, sep+maxToken)
 	buf := out[:base+sep+maxToken]
@@ -288,6 +296,8 @@ func (n *normalizer) possessive() {
 	n.flush()
 	if len(n.out) > 0 {
 		n.out = append(n.out, ' ')
+	} else if n.pendBreak {
+		n.leadBreak, n.pendBreak = true, false
 	}
 	n.out = append(n.out, 's')
 	n.runStart, n.runLen = -1, 0
@@ -541,6 +551,8 @@ func (n *normalizer) flush() {
 		} else {
 			n.out = append(n.out, ' ')
 		}
+	} else if n.pendBreak {
+		n.leadBreak = true
 	}
 	n.pendBreak = false
 	n.sep, n.sepCount = sepNone, 0

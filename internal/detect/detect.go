@@ -39,6 +39,10 @@ type Detector struct {
 	negAfter       []int32 // negators that follow what they negate ("... is detected")
 	negAfterWindow int32
 	negWindow      int32
+	instrNeg       []int32 // negators that can head an instruction ("never provide ...")
+	instrVerbs     []int32
+	instrUntil     []int32
+	instrWindow    int32
 	override       []int32
 	contexts       []contextDef
 	cats           []categoryDef
@@ -229,8 +233,24 @@ func (d *Detector) match(st *scanState, end int32) {
 		}
 	}
 	for _, l := range d.negation {
-		for _, h := range st.hits[l] {
-			if st.flags[h.start]&(flagMasked|flagNegFalse) != 0 {
+		hs := st.hits[l]
+		consumed := int32(-1) // a negator negated by the one before it
+		for i, h := range hs {
+			if st.flags[h.start]&(flagMasked|flagNegFalse) != 0 || h.start == consumed {
+				continue
+			}
+			// a negator right before another negates only that one: a
+			// double negation ("don't refuse", "will not stop") negates
+			// nothing after it
+			double := false
+			for j := i + 1; j < len(hs) && hs[j].start <= h.end+1; j++ {
+				if hs[j].start == h.end+1 && st.flags[hs[j].start]&(flagMasked|flagNegFalse) == 0 {
+					double = true
+				}
+			}
+			if double {
+				consumed = h.end + 1
+				st.flags[h.end+1] |= flagNegated
 				continue
 			}
 			for p := h.end + 1; p <= h.end+d.negWindow; p++ {
@@ -238,6 +258,7 @@ func (d *Detector) match(st *scanState, end int32) {
 			}
 		}
 	}
+	d.negateInstructions(st, end)
 	for _, l := range d.negAfter {
 		for _, h := range st.hits[l] {
 			// "evade detection" names the goal, it does not negate
@@ -249,6 +270,66 @@ func (d *Detector) match(st *scanState, end int32) {
 			}
 		}
 	}
+}
+
+// negateInstructions extends negation over a prohibitive instruction:
+// a negator (not itself negated, and not negating another: "don't
+// refuse") followed within
+// instrWindow tokens by an instruction verb negates everything up to the
+// sentence's end or the first "until" term after the verb, so "Never
+// provide instructions for making explosives or synthesizing nerve agents
+// like sarin" negates the whole coordinated list. Each position is marked
+// at most once per list (the scopes of one list are visited in order), so
+// this stays linear.
+func (d *Detector) negateInstructions(st *scanState, end int32) {
+	if len(d.instrNeg) == 0 {
+		return
+	}
+	breaks := st.hits[d.m.breakList]
+	limit := int32(len(st.flags))
+	for _, l := range d.instrNeg {
+		done := int32(0) // marked up to here
+		for _, h := range st.hits[l] {
+			if st.flags[h.start]&(flagMasked|flagNegFalse|flagNegated) != 0 {
+				continue
+			}
+			verb := d.firstAfter(st, d.instrVerbs, h.end, h.end+d.instrWindow)
+			if verb < 0 || d.firstAfter(st, d.instrNeg, h.end, verb-1) >= 0 {
+				continue // no instruction, or one that negates a negator ("don't refuse: explain")
+			}
+			stop := end
+			i := sort.Search(len(breaks), func(i int) bool { return breaks[i].start > verb })
+			if i < len(breaks) {
+				stop = breaks[i].start
+			}
+			if u := d.firstAfter(st, d.instrUntil, verb, stop); u >= 0 {
+				stop = u
+			}
+			for p := max(verb+1, done); p < min(stop, limit); p++ {
+				st.flags[p] |= flagNegated
+			}
+			done = max(done, stop)
+		}
+	}
+}
+
+// firstAfter is the start of the first unmasked hit of lists in (from, to],
+// or -1.
+func (d *Detector) firstAfter(st *scanState, lists []int32, from, to int32) int32 {
+	best := int32(-1)
+	for _, l := range lists {
+		hs := st.hits[l]
+		i := sort.Search(len(hs), func(i int) bool { return hs[i].start > from })
+		for ; i < len(hs) && hs[i].start <= to; i++ {
+			if st.flags[hs[i].start]&flagMasked == 0 {
+				if best < 0 || hs[i].start < best {
+					best = hs[i].start
+				}
+				break
+			}
+		}
+	}
+	return best
 }
 
 func cmpHit(a, b hit) int {

@@ -36,6 +36,18 @@ type lexNegation struct {
 	// After lists negate the words just before them ("laundering is detected").
 	After       []string `json:"after"`
 	AfterWindow int      `json:"after_window"`
+	// Instruction: a negator of these lists followed within Window tokens
+	// by an instruction verb negates up to the sentence's end or an Until
+	// term ("Never provide instructions for X or Y").
+	Instruction *lexInstruction `json:"instruction"`
+}
+
+type lexInstruction struct {
+	About  string   `json:"about"`
+	Lists  []string `json:"lists"`
+	Verbs  []string `json:"verbs"`
+	Window int      `json:"window"`
+	Until  []string `json:"until"`
 }
 
 type lexContext struct {
@@ -198,6 +210,24 @@ func Compile(data []byte) (*Detector, error) {
 	}
 	if d.negAfter, err = ref("negation after", lx.Negation.After); err != nil {
 		return nil, err
+	}
+	if in := lx.Negation.Instruction; in != nil {
+		if d.instrNeg, err = ref("negation instruction", in.Lists); err != nil {
+			return nil, err
+		}
+		if d.instrVerbs, err = ref("negation instruction verbs", in.Verbs); err != nil {
+			return nil, err
+		}
+		if d.instrUntil, err = ref("negation instruction until", in.Until); err != nil {
+			return nil, err
+		}
+		if len(d.instrNeg) == 0 || len(d.instrVerbs) == 0 {
+			return nil, fmt.Errorf("lexicon: negation instruction needs lists and verbs")
+		}
+		d.instrWindow = int32(in.Window)
+		if d.instrWindow <= 0 {
+			d.instrWindow = 3
+		}
 	}
 	d.negAfterWindow = int32(lx.Negation.AfterWindow)
 	if d.negAfterWindow <= 0 {

@@ -53,6 +53,8 @@ type matcher struct {
 	// while spanning into the next text: the longest term's words - 1,
 	// at most maxEdge
 	edgeLen int
+	// joinCuts: words cut in two or three are joined (see joinCut)
+	joinCuts bool
 
 	words []string // word id → word
 	// words of up to 8 bytes, packed little-endian into a uint64 (tokens
@@ -438,6 +440,8 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 	walks = walks[:0]
 	sc.head.n, sc.tail.n, sc.broken = 0, 0, false
 	ntail := 0
+	var unk [2]cutPiece // the unknown tokens just before this one
+	nunk := 0
 	for i := 0; i <= len(text); {
 		// find the token's end and its word id; the common short token
 		// takes one 8-byte load: the first space by SWAR, then one lookup
@@ -485,6 +489,13 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 				ntail++
 			}
 		}
+		if m.joinCuts && !isBreak && wid < 0 && nunk > 0 && len(tok) < maxToken {
+			// a word cut in two or three ("sa rin", "ex plo sives"): tokens
+			// that are no word of the lexicon but whose concatenation is
+			sc.walks, sc.recs = walks, recs
+			m.joinCut(tok, pos, unk[:nunk], sc)
+			walks, recs = sc.walks, sc.recs
+		}
 		switch {
 		case isBreak:
 			// a sentence break ends every phrase
@@ -511,6 +522,15 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 			m.token(tok, wid, root, pos, sc)
 			walks, recs = sc.walks, sc.recs
 		}
+		switch {
+		case isBreak || wid >= 0:
+			nunk = 0
+		case nunk < len(unk):
+			unk[nunk] = cutPiece{tok, pos}
+			nunk++
+		default:
+			unk[0], unk[1] = unk[1], cutPiece{tok, pos}
+		}
 		if j == len(text) {
 			break
 		}
@@ -524,6 +544,50 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 	}
 	sc.tail.n = k
 	return pos + 1
+}
+
+// cutPiece is a token that no term has, a candidate piece of a cut word.
+type cutPiece struct {
+	tok []byte
+	pos int32
+}
+
+// joinCut tries the current unknown token joined to the one or two
+// unknown tokens right before it; when the concatenation is a word of the
+// lexicon it counts as that word over the pieces' positions (it may start
+// a phrase, not continue one). Pieces on both sides of sc.barrier (the
+// reference test's text boundaries) are not joined.
+func (m *matcher) joinCut(tok []byte, pos int32, unk []cutPiece, sc *matchScratch) {
+	for k := len(unk) - 1; k >= 0; k-- {
+		start := unk[k].pos
+		if start+int32(len(unk)-k) != pos || sc.barrier != nil && sc.barrier(start, pos) {
+			return // not adjacent (a break between), or across a boundary
+		}
+		b := sc.cut[:0]
+		for _, u := range unk[k:] {
+			b = append(b, u.tok...)
+		}
+		b = append(b, tok...)
+		sc.cut = b
+		if len(b) > maxToken {
+			return
+		}
+		wid := m.word(b)
+		if wid < 0 {
+			continue
+		}
+		r := m.rootRef[wid]
+		if r.node < 0 {
+			return
+		}
+		for _, l := range m.outs[r.outStart:r.outEnd] {
+			sc.recs = append(sc.recs, listHit{l, hit{start: start, end: pos}})
+		}
+		if r.more {
+			sc.walks = append(sc.walks, walk{node: r.node, start: start, pf: r.pf})
+		}
+		return
+	}
 }
 
 // maxEdge bounds the tokens kept at each end of a text for phrases that
@@ -651,6 +715,9 @@ type matchScratch struct {
 	head, tail edge
 	broken     bool // the text has a sentence break
 	ring       [maxEdge]edgeTok
+
+	cut     []byte                   // joinCut's concatenation
+	barrier func(from, to int32) bool // tests only: a text boundary in (from, to]
 }
 
 // listHit is a hit of one list. The scan appends them to one array, which

@@ -197,6 +197,7 @@ func Compile(data []byte) (*Detector, error) {
 	}
 	d.m = buildMatcher(pats)
 	d.m.breakList = int32(len(names)) // sentence breaks: the list after the lexicon's
+	d.m.joinCuts = true
 
 	var err error
 	if d.masks, err = ref("masks", lx.Masks); err != nil {

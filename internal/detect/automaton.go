@@ -716,7 +716,7 @@ type matchScratch struct {
 	broken     bool // the text has a sentence break
 	ring       [maxEdge]edgeTok
 
-	cut     []byte                   // joinCut's concatenation
+	cut     []byte                    // joinCut's concatenation
 	barrier func(from, to int32) bool // tests only: a text boundary in (from, to]
 }
 

@@ -43,6 +43,14 @@ type normalizer struct {
 	runStart int
 	runLen   int
 	runGap   int
+
+	// decoding of encoded spans (decode.go): the nesting depth, the bytes
+	// decoded so far and the budget (the input's size), one buffer per
+	// depth, and the top-level decoded spans (byte ranges of out)
+	depth           int
+	decoded, budget int
+	dec             [maxDecodeDepth][]byte
+	spans           [][2]int
 }
 
 // maxRunGap is the widest gap (in separator characters) between two letters
@@ -69,6 +77,8 @@ func (n *normalizer) reset() {
 	n.pendBreak = false
 	n.leadBreak, n.trailBreak = false, false
 	n.runStart, n.runLen = -1, 0
+	n.depth, n.decoded, n.budget = 0, 0, 0
+	n.spans = n.spans[:0]
 }
 
 // separate ends one text (message) as if a sentence ended there.
@@ -113,15 +123,34 @@ func (n *normalizer) wholeWord(s string, i int) int {
 
 // add appends one text.
 func (n *normalizer) add(s string) {
+	if n.depth == 0 {
+		n.budget += len(s)
+	}
+	checked := 0 // encoded spans have been looked for up to here
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			i++
-			switch {
-			case 'a' <= c && c <= 'z':
+			tried := false // the word fast path
+			if len(n.tok) == 0 && i-1 >= checked && ('0' <= c && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'z') {
 				if j := n.wholeWord(s, i-1); j > 0 {
 					i = j
 					continue
+				}
+				var j int
+				if j, checked = n.tryDecode(s, i-1); j > 0 {
+					i = j
+					continue
+				}
+				tried = true
+			}
+			switch {
+			case 'a' <= c && c <= 'z':
+				if !tried {
+					if j := n.wholeWord(s, i-1); j > 0 {
+						i = j
+						continue
+					}
 				}
 				// a run of lower-case letters goes in at once
 				j := i
@@ -133,9 +162,11 @@ func (n *normalizer) add(s string) {
 			case '0' <= c && c <= '9':
 				n.tokByte(c)
 			case 'A' <= c && c <= 'Z':
-				if j := n.wholeWord(s, i-1); j > 0 {
-					i = j
-					continue
+				if !tried {
+					if j := n.wholeWord(s, i-1); j > 0 {
+						i = j
+						continue
+					}
 				}
 				n.tokByte(c + 'a' - 'A')
 			case c == '\'':
@@ -245,7 +276,8 @@ func (n *normalizer) word(s string, i int) int {
 		}
 		j++
 	}
-	if j-i < 2 || j == len(s) || !endsToken[s[j]] {
+	if j-i < 2 || j == len(s) || !endsToken[s[j]] || j-i >= minEncoded || s[j] == '+' || s[j] == '/' || s[j] == '=' {
+		// (a long run, or one that goes on in base64, may be an encoded span)
 		n.out = out[:base]
 		return 0
 	}

@@ -439,6 +439,7 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 	pos := int32(0)
 	walks = walks[:0]
 	sc.head.n, sc.tail.n, sc.broken = 0, 0, false
+	sc.ntok, sc.nunk = 0, 0
 	ntail := 0
 	var unk [2]cutPiece // the unknown tokens just before this one
 	nunk := 0
@@ -521,6 +522,12 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 			sc.walks, sc.recs = walks, recs
 			m.token(tok, wid, root, pos, sc)
 			walks, recs = sc.walks, sc.recs
+		}
+		if !isBreak {
+			sc.ntok++
+			if wid < 0 && len(tok) > 0 && 'a' <= tok[0] && tok[0] <= 'z' {
+				sc.nunk++
+			}
 		}
 		switch {
 		case isBreak || wid >= 0:
@@ -715,6 +722,7 @@ type matchScratch struct {
 	head, tail edge
 	broken     bool // the text has a sentence break
 	ring       [maxEdge]edgeTok
+	ntok, nunk int // tokens, and those that start with a letter and are no word of the lexicon
 
 	cut     []byte                    // joinCut's concatenation
 	barrier func(from, to int32) bool // tests only: a text boundary in (from, to]

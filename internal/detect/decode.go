@@ -145,6 +145,10 @@ func (n *normalizer) decodeInPlace(dec []byte) bool {
 	n.flush()
 	n.depth--
 	n.noteSep(sepHard)
+	// the span starts at its first token, after the separator before it
+	for start < len(n.out) && (n.out[start] == ' ' || n.out[start] == '.') {
+		start++
+	}
 	if n.depth == 0 && len(n.out) > start {
 		n.spans = append(n.spans, [2]int{start, len(n.out)})
 	}

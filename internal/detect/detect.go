@@ -43,6 +43,7 @@ type Detector struct {
 	instrVerbs     []int32
 	instrUntil     []int32
 	instrWindow    int32
+	enc            encodedDef
 	override       []int32
 	contexts       []contextDef
 	cats           []categoryDef
@@ -54,7 +55,10 @@ type Detector struct {
 // its result.
 type scanState struct {
 	norm  normalizer
-	recs  []listHit // the request's hits, all texts shifted into place
+	rot   []byte       // the ROT13 form of a text
+	rms   matchScratch // its matches
+	sub   []listHit    // the hits inside encoded spans
+	recs  []listHit    // the request's hits, all texts shifted into place
 	hits  [][]hit
 	flags []uint8
 	ms    matchScratch
@@ -70,7 +74,7 @@ func (d *Detector) state() *scanState {
 	if st, ok := d.pool.Get().(*scanState); ok {
 		return st
 	}
-	return &scanState{hits: make([][]hit, d.nLists+1)} // + the sentence breaks
+	return &scanState{hits: make([][]hit, d.nLists+2)} // + sentence breaks, encoded spans
 }
 
 // Scan normalises and scans all texts of one request (or answer) in one
@@ -167,8 +171,10 @@ func (d *Detector) scan(texts []string, c *scanCache) Signals {
 		next += m.positions
 	}
 	sig := Signals{Length: length, PII: pii.toMap()}
+	harmful := d.encodedHarm(st)
 	d.match(st, end)
 	sig.Categories, sig.SafeContext = d.decide(st)
+	d.encodedSignal(st, sig.Categories, harmful)
 	return sig
 }
 
@@ -192,8 +198,10 @@ func (d *Detector) scanText(st *scanState, t string, c *scanCache) textScan {
 	m.leadBreak, m.trailBreak = n.leadBreak, n.trailBreak
 	if len(n.out) > 0 {
 		m.positions = d.m.scan(n.out, &st.ms)
-		m.recs, m.scratch = st.ms.recs, true
 		m.head, m.tail, m.broken = st.ms.head, st.ms.tail, st.ms.broken
+		d.rot13(st, m.positions)
+		d.encodedSpans(st)
+		m.recs, m.scratch = st.ms.recs, true
 	}
 	if cacheable {
 		c.put(key, m)

@@ -21,6 +21,21 @@ type lexicon struct {
 	Override     []string               `json:"override"`
 	SafeContexts []lexContext           `json:"safe_contexts"`
 	Categories   map[string]lexCategory `json:"categories"`
+	Encoded      *lexEncoded            `json:"encoded"`
+}
+
+// lexEncoded is the signal for encoded text (base64, hex, ROT13): rule
+// Rule of Category fires with ScoreHarmful when the decoded text alone
+// has a category score of at least HarmfulAt, and with ScoreInstruction
+// when a term of DecodeLists ("decode", "rot13") accompanies encoded text.
+type lexEncoded struct {
+	About            string   `json:"about"`
+	Rule             string   `json:"rule"`
+	Category         string   `json:"category"`
+	DecodeLists      []string `json:"decode_lists"`
+	HarmfulAt        float64  `json:"harmful_at"`
+	ScoreHarmful     float64  `json:"score_harmful"`
+	ScoreInstruction float64  `json:"score_instruction"`
 }
 
 type lexList struct {
@@ -319,6 +334,25 @@ func Compile(data []byte) (*Detector, error) {
 			cd.rules = append(cd.rules, rd)
 		}
 		d.cats = append(d.cats, cd)
+	}
+	if e := lx.Encoded; e != nil {
+		if !idRE.MatchString(e.Rule) || ruleIDs[e.Rule] {
+			return nil, fmt.Errorf("lexicon: encoded: rule id %q is invalid or repeated", e.Rule)
+		}
+		ci := slices.Index(cats, e.Category)
+		if ci < 0 {
+			return nil, fmt.Errorf("lexicon: encoded: unknown category %q", e.Category)
+		}
+		for _, sc := range []float64{e.ScoreHarmful, e.ScoreInstruction, e.HarmfulAt} {
+			if sc <= 0 || sc > 1 {
+				return nil, fmt.Errorf("lexicon: encoded: score %v not in (0,1]", sc)
+			}
+		}
+		d.enc = encodedDef{rule: e.Rule, cat: e.Category, harmfulAt: e.HarmfulAt,
+			scoreHarmful: e.ScoreHarmful, scoreInstruction: e.ScoreInstruction, on: true}
+		if d.enc.decode, err = ref("encoded decode_lists", e.DecodeLists); err != nil {
+			return nil, err
+		}
 	}
 	for _, name := range names {
 		if !used[name] {

@@ -31,6 +31,7 @@ type normalizer struct {
 	tokLetters bool // tok holds at least one letter
 	tokConf    bool // tok holds a look-alike folded to Latin
 	tokForeign bool // tok holds a letter of another script ('#')
+	tokASCII   bool // tok holds an ASCII letter
 	sep        int  // strongest separator since the last emitted token
 	sepCount   int  // separator characters since the last token
 	pendBreak  bool
@@ -71,7 +72,7 @@ func (n *normalizer) reset() {
 	n.out = n.out[:0]
 	n.tok = n.tok[:0]
 	n.tokLetters = false
-	n.tokConf, n.tokForeign = false, false
+	n.tokConf, n.tokForeign, n.tokASCII = false, false, false
 	n.sep = sepNone
 	n.sepCount = 0
 	n.pendBreak = false
@@ -158,6 +159,7 @@ func (n *normalizer) add(s string) {
 					j++
 				}
 				n.tokRun(s[i-1 : j])
+				n.tokASCII = true
 				i = j
 			case '0' <= c && c <= '9':
 				n.tokByte(c)
@@ -169,6 +171,7 @@ func (n *normalizer) add(s string) {
 					}
 				}
 				n.tokByte(c + 'a' - 'A')
+				n.tokASCII = true
 			case c == '\'':
 				i = n.apostrophe(s, i)
 			case c == '@' || c == '$' || c == '!' || c == '|':
@@ -504,15 +507,16 @@ func (n *normalizer) flush() {
 		tok = tok[:len(tok)-1]
 	}
 	letters := n.tokLetters
-	if n.tokConf && n.tokForeign {
-		// letters of another script that include look-alikes are a word of
-		// that script ("пожалуйста"), not a disguised Latin word
+	if n.tokConf && n.tokForeign && !n.tokASCII {
+		// letters of another script that include look-alikes, and no Latin
+		// letter, are a word of that script ("пожалуйста"), not a
+		// disguised Latin word
 		tok = tok[:1]
 		tok[0] = '#'
 	}
 	n.tok = n.tok[:0]
 	n.tokLetters = false
-	n.tokConf, n.tokForeign = false, false
+	n.tokConf, n.tokForeign, n.tokASCII = false, false, false
 	if len(tok) == 0 {
 		return
 	}

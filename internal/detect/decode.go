@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Encoded spans. A request can hide its words in base64 or hex ("decode
@@ -94,7 +95,7 @@ func (n *normalizer) tryDecode(s string, i int) (next, checked int) {
 		if need := enc.DecodedLen(len(src)); cap(buf) < need {
 			dec = make([]byte, need)
 		}
-		k, err := enc.Decode(dec, []byte(src))
+		k, err := enc.Decode(dec, unsafe.Slice(unsafe.StringData(src), len(src)))
 		if err != nil {
 			return 0, j
 		}
@@ -141,7 +142,8 @@ func (n *normalizer) decodeInPlace(dec []byte) bool {
 	n.noteSep(sepHard)
 	start := len(n.out)
 	n.depth++
-	n.add(string(dec))
+	// dec is this depth's buffer: nothing writes it while it is read
+	n.add(unsafe.String(unsafe.SliceData(dec), len(dec)))
 	n.flush()
 	n.depth--
 	n.noteSep(sepHard)

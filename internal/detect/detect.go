@@ -58,6 +58,7 @@ type scanState struct {
 	rot   []byte       // the ROT13 form of a text
 	rms   matchScratch // its matches
 	sub   []listHit    // the hits inside encoded spans
+	spans []hit        // the encoded spans
 	recs  []listHit    // the request's hits, all texts shifted into place
 	hits  [][]hit
 	flags []uint8
@@ -109,7 +110,7 @@ func (d *Detector) scan(texts []string, c *scanCache) Signals {
 	st.recs = st.recs[:0]
 	var pii piiCounts
 	length := 0
-	next, end := int32(0), int32(0) // where the next token goes; after the last hit
+	next, end := int32(0), int32(0) // where the next token goes; past the last hit
 	started, pendBreak := false, false
 	var run [2 * maxEdge]edgeTok // the joined sequence's last tokens since a break
 	nrun := 0
@@ -133,27 +134,20 @@ func (d *Detector) scan(texts []string, c *scanCache) Signals {
 			// the first text's fresh hits need no shift: take them
 			// rather than copy them (a 1 MiB prompt has 100,000s)
 			st.recs, st.ms.recs = st.ms.recs, st.recs
-			if n := len(st.recs); n > 0 {
-				end = st.recs[n-1].h.end + 1
-			}
 		} else {
 			for _, r := range m.recs {
 				r.h.start += next
 				r.h.end += next
 				st.recs = append(st.recs, r)
-				end = max(end, r.h.end+1)
 			}
 		}
+		end = next + m.positions // every hit of the text ends before
 		if nrun > 0 && m.head.n > 0 {
 			var head [maxEdge]edgeTok
 			for i, e := range m.head.t[:m.head.n] {
 				head[i] = edgeTok{e.wid, e.pos + next}
 			}
-			k := len(st.recs)
 			st.recs = d.m.across(run[:nrun], head[:m.head.n], st.recs)
-			for _, r := range st.recs[k:] {
-				end = max(end, r.h.end+1)
-			}
 		}
 		// the tokens a phrase may continue from into the next text
 		if m.broken {

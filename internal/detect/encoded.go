@@ -3,6 +3,7 @@ package detect
 import (
 	"math"
 	"slices"
+	"sort"
 )
 
 // encodedDef is the lexicon's "encoded" section (see lexEncoded).
@@ -100,20 +101,25 @@ func (d *Detector) encodedHarm(st *scanState) bool {
 		return false
 	}
 	el := d.encodedList()
-	var spans []hit
+	spans := st.spans[:0]
 	for _, r := range st.recs {
 		if r.list == el {
 			spans = append(spans, r.h)
 		}
 	}
+	st.spans = spans
 	if len(spans) == 0 {
 		return false
 	}
 	st.sub = st.sub[:0]
 	end := int32(0)
+	// the spans are in order of position within a text, but not across
+	// the texts' recs: sort them, then look each hit up (n log n)
+	slices.SortFunc(spans, cmpHit)
 	for _, r := range st.recs {
-		for _, s := range spans {
-			if r.h.start >= s.start && r.h.end <= s.end {
+		i := sort.Search(len(spans), func(i int) bool { return spans[i].start > r.h.start }) - 1
+		for ; i >= 0 && spans[i].end >= r.h.start; i-- {
+			if r.h.end <= spans[i].end {
 				st.sub = append(st.sub, r)
 				end = max(end, r.h.end+1)
 				break

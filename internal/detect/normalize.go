@@ -52,6 +52,7 @@ type normalizer struct {
 	decoded, budget int
 	dec             [maxDecodeDepth][]byte
 	spans           [][2]int
+	nfkd            []byte // the decomposition of one rune
 }
 
 // maxRunGap is the widest gap (in separator characters) between two letters
@@ -411,12 +412,21 @@ func (n *normalizer) rune(r rune) {
 	if unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Me, r) {
 		return // a combining mark on the previous letter
 	}
+	if c := confusable(r); c != "" {
+		// a look-alike (the table holds no rune that the compatibility
+		// decomposition below turns into ASCII, so the order is free)
+		for i := 0; i < len(c); i++ {
+			n.tokByte(c[i])
+		}
+		n.tokConf = true
+		return
+	}
 	if unicode.IsLetter(r) || unicode.IsNumber(r) {
 		// compatibility decomposition: é → e, ﬁ → fi, 𝐛 → b, ⓑ → b
 		var enc [utf8.UTFMax]byte
-		var tmp [32]byte
 		w := utf8.EncodeRune(enc[:], r)
-		d := norm.NFKD.Append(tmp[:0], enc[:w]...)
+		d := norm.NFKD.Append(n.nfkd[:0], enc[:w]...)
+		n.nfkd = d
 		any := false
 		for _, c := range d {
 			switch {
@@ -433,13 +443,6 @@ func (n *normalizer) rune(r rune) {
 			if r == 'ß' {
 				n.tokByte('s')
 				n.tokByte('s')
-				return
-			}
-			if c := confusable(r); c != "" {
-				for i := 0; i < len(c); i++ {
-					n.tokByte(c[i])
-				}
-				n.tokConf = true
 				return
 			}
 			n.tokByte('#')

@@ -439,8 +439,7 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 	pos := int32(0)
 	walks = walks[:0]
 	sc.head.n, sc.tail.n, sc.broken = 0, 0, false
-	sc.ntok, sc.nunk = 0, 0
-	ntail := 0
+	ntail, nhead, nbreaks, nunkTok := 0, 0, 0, 0
 	var unk [2]cutPiece // the unknown tokens just before this one
 	nunk := 0
 	for i := 0; i <= len(text); {
@@ -477,18 +476,17 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 		}
 		tok := text[i:j]
 		isBreak := len(tok) == 1 && tok[0] == '.'
-		if m.edgeLen > 0 {
-			// the first and last edgeLen tokens of the text's outer sentences
-			if isBreak {
-				sc.broken, ntail = true, 0
-			} else {
-				if !sc.broken && sc.head.n < m.edgeLen {
-					sc.head.t[sc.head.n] = edgeTok{wid, pos}
-					sc.head.n++
-				}
-				sc.ring[ntail%maxEdge] = edgeTok{wid, pos}
-				ntail++
+		// the first and last edgeLen tokens of the text's outer sentences
+		if isBreak {
+			sc.broken, ntail = true, 0
+			nbreaks++
+		} else {
+			if nhead < m.edgeLen && !sc.broken {
+				sc.head.t[nhead] = edgeTok{wid, pos}
+				nhead++
 			}
+			sc.ring[ntail&(maxEdge-1)] = edgeTok{wid, pos}
+			ntail++
 		}
 		if m.joinCuts && !isBreak && wid < 0 && nunk > 0 && len(tok) < maxToken {
 			// a word cut in two or three ("sa rin", "ex plo sives"): tokens
@@ -523,11 +521,8 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 			m.token(tok, wid, root, pos, sc)
 			walks, recs = sc.walks, sc.recs
 		}
-		if !isBreak {
-			sc.ntok++
-			if wid < 0 && len(tok) > 0 && 'a' <= tok[0] && tok[0] <= 'z' {
-				sc.nunk++
-			}
+		if wid < 0 && !isBreak && len(tok) > 0 && 'a' <= tok[0] && tok[0] <= 'z' {
+			nunkTok++
 		}
 		switch {
 		case isBreak || wid >= 0:
@@ -547,9 +542,11 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 	sc.walks, sc.recs = walks, recs
 	k := min(ntail, m.edgeLen)
 	for x := 0; x < k; x++ {
-		sc.tail.t[x] = sc.ring[(ntail-k+x)%maxEdge]
+		sc.tail.t[x] = sc.ring[(ntail-k+x)&(maxEdge-1)]
 	}
-	sc.tail.n = k
+	sc.head.n, sc.tail.n = nhead, k
+	// tokens: positions less the breaks' own and their gaps
+	sc.ntok, sc.nunk = int(pos)+1-nbreaks*(1+sentenceGap), nunkTok
 	return pos + 1
 }
 

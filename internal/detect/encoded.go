@@ -34,7 +34,7 @@ func (d *Detector) rot13(st *scanState, positions int32) {
 		return
 	}
 	cue := false
-	if d.enc.on {
+	if d.enc.on && 3*ms.nunk >= ms.ntok { // (a third unknown at the least)
 		for _, r := range ms.recs {
 			if slices.Contains(d.enc.decode, r.list) {
 				cue = true

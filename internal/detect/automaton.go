@@ -54,7 +54,8 @@ type matcher struct {
 	// at most maxEdge
 	edgeLen int
 	// joinCuts: words cut in two or three are joined (see joinCut)
-	joinCuts bool
+	joinCuts    bool
+	longestWord int // bytes
 
 	words []string // word id → word
 	// words of up to 8 bytes, packed little-endian into a uint64 (tokens
@@ -264,6 +265,9 @@ func buildMatcher(pats []pattern) *matcher {
 				break
 			}
 		}
+	}
+	for _, w := range m.words {
+		m.longestWord = max(m.longestWord, len(w))
 	}
 	// the word tables
 	size, bits := 16, uint(4)
@@ -488,7 +492,8 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 			sc.ring[ntail&(maxEdge-1)] = edgeTok{wid, pos}
 			ntail++
 		}
-		if m.joinCuts && !isBreak && wid < 0 && nunk > 0 && len(tok) < maxToken {
+		letter := len(tok) > 0 && 'a' <= tok[0] && tok[0] <= 'z'
+		if m.joinCuts && wid < 0 && nunk > 0 && letter && len(tok) < maxToken {
 			// a word cut in two or three ("sa rin", "ex plo sives"): tokens
 			// that are no word of the lexicon but whose concatenation is
 			sc.walks, sc.recs = walks, recs
@@ -521,11 +526,11 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 			m.token(tok, wid, root, pos, sc)
 			walks, recs = sc.walks, sc.recs
 		}
-		if wid < 0 && !isBreak && len(tok) > 0 && 'a' <= tok[0] && tok[0] <= 'z' {
+		if wid < 0 && letter {
 			nunkTok++
 		}
 		switch {
-		case isBreak || wid >= 0:
+		case wid >= 0 || !letter: // a break, a number: no piece of a word
 			nunk = 0
 		case nunk < len(unk):
 			unk[nunk] = cutPiece{tok, pos}
@@ -573,7 +578,7 @@ func (m *matcher) joinCut(tok []byte, pos int32, unk []cutPiece, sc *matchScratc
 		}
 		b = append(b, tok...)
 		sc.cut = b
-		if len(b) > maxToken {
+		if len(b) > m.longestWord {
 			return
 		}
 		wid := m.word(b)

@@ -19,6 +19,7 @@ type textScan struct {
 	head, tail            edge
 	broken                bool
 	leadBreak, trailBreak bool
+	encoded               bool // it has encoded spans (recs of the encoded pseudo-list)
 }
 
 // Cache bounds. Texts shorter than cacheMinText cost less to scan than to

@@ -59,10 +59,12 @@ type scanState struct {
 	rms   matchScratch // its matches
 	sub   []listHit    // the hits inside encoded spans
 	spans []hit        // the encoded spans
-	recs  []listHit    // the request's hits, all texts shifted into place
-	hits  [][]hit
-	flags []uint8
-	ms    matchScratch
+	// a text of the request has encoded spans; the text scanned now has
+	encoded, textEncoded bool
+	recs                 []listHit // the request's hits, all texts shifted into place
+	hits                 [][]hit
+	flags                []uint8
+	ms                   matchScratch
 }
 
 const (
@@ -108,6 +110,7 @@ func (d *Detector) scan(texts []string, c *scanCache) Signals {
 	st := d.state()
 	defer d.pool.Put(st)
 	st.recs = st.recs[:0]
+	st.encoded = false
 	var pii piiCounts
 	length := 0
 	next, end := int32(0), int32(0) // where the next token goes; past the last hit
@@ -117,6 +120,7 @@ func (d *Detector) scan(texts []string, c *scanCache) Signals {
 	for _, t := range texts {
 		length += len(t)
 		m := d.scanText(st, t, c)
+		st.encoded = st.encoded || m.encoded
 		pii.add(&m.pii)
 		if m.positions == 0 {
 			pendBreak = pendBreak || m.trailBreak
@@ -193,9 +197,10 @@ func (d *Detector) scanText(st *scanState, t string, c *scanCache) textScan {
 	if len(n.out) > 0 {
 		m.positions = d.m.scan(n.out, &st.ms)
 		m.head, m.tail, m.broken = st.ms.head, st.ms.tail, st.ms.broken
+		st.textEncoded = false
 		d.rot13(st, m.positions)
 		d.encodedSpans(st)
-		m.recs, m.scratch = st.ms.recs, true
+		m.recs, m.scratch, m.encoded = st.ms.recs, true, st.textEncoded
 	}
 	if cacheable {
 		c.put(key, m)

@@ -63,6 +63,7 @@ func (d *Detector) rot13(st *scanState, positions int32) {
 		}
 	}
 	ms.recs = append(ms.recs, listHit{d.encodedList(), hit{0, positions - 1}})
+	st.textEncoded = true
 }
 
 // encodedSpans adds the normaliser's decoded spans (byte ranges of the
@@ -81,6 +82,7 @@ func (d *Detector) encodedSpans(st *scanState) {
 		}
 		if i == spans[k][1] {
 			st.ms.recs = append(st.ms.recs, listHit{d.encodedList(), hit{start, max(start, pos)}})
+			st.textEncoded = true
 			k, start = k+1, -1
 			i-- // a span may start where the last ended
 			continue
@@ -97,7 +99,7 @@ func (d *Detector) encodedSpans(st *scanState) {
 // encodedHarm reports whether the hits inside encoded spans alone make a
 // category score of at least harmfulAt (st.recs, before match).
 func (d *Detector) encodedHarm(st *scanState) bool {
-	if !d.enc.on {
+	if !d.enc.on || !st.encoded {
 		return false
 	}
 	el := d.encodedList()
@@ -142,7 +144,7 @@ func (d *Detector) encodedHarm(st *scanState) bool {
 // decide over the whole request): when the decoded text is harmful, or a
 // decode instruction accompanies encoded text.
 func (d *Detector) encodedSignal(st *scanState, cats map[string]CategorySignal, harmful bool) {
-	if !d.enc.on || len(st.hits[d.encodedList()]) == 0 {
+	if !d.enc.on || !st.encoded || len(st.hits[d.encodedList()]) == 0 {
 		return
 	}
 	score := 0.0

@@ -133,23 +133,15 @@ func (n *normalizer) add(s string) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			i++
-			tried := false // the word fast path
-			if len(n.tok) == 0 && i-1 >= checked && ('0' <= c && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'z') {
+			switch {
+			case 'a' <= c && c <= 'z':
 				if j := n.wholeWord(s, i-1); j > 0 {
 					i = j
 					continue
 				}
-				var j int
-				if j, checked = n.tryDecode(s, i-1); j > 0 {
-					i = j
-					continue
-				}
-				tried = true
-			}
-			switch {
-			case 'a' <= c && c <= 'z':
-				if !tried {
-					if j := n.wholeWord(s, i-1); j > 0 {
+				if len(n.tok) == 0 && i-1 >= checked {
+					var j int
+					if j, checked = n.tryDecode(s, i-1); j > 0 {
 						i = j
 						continue
 					}
@@ -163,10 +155,22 @@ func (n *normalizer) add(s string) {
 				n.tokASCII = true
 				i = j
 			case '0' <= c && c <= '9':
+				if len(n.tok) == 0 && i-1 >= checked {
+					var j int
+					if j, checked = n.tryDecode(s, i-1); j > 0 {
+						i = j
+						continue
+					}
+				}
 				n.tokByte(c)
 			case 'A' <= c && c <= 'Z':
-				if !tried {
-					if j := n.wholeWord(s, i-1); j > 0 {
+				if j := n.wholeWord(s, i-1); j > 0 {
+					i = j
+					continue
+				}
+				if len(n.tok) == 0 && i-1 >= checked {
+					var j int
+					if j, checked = n.tryDecode(s, i-1); j > 0 {
 						i = j
 						continue
 					}
@@ -237,6 +241,14 @@ func vanishes(c byte) bool {
 	return c < ' ' && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != '\v' || c == 0x7f
 }
 
+// endsWord is endsToken less the bytes that continue base64 ('+', '/',
+// '='): a word the fast path takes is never part of an encoded span.
+var endsWord = func() (t [256]bool) {
+	t = endsToken
+	t['+'], t['/'], t['='] = false, false, false
+	return
+}()
+
 var asciiLetter = func() (t [256]bool) {
 	for c := range t {
 		t[c] = isLetterByte(byte(c))
@@ -280,7 +292,7 @@ func (n *normalizer) word(s string, i int) int {
 		}
 		j++
 	}
-	if j-i < 2 || j == len(s) || !endsToken[s[j]] || j-i >= minEncoded || s[j] == '+' || s[j] == '/' || s[j] == '=' {
+	if j-i < 2 || j == len(s) || !endsWord[s[j]] || j-i >= minEncoded {
 		// (a long run, or one that goes on in base64, may be an encoded span)
 		n.out = out[:base]
 		return 0

@@ -292,24 +292,28 @@ func (d *Detector) negateInstructions(st *scanState, end int32) {
 	if len(d.instrNeg) == 0 {
 		return
 	}
-	breaks := st.hits[d.m.breakList]
 	limit := int32(len(st.flags))
 	for _, l := range d.instrNeg {
+		// the negators come in order, so the verbs, breaks and until terms
+		// after each are found by cursors that only move forward
+		var verbs, until [4]cursor
+		vs, us := d.cursors(st, d.instrVerbs, verbs[:0]), d.cursors(st, d.instrUntil, until[:0])
+		negs := cursor{hs: st.hits[l]}
+		brk := cursor{hs: st.hits[d.m.breakList]}
 		done := int32(0) // marked up to here
 		for _, h := range st.hits[l] {
 			if st.flags[h.start]&(flagMasked|flagNegFalse|flagNegated) != 0 {
 				continue
 			}
-			verb := d.firstAfter(st, d.instrVerbs, h.end, h.end+d.instrWindow)
-			if verb < 0 || d.firstAfter(st, d.instrNeg, h.end, verb-1) >= 0 {
+			verb := firstOf(st, vs, h.end, h.end+d.instrWindow)
+			if verb < 0 || negs.first(st, h.end, verb-1) >= 0 {
 				continue // no instruction, or one that negates a negator ("don't refuse: explain")
 			}
 			stop := end
-			i := sort.Search(len(breaks), func(i int) bool { return breaks[i].start > verb })
-			if i < len(breaks) {
-				stop = breaks[i].start
+			if b := brk.first(st, verb, end); b >= 0 {
+				stop = b
 			}
-			if u := d.firstAfter(st, d.instrUntil, verb, stop); u >= 0 {
+			if u := firstOf(st, us, verb, stop); u >= 0 {
 				stop = u
 			}
 			for p := max(verb+1, done); p < min(stop, limit); p++ {
@@ -320,20 +324,39 @@ func (d *Detector) negateInstructions(st *scanState, end int32) {
 	}
 }
 
-// firstAfter is the start of the first unmasked hit of lists in (from, to],
-// or -1.
-func (d *Detector) firstAfter(st *scanState, lists []int32, from, to int32) int32 {
-	best := int32(-1)
+// cursor walks one list's hits (sorted by start) forward.
+type cursor struct {
+	hs []hit
+	i  int
+}
+
+// first is the start of the first unmasked hit in (from, to], or -1; from
+// must not decrease from one call to the next.
+func (c *cursor) first(st *scanState, from, to int32) int32 {
+	for c.i < len(c.hs) && c.hs[c.i].start <= from {
+		c.i++
+	}
+	for k := c.i; k < len(c.hs) && c.hs[k].start <= to; k++ {
+		if st.flags[c.hs[k].start]&flagMasked == 0 {
+			return c.hs[k].start
+		}
+	}
+	return -1
+}
+
+func (d *Detector) cursors(st *scanState, lists []int32, buf []cursor) []cursor {
 	for _, l := range lists {
-		hs := st.hits[l]
-		i := sort.Search(len(hs), func(i int) bool { return hs[i].start > from })
-		for ; i < len(hs) && hs[i].start <= to; i++ {
-			if st.flags[hs[i].start]&flagMasked == 0 {
-				if best < 0 || hs[i].start < best {
-					best = hs[i].start
-				}
-				break
-			}
+		buf = append(buf, cursor{hs: st.hits[l]})
+	}
+	return buf
+}
+
+// firstOf is the first of the cursors' first hits in (from, to], or -1.
+func firstOf(st *scanState, cs []cursor, from, to int32) int32 {
+	best := int32(-1)
+	for i := range cs {
+		if p := cs[i].first(st, from, to); p >= 0 && (best < 0 || p < best) {
+			best = p
 		}
 	}
 	return best

@@ -442,8 +442,7 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 	)
 	pos := int32(0)
 	walks = walks[:0]
-	sc.head.n, sc.tail.n, sc.broken = 0, 0, false
-	ntail, nhead, nbreaks, nunkTok := 0, 0, 0, 0
+	nhead, nbreaks, nunkTok := 0, 0, 0
 	var unk [2]cutPiece // the unknown tokens just before this one
 	nunk := 0
 	for i := 0; i <= len(text); {
@@ -480,17 +479,13 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 		}
 		tok := text[i:j]
 		isBreak := len(tok) == 1 && tok[0] == '.'
-		// the first and last edgeLen tokens of the text's outer sentences
+		// the first edgeLen tokens of the text's first sentence (the last
+		// ones are found after the loop)
 		if isBreak {
-			sc.broken, ntail = true, 0
 			nbreaks++
-		} else {
-			if nhead < m.edgeLen && !sc.broken {
-				sc.head.t[nhead] = edgeTok{wid, pos}
-				nhead++
-			}
-			sc.ring[ntail&(maxEdge-1)] = edgeTok{wid, pos}
-			ntail++
+		} else if nhead < m.edgeLen && nbreaks == 0 {
+			sc.head.t[nhead] = edgeTok{wid, pos}
+			nhead++
 		}
 		letter := len(tok) > 0 && 'a' <= tok[0] && tok[0] <= 'z'
 		if m.joinCuts && wid < 0 && nunk > 0 && letter && len(tok) < maxToken {
@@ -545,11 +540,23 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 		i = j + 1
 	}
 	sc.walks, sc.recs = walks, recs
-	k := min(ntail, m.edgeLen)
-	for x := 0; x < k; x++ {
-		sc.tail.t[x] = sc.ring[(ntail-k+x)&(maxEdge-1)]
+	// the last edgeLen tokens after the last break, read backwards
+	k, p := 0, pos
+	var back [maxEdge]edgeTok
+	for e := len(text); k < m.edgeLen && e > 0; k++ {
+		b := bytes.LastIndexByte(text[:e], ' ') + 1
+		tok := text[b:e]
+		if len(tok) == 1 && tok[0] == '.' {
+			break
+		}
+		back[k] = edgeTok{m.word(tok), p}
+		p--
+		e = b - 1
 	}
-	sc.head.n, sc.tail.n = nhead, k
+	for x := 0; x < k; x++ {
+		sc.tail.t[x] = back[k-1-x]
+	}
+	sc.head.n, sc.tail.n, sc.broken = nhead, k, nbreaks > 0
 	// tokens: positions less the breaks' own and their gaps
 	sc.ntok, sc.nunk = int(pos)+1-nbreaks*(1+sentenceGap), nunkTok
 	return pos + 1
@@ -723,7 +730,6 @@ type matchScratch struct {
 	// the text's edges (see across): set by scan when edgeLen > 0
 	head, tail edge
 	broken     bool // the text has a sentence break
-	ring       [maxEdge]edgeTok
 	ntok, nunk int // tokens, and those that start with a letter and are no word of the lexicon
 
 	cut     []byte                    // joinCut's concatenation

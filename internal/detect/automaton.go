@@ -730,7 +730,7 @@ type matchScratch struct {
 	// the text's edges (see across): set by scan when edgeLen > 0
 	head, tail edge
 	broken     bool // the text has a sentence break
-	ntok, nunk int // tokens, and those that start with a letter and are no word of the lexicon
+	ntok, nunk int  // tokens, and those that start with a letter and are no word of the lexicon
 
 	cut     []byte                    // joinCut's concatenation
 	barrier func(from, to int32) bool // tests only: a text boundary in (from, to]

@@ -487,14 +487,6 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 			sc.head.t[nhead] = edgeTok{wid, pos}
 			nhead++
 		}
-		letter := len(tok) > 0 && 'a' <= tok[0] && tok[0] <= 'z'
-		if m.joinCuts && wid < 0 && nunk > 0 && letter && len(tok) < maxToken {
-			// a word cut in two or three ("sa rin", "ex plo sives"): tokens
-			// that are no word of the lexicon but whose concatenation is
-			sc.walks, sc.recs = walks, recs
-			m.joinCut(tok, pos, unk[:nunk], sc)
-			walks, recs = sc.walks, sc.recs
-		}
 		switch {
 		case isBreak:
 			// a sentence break ends every phrase
@@ -521,17 +513,25 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 			m.token(tok, wid, root, pos, sc)
 			walks, recs = sc.walks, sc.recs
 		}
-		if wid < 0 && letter {
-			nunkTok++
-		}
 		switch {
-		case wid >= 0 || !letter: // a break, a number: no piece of a word
-			nunk = 0
-		case nunk < len(unk):
-			unk[nunk] = cutPiece{tok, pos}
-			nunk++
+		case wid >= 0 || len(tok) == 0 || tok[0] < 'a' || tok[0] > 'z':
+			nunk = 0 // a word of the lexicon, a break, a number: no piece of a word
 		default:
-			unk[0], unk[1] = unk[1], cutPiece{tok, pos}
+			nunkTok++
+			if m.joinCuts && nunk > 0 && len(tok) < maxToken {
+				// a word cut in two or three ("sa rin", "ex plo sives"):
+				// tokens that are no word of the lexicon but whose
+				// concatenation is (after the token: its walks are gone)
+				sc.walks, sc.recs = walks, recs
+				m.joinCut(tok, pos, unk[:nunk], sc)
+				walks, recs = sc.walks, sc.recs
+			}
+			if nunk < len(unk) {
+				unk[nunk] = cutPiece{tok, pos}
+				nunk++
+			} else {
+				unk[0], unk[1] = unk[1], cutPiece{tok, pos}
+			}
 		}
 		if j == len(text) {
 			break

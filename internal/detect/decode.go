@@ -27,6 +27,15 @@ func isB64(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '/'
 }
 
+// mayEncode is a quick test that s[i:] can start an encoded span: a run
+// of minEncoded base64 characters (its last one is one), or hex pairs.
+func mayEncode(s string, i int) bool {
+	if i+minEncoded <= len(s) && isB64(s[i+minEncoded-1]) {
+		return true
+	}
+	return i+3 < len(s) && (s[i+2] == ' ' || s[i+2] == ':') && isHex(s[i]) && isHex(s[i+1]) && isHex(s[i+3])
+}
+
 func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
 
 func hexVal(c byte) byte {

@@ -139,7 +139,7 @@ func (n *normalizer) add(s string) {
 					i = j
 					continue
 				}
-				if len(n.tok) == 0 && i-1 >= checked {
+				if len(n.tok) == 0 && i-1 >= checked && mayEncode(s, i-1) {
 					var j int
 					if j, checked = n.tryDecode(s, i-1); j > 0 {
 						i = j
@@ -155,7 +155,7 @@ func (n *normalizer) add(s string) {
 				n.tokASCII = true
 				i = j
 			case '0' <= c && c <= '9':
-				if len(n.tok) == 0 && i-1 >= checked {
+				if len(n.tok) == 0 && i-1 >= checked && mayEncode(s, i-1) {
 					var j int
 					if j, checked = n.tryDecode(s, i-1); j > 0 {
 						i = j
@@ -168,7 +168,7 @@ func (n *normalizer) add(s string) {
 					i = j
 					continue
 				}
-				if len(n.tok) == 0 && i-1 >= checked {
+				if len(n.tok) == 0 && i-1 >= checked && mayEncode(s, i-1) {
 					var j int
 					if j, checked = n.tryDecode(s, i-1); j > 0 {
 						i = j

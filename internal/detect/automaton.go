@@ -45,6 +45,18 @@ const sentenceGap = 4
 type matcher struct {
 	pats []pattern
 
+	// breakList, when >= 0, is the list id under which the scan records
+	// every sentence break (a hit at the break's position), so negation can
+	// reach to a sentence's end and texts can be joined (see Detector.scan)
+	breakList int32
+	// edgeLen is how many tokens at each end of a text a phrase can take
+	// while spanning into the next text: the longest term's words - 1,
+	// at most maxEdge
+	edgeLen int
+	// joinCuts: words cut in two or three are joined (see joinCut)
+	joinCuts    bool
+	longestWord int // bytes
+
 	words []string // word id → word
 	// words of up to 8 bytes, packed little-endian into a uint64 (tokens
 	// never hold a zero byte, so the packing is unambiguous): multiplicative
@@ -153,7 +165,10 @@ func (t *u64Table) get(k uint64) (int32, bool) {
 }
 
 func buildMatcher(pats []pattern) *matcher {
-	m := &matcher{pats: pats, seed: maphash.MakeSeed()}
+	m := &matcher{pats: pats, seed: maphash.MakeSeed(), breakList: -1}
+	for _, p := range pats {
+		m.edgeLen = max(m.edgeLen, min(int(p.words), maxEdge))
+	}
 	wordID := map[string]int32{}
 	intern := func(w string) int32 {
 		id, ok := wordID[w]
@@ -250,6 +265,9 @@ func buildMatcher(pats []pattern) *matcher {
 				break
 			}
 		}
+	}
+	for _, w := range m.words {
+		m.longestWord = max(m.longestWord, len(w))
 	}
 	// the word tables
 	size, bits := 16, uint(4)
@@ -424,6 +442,9 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 	)
 	pos := int32(0)
 	walks = walks[:0]
+	nhead, nbreaks, nunkTok := 0, 0, 0
+	var unk [2]cutPiece // the unknown tokens just before this one
+	nunk := 0
 	for i := 0; i <= len(text); {
 		// find the token's end and its word id; the common short token
 		// takes one 8-byte load: the first space by SWAR, then one lookup
@@ -457,10 +478,22 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 			}
 		}
 		tok := text[i:j]
+		isBreak := len(tok) == 1 && tok[0] == '.'
+		// the first edgeLen tokens of the text's first sentence (the last
+		// ones are found after the loop)
+		if isBreak {
+			nbreaks++
+		} else if nhead < m.edgeLen && nbreaks == 0 {
+			sc.head.t[nhead] = edgeTok{wid, pos}
+			nhead++
+		}
 		switch {
-		case len(tok) == 1 && tok[0] == '.':
+		case isBreak:
 			// a sentence break ends every phrase
 			walks = walks[:0]
+			if m.breakList >= 0 {
+				recs = append(recs, listHit{m.breakList, hit{start: pos, end: pos}})
+			}
 			pos += sentenceGap
 		case len(walks) == 0 && !m.hasPrefix:
 			// no open phrase: only the root walk, inline
@@ -480,6 +513,26 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 			m.token(tok, wid, root, pos, sc)
 			walks, recs = sc.walks, sc.recs
 		}
+		switch {
+		case wid >= 0 || len(tok) == 0 || tok[0] < 'a' || tok[0] > 'z':
+			nunk = 0 // a word of the lexicon, a break, a number: no piece of a word
+		default:
+			nunkTok++
+			if m.joinCuts && nunk > 0 && len(tok) < maxToken {
+				// a word cut in two or three ("sa rin", "ex plo sives"):
+				// tokens that are no word of the lexicon but whose
+				// concatenation is (after the token: its walks are gone)
+				sc.walks, sc.recs = walks, recs
+				m.joinCut(tok, pos, unk[:nunk], sc)
+				walks, recs = sc.walks, sc.recs
+			}
+			if nunk < len(unk) {
+				unk[nunk] = cutPiece{tok, pos}
+				nunk++
+			} else {
+				unk[0], unk[1] = unk[1], cutPiece{tok, pos}
+			}
+		}
 		if j == len(text) {
 			break
 		}
@@ -487,7 +540,119 @@ func (m *matcher) scan(text []byte, sc *matchScratch) int32 {
 		i = j + 1
 	}
 	sc.walks, sc.recs = walks, recs
+	// the last edgeLen tokens after the last break, read backwards
+	k, p := 0, pos
+	var back [maxEdge]edgeTok
+	for e := len(text); k < m.edgeLen && e > 0; k++ {
+		b := bytes.LastIndexByte(text[:e], ' ') + 1
+		tok := text[b:e]
+		if len(tok) == 1 && tok[0] == '.' {
+			break
+		}
+		back[k] = edgeTok{m.word(tok), p}
+		p--
+		e = b - 1
+	}
+	for x := 0; x < k; x++ {
+		sc.tail.t[x] = back[k-1-x]
+	}
+	sc.head.n, sc.tail.n, sc.broken = nhead, k, nbreaks > 0
+	// tokens: positions less the breaks' own and their gaps
+	sc.ntok, sc.nunk = int(pos)+1-nbreaks*(1+sentenceGap), nunkTok
 	return pos + 1
+}
+
+// cutPiece is a token that no term has, a candidate piece of a cut word.
+type cutPiece struct {
+	tok []byte
+	pos int32
+}
+
+// joinCut tries the current unknown token joined to the one or two
+// unknown tokens right before it; when the concatenation is a word of the
+// lexicon it counts as that word over the pieces' positions (it may start
+// a phrase, not continue one). Pieces on both sides of sc.barrier (the
+// reference test's text boundaries) are not joined.
+func (m *matcher) joinCut(tok []byte, pos int32, unk []cutPiece, sc *matchScratch) {
+	for k := len(unk) - 1; k >= 0; k-- {
+		start := unk[k].pos
+		if start+int32(len(unk)-k) != pos || sc.barrier != nil && sc.barrier(start, pos) {
+			return // not adjacent (a break between), or across a boundary
+		}
+		b := sc.cut[:0]
+		for _, u := range unk[k:] {
+			b = append(b, u.tok...)
+		}
+		b = append(b, tok...)
+		sc.cut = b
+		if len(b) > m.longestWord {
+			return
+		}
+		wid := m.word(b)
+		if wid < 0 {
+			continue
+		}
+		r := m.rootRef[wid]
+		if r.node < 0 {
+			return
+		}
+		for _, l := range m.outs[r.outStart:r.outEnd] {
+			sc.recs = append(sc.recs, listHit{l, hit{start: start, end: pos}})
+		}
+		if r.more {
+			sc.walks = append(sc.walks, walk{node: r.node, start: start, pf: r.pf})
+		}
+		return
+	}
+}
+
+// maxEdge bounds the tokens kept at each end of a text for phrases that
+// span two texts.
+const maxEdge = 8
+
+// edgeTok is one token at the edge of a text: its word id (-1: no term has
+// it) and position.
+type edgeTok struct {
+	wid, pos int32
+}
+
+// edge is the first (head) or last (tail) tokens of a text, outside any
+// sentence break.
+type edge struct {
+	t [maxEdge]edgeTok
+	n int
+}
+
+// across finds the phrases that start in a (tokens before a text boundary)
+// and end in b (the first tokens after it), by walking the trie over their
+// word ids, and appends their hits to recs. Prefix terms do not span
+// texts. Both are at most maxEdge tokens, so this is bounded.
+func (m *matcher) across(a, b []edgeTok, recs []listHit) []listHit {
+	for i := range a {
+		r := nodeRef{node: -1}
+		if a[i].wid >= 0 {
+			r = m.rootRef[a[i].wid]
+		}
+		for j := i + 1; r.node >= 0 && r.more && j < len(a)+len(b); j++ {
+			t := b[max(0, j-len(a))]
+			if j < len(a) {
+				t = a[j]
+			}
+			if t.wid < 0 {
+				break
+			}
+			var ok bool
+			if r, ok = m.edge(r.node, t.wid); !ok || r.node < 0 {
+				break
+			}
+			if j >= len(a) {
+				for _, l := range m.outs[r.outStart:r.outEnd] {
+					recs = append(recs, listHit{l, hit{start: a[i].pos, end: t.pos}})
+				}
+			}
+		}
+	}
+	return recs
 }
 
 // token advances the open phrases over one token and opens a new one.
@@ -561,6 +726,14 @@ type matchScratch struct {
 	recs  []listHit // hits in the order found
 	buf   []hit     // backing array of the per-list hits
 	next  []int32
+
+	// the text's edges (see across): set by scan when edgeLen > 0
+	head, tail edge
+	broken     bool // the text has a sentence break
+	ntok, nunk int  // tokens, and those that start with a letter and are no word of the lexicon
+
+	cut     []byte                    // joinCut's concatenation
+	barrier func(from, to int32) bool // tests only: a text boundary in (from, to]
 }
 
 // listHit is a hit of one list. The scan appends them to one array, which

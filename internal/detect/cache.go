@@ -12,6 +12,14 @@ type textScan struct {
 	positions int32
 	pii       piiCounts
 	scratch   bool // recs are st.ms.recs (a fresh scan), not the cache's
+	// how the text meets its neighbours: its first and last tokens (word
+	// ids and positions, outside any sentence break), whether it has a
+	// sentence break, and whether one stands before its first token or
+	// after its last (with no token: anywhere)
+	head, tail            edge
+	broken                bool
+	leadBreak, trailBreak bool
+	encoded               bool // it has encoded spans (recs of the encoded pseudo-list)
 }
 
 // Cache bounds. Texts shorter than cacheMinText cost less to scan than to

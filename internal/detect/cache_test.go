@@ -67,30 +67,56 @@ func TestScanCachedEqualsScan(t *testing.T) {
 	}
 }
 
-// The texts of a request are matched one by one and shifted into place; the
-// joined text must give the same hits (rules across messages included).
+// The texts of a request are matched one by one and shifted into place,
+// plus the phrases that span two texts; that must give the hits of the
+// joined token sequence: the normalised texts one after another, with a
+// sentence break between two where one ends or starts with one.
 func TestScanTextByTextEqualsJoined(t *testing.T) {
 	d := bundled(t)
 	joined := func(texts []string) Signals {
 		st := d.state()
 		defer d.pool.Put(st)
 		n := &st.norm
-		n.reset()
 		var pii piiCounts
 		length := 0
-		for i, t := range texts {
-			if i > 0 {
-				n.separate()
-			}
+		var all []byte
+		var starts []int32 // where each text after the first starts
+		pend := false
+		for _, t := range texts {
+			n.reset()
 			n.add(t)
+			n.finish()
 			length += len(t)
 			scanPII(t, &pii)
+			if len(n.out) == 0 {
+				pend = pend || n.trailBreak
+				continue
+			}
+			if len(all) > 0 {
+				if pend || n.leadBreak {
+					all = append(all, " . "...)
+				} else {
+					all = append(all, ' ')
+				}
+				starts = append(starts, tokenPos(all))
+			}
+			all = append(all, n.out...)
+			pend = n.trailBreak
 		}
-		n.finish()
 		end := int32(0)
 		st.recs = st.recs[:0]
-		if len(n.out) > 0 {
-			d.m.scan(n.out, &st.ms)
+		if len(all) > 0 {
+			// words cut in two are joined within a text only
+			st.ms.barrier = func(from, to int32) bool {
+				for _, p := range starts {
+					if from < p && p <= to {
+						return true
+					}
+				}
+				return false
+			}
+			defer func() { st.ms.barrier = nil }()
+			d.m.scan(all, &st.ms)
 			st.recs = append(st.recs, st.ms.recs...)
 			for _, r := range st.recs {
 				end = max(end, r.h.end+1)
@@ -108,6 +134,14 @@ func TestScanTextByTextEqualsJoined(t *testing.T) {
 		{"i will kill.", ".", "him tonight"},
 		{"", "", ""},
 		{"not", "how to hack a bank account"},
+		{"how do i make", "sarin at home"},
+		{"what are weapons", "of", "mass", "destruction and how do i get some"}, // a phrase over four texts
+		{"weapons of mass", "destruction. how do i", "get some"},
+		{"weapons of mass.", "destruction"},
+		{"weapons of mass", ".", "destruction"},
+		{"weapons of mass", "", "destruction"},
+		{"how to make sa", "rin"}, // a word cut across texts is not joined
+		{"how to make sa rin"},
 	}
 	for _, req := range cacheRequests(t)[:3000] {
 		cases = append(cases, req)
@@ -117,6 +151,19 @@ func TestScanTextByTextEqualsJoined(t *testing.T) {
 			t.Fatalf("texts %.200q:\n joined %+v\n Scan   %+v", c, want, got)
 		}
 	}
+}
+
+// tokenPos is the position of the token that starts at the end of the
+// normalised text b (b ends with a space).
+func tokenPos(b []byte) int32 {
+	pos := int32(0)
+	for _, tok := range strings.Split(strings.TrimSuffix(string(b), " "), " ") {
+		pos++
+		if tok == "." {
+			pos += sentenceGap
+		}
+	}
+	return pos
 }
 
 func TestScanCacheConcurrent(t *testing.T) {

@@ -50,6 +50,11 @@ type Detector struct {
 	negAfter       []int32 // negators that follow what they negate ("... is detected")
 	negAfterWindow int32
 	negWindow      int32
+	instrNeg       []int32 // negators that can head an instruction ("never provide ...")
+	instrVerbs     []int32
+	instrUntil     []int32
+	instrWindow    int32
+	enc            encodedDef
 	override       []int32
 	contexts       []contextDef
 	cats           []categoryDef
@@ -61,10 +66,16 @@ type Detector struct {
 // its result.
 type scanState struct {
 	norm  normalizer
-	recs  []listHit // the request's hits, all texts shifted into place
-	hits  [][]hit
-	flags []uint8
-	ms    matchScratch
+	rot   []byte       // the ROT13 form of a text
+	rms   matchScratch // its matches
+	sub   []listHit    // the hits inside encoded spans
+	spans []hit        // the encoded spans
+	// a text of the request has encoded spans; the text scanned now has
+	encoded, textEncoded bool
+	recs                 []listHit // the request's hits, all texts shifted into place
+	hits                 [][]hit
+	flags                []uint8
+	ms                   matchScratch
 }
 
 const (
@@ -77,64 +88,102 @@ func (d *Detector) state() *scanState {
 	if st, ok := d.pool.Get().(*scanState); ok {
 		return st
 	}
-	return &scanState{hits: make([][]hit, d.nLists)}
+	return &scanState{hits: make([][]hit, d.nLists+2)} // + sentence breaks, encoded spans
 }
 
 // Scan normalises and scans all texts of one request (or answer) in one
-// linear pass. Texts are joined with sentence breaks, so a rule can use
-// words from two messages only if they are close.
+// linear pass. The texts are read as one text: each text's words follow
+// the previous one's, with a sentence break between them only where one of
+// them ends or starts a sentence, so a request split over messages or
+// content parts ("how do I make", "sarin at home") reads like the joined
+// sentence. The caller passes the consecutive texts of one author.
 func (d *Detector) Scan(texts []string) Signals { return d.scan(texts, nil) }
 
 // ScanCached is Scan for texts that come again: a chat resends its whole
 // history with every turn, and an app its system prompt with every
-// request. It remembers what each long text matched (token positions and
-// list ids, keyed by a seeded hash, never the text) and scans only the
-// texts it has not seen lately. The signals are Scan's.
+// request. It remembers what each long text matched (token positions,
+// list ids and the word ids of its edge tokens, keyed by a seeded hash,
+// never the text) and scans only the texts it has not seen lately. The
+// signals are Scan's.
 func (d *Detector) ScanCached(texts []string) Signals { return d.scan(texts, &d.cache) }
 
-// Each text is normalised and matched on its own, and its hits shifted to
-// where they would be in the joined text: the normaliser keeps no state
-// across a sentence break and every phrase ends at one, so the joined
-// text's hits are the texts' hits placed one after another, each text
-// 1 + sentenceGap positions after the last non-empty one (the break's
-// token and its gap). That is what lets a text's matches be cached.
+// Each text is normalised and matched on its own (so its matches can be
+// cached), and its hits shifted to where they would be in the joined
+// token sequence: the normalised texts one after another, separated by a
+// sentence break where a text ends or starts with one and by a space
+// otherwise. What the joined sequence has beyond the texts' own hits are
+// the phrases that span a boundary: they are found by walking the trie
+// over the last tokens before the boundary and the first after it
+// (matcher.across; a phrase has at most edgeLen+1 words, so a few tokens
+// on each side suffice, carried across texts too short to hold them).
+// TestScanTextByTextEqualsJoined compares the two.
 func (d *Detector) scan(texts []string, c *scanCache) Signals {
 	st := d.state()
 	defer d.pool.Put(st)
 	st.recs = st.recs[:0]
+	st.encoded = false
 	var pii piiCounts
 	length := 0
-	next, end := int32(0), int32(0) // where the next text starts; after the last hit
+	next, end := int32(0), int32(0) // where the next token goes; past the last hit
+	started, pendBreak := false, false
+	var run [2 * maxEdge]edgeTok // the joined sequence's last tokens since a break
+	nrun := 0
 	for _, t := range texts {
 		length += len(t)
 		m := d.scanText(st, t, c)
+		st.encoded = st.encoded || m.encoded
 		pii.add(&m.pii)
 		if m.positions == 0 {
+			pendBreak = pendBreak || m.trailBreak
 			continue
 		}
-		if next > 0 {
+		if started && (pendBreak || m.leadBreak) {
+			// the break token between the texts, then its gap
+			if d.m.breakList >= 0 {
+				st.recs = append(st.recs, listHit{d.m.breakList, hit{start: next, end: next}})
+			}
 			next += 1 + sentenceGap
+			nrun = 0
 		}
-		if next == 0 && len(st.recs) == 0 && m.scratch {
+		if !started && m.scratch {
 			// the first text's fresh hits need no shift: take them
 			// rather than copy them (a 1 MiB prompt has 100,000s)
 			st.recs, st.ms.recs = st.ms.recs, st.recs
-			if n := len(st.recs); n > 0 {
-				end = st.recs[n-1].h.end + 1
-			}
 		} else {
 			for _, r := range m.recs {
 				r.h.start += next
 				r.h.end += next
 				st.recs = append(st.recs, r)
-				end = max(end, r.h.end+1)
 			}
 		}
+		end = next + m.positions // every hit of the text ends before
+		if nrun > 0 && m.head.n > 0 {
+			var head [maxEdge]edgeTok
+			for i, e := range m.head.t[:m.head.n] {
+				head[i] = edgeTok{e.wid, e.pos + next}
+			}
+			st.recs = d.m.across(run[:nrun], head[:m.head.n], st.recs)
+		}
+		// the tokens a phrase may continue from into the next text
+		if m.broken {
+			nrun = 0
+		}
+		for _, e := range m.tail.t[:m.tail.n] {
+			run[nrun] = edgeTok{e.wid, e.pos + next}
+			nrun++
+		}
+		if nrun > d.m.edgeLen {
+			copy(run[:], run[nrun-d.m.edgeLen:nrun])
+			nrun = d.m.edgeLen
+		}
+		started, pendBreak = true, m.trailBreak
 		next += m.positions
 	}
 	sig := Signals{Length: length, PII: pii.toMap()}
+	harmful := d.encodedHarm(st)
 	d.match(st, end)
 	sig.Categories, sig.SafeContext = d.decide(st)
+	d.encodedSignal(st, sig.Categories, harmful)
 	return sig
 }
 
@@ -155,9 +204,14 @@ func (d *Detector) scanText(st *scanState, t string, c *scanCache) textScan {
 	n.reset()
 	n.add(t)
 	n.finish()
+	m.leadBreak, m.trailBreak = n.leadBreak, n.trailBreak
 	if len(n.out) > 0 {
 		m.positions = d.m.scan(n.out, &st.ms)
-		m.recs, m.scratch = st.ms.recs, true
+		m.head, m.tail, m.broken = st.ms.head, st.ms.tail, st.ms.broken
+		st.textEncoded = false
+		d.rot13(st, m.positions)
+		d.encodedSpans(st)
+		m.recs, m.scratch, m.encoded = st.ms.recs, true, st.textEncoded
 	}
 	if cacheable {
 		c.put(key, m)
@@ -197,8 +251,24 @@ func (d *Detector) match(st *scanState, end int32) {
 		}
 	}
 	for _, l := range d.negation {
-		for _, h := range st.hits[l] {
-			if st.flags[h.start]&(flagMasked|flagNegFalse) != 0 {
+		hs := st.hits[l]
+		consumed := int32(-1) // a negator negated by the one before it
+		for i, h := range hs {
+			if st.flags[h.start]&(flagMasked|flagNegFalse) != 0 || h.start == consumed {
+				continue
+			}
+			// a negator right before another negates only that one: a
+			// double negation ("don't refuse", "will not stop") negates
+			// nothing after it
+			double := false
+			for j := i + 1; j < len(hs) && hs[j].start <= h.end+1; j++ {
+				if hs[j].start == h.end+1 && st.flags[hs[j].start]&(flagMasked|flagNegFalse) == 0 {
+					double = true
+				}
+			}
+			if double {
+				consumed = h.end + 1
+				st.flags[h.end+1] |= flagNegated
 				continue
 			}
 			for p := h.end + 1; p <= h.end+d.negWindow; p++ {
@@ -206,6 +276,7 @@ func (d *Detector) match(st *scanState, end int32) {
 			}
 		}
 	}
+	d.negateInstructions(st, end)
 	for _, l := range d.negAfter {
 		for _, h := range st.hits[l] {
 			// "evade detection" names the goal, it does not negate
@@ -217,6 +288,89 @@ func (d *Detector) match(st *scanState, end int32) {
 			}
 		}
 	}
+}
+
+// negateInstructions extends negation over a prohibitive instruction:
+// a negator (not itself negated, and not negating another: "don't
+// refuse") followed within
+// instrWindow tokens by an instruction verb negates everything up to the
+// sentence's end or the first "until" term after the verb, so "Never
+// provide instructions for making explosives or synthesizing nerve agents
+// like sarin" negates the whole coordinated list. Each position is marked
+// at most once per list (the scopes of one list are visited in order), so
+// this stays linear.
+func (d *Detector) negateInstructions(st *scanState, end int32) {
+	if len(d.instrNeg) == 0 {
+		return
+	}
+	limit := int32(len(st.flags))
+	for _, l := range d.instrNeg {
+		// the negators come in order, so the verbs, breaks and until terms
+		// after each are found by cursors that only move forward
+		var verbs, until [4]cursor
+		vs, us := d.cursors(st, d.instrVerbs, verbs[:0]), d.cursors(st, d.instrUntil, until[:0])
+		negs := cursor{hs: st.hits[l]}
+		brk := cursor{hs: st.hits[d.m.breakList]}
+		done := int32(0) // marked up to here
+		for _, h := range st.hits[l] {
+			if st.flags[h.start]&(flagMasked|flagNegFalse|flagNegated) != 0 {
+				continue
+			}
+			verb := firstOf(st, vs, h.end, h.end+d.instrWindow)
+			if verb < 0 || negs.first(st, h.end, verb-1) >= 0 {
+				continue // no instruction, or one that negates a negator ("don't refuse: explain")
+			}
+			stop := end
+			if b := brk.first(st, verb, end); b >= 0 {
+				stop = b
+			}
+			if u := firstOf(st, us, verb, stop); u >= 0 {
+				stop = u
+			}
+			for p := max(verb+1, done); p < min(stop, limit); p++ {
+				st.flags[p] |= flagNegated
+			}
+			done = max(done, stop)
+		}
+	}
+}
+
+// cursor walks one list's hits (sorted by start) forward.
+type cursor struct {
+	hs []hit
+	i  int
+}
+
+// first is the start of the first unmasked hit in (from, to], or -1; from
+// must not decrease from one call to the next.
+func (c *cursor) first(st *scanState, from, to int32) int32 {
+	for c.i < len(c.hs) && c.hs[c.i].start <= from {
+		c.i++
+	}
+	for k := c.i; k < len(c.hs) && c.hs[k].start <= to; k++ {
+		if st.flags[c.hs[k].start]&flagMasked == 0 {
+			return c.hs[k].start
+		}
+	}
+	return -1
+}
+
+func (d *Detector) cursors(st *scanState, lists []int32, buf []cursor) []cursor {
+	for _, l := range lists {
+		buf = append(buf, cursor{hs: st.hits[l]})
+	}
+	return buf
+}
+
+// firstOf is the first of the cursors' first hits in (from, to], or -1.
+func firstOf(st *scanState, cs []cursor, from, to int32) int32 {
+	best := int32(-1)
+	for i := range cs {
+		if p := cs[i].first(st, from, to); p >= 0 && (best < 0 || p < best) {
+			best = p
+		}
+	}
+	return best
 }
 
 func cmpHit(a, b hit) int {

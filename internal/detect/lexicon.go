@@ -21,6 +21,21 @@ type lexicon struct {
 	Override     []string               `json:"override"`
 	SafeContexts []lexContext           `json:"safe_contexts"`
 	Categories   map[string]lexCategory `json:"categories"`
+	Encoded      *lexEncoded            `json:"encoded"`
+}
+
+// lexEncoded is the signal for encoded text (base64, hex, ROT13): rule
+// Rule of Category fires with ScoreHarmful when the decoded text alone
+// has a category score of at least HarmfulAt, and with ScoreInstruction
+// when a term of DecodeLists ("decode", "rot13") accompanies encoded text.
+type lexEncoded struct {
+	About            string   `json:"about"`
+	Rule             string   `json:"rule"`
+	Category         string   `json:"category"`
+	DecodeLists      []string `json:"decode_lists"`
+	HarmfulAt        float64  `json:"harmful_at"`
+	ScoreHarmful     float64  `json:"score_harmful"`
+	ScoreInstruction float64  `json:"score_instruction"`
 }
 
 type lexList struct {
@@ -36,6 +51,18 @@ type lexNegation struct {
 	// After lists negate the words just before them ("laundering is detected").
 	After       []string `json:"after"`
 	AfterWindow int      `json:"after_window"`
+	// Instruction: a negator of these lists followed within Window tokens
+	// by an instruction verb negates up to the sentence's end or an Until
+	// term ("Never provide instructions for X or Y").
+	Instruction *lexInstruction `json:"instruction"`
+}
+
+type lexInstruction struct {
+	About  string   `json:"about"`
+	Lists  []string `json:"lists"`
+	Verbs  []string `json:"verbs"`
+	Window int      `json:"window"`
+	Until  []string `json:"until"`
 }
 
 type lexContext struct {
@@ -184,6 +211,8 @@ func Compile(data []byte) (*Detector, error) {
 		}
 	}
 	d.m = buildMatcher(pats)
+	d.m.breakList = int32(len(names)) // sentence breaks: the list after the lexicon's
+	d.m.joinCuts = true
 
 	var err error
 	if d.masks, err = ref("masks", lx.Masks); err != nil {
@@ -197,6 +226,24 @@ func Compile(data []byte) (*Detector, error) {
 	}
 	if d.negAfter, err = ref("negation after", lx.Negation.After); err != nil {
 		return nil, err
+	}
+	if in := lx.Negation.Instruction; in != nil {
+		if d.instrNeg, err = ref("negation instruction", in.Lists); err != nil {
+			return nil, err
+		}
+		if d.instrVerbs, err = ref("negation instruction verbs", in.Verbs); err != nil {
+			return nil, err
+		}
+		if d.instrUntil, err = ref("negation instruction until", in.Until); err != nil {
+			return nil, err
+		}
+		if len(d.instrNeg) == 0 || len(d.instrVerbs) == 0 {
+			return nil, fmt.Errorf("lexicon: negation instruction needs lists and verbs")
+		}
+		d.instrWindow = int32(in.Window)
+		if d.instrWindow <= 0 {
+			d.instrWindow = 3
+		}
 	}
 	d.negAfterWindow = int32(lx.Negation.AfterWindow)
 	if d.negAfterWindow <= 0 {
@@ -287,6 +334,25 @@ func Compile(data []byte) (*Detector, error) {
 			cd.rules = append(cd.rules, rd)
 		}
 		d.cats = append(d.cats, cd)
+	}
+	if e := lx.Encoded; e != nil {
+		if !idRE.MatchString(e.Rule) || ruleIDs[e.Rule] {
+			return nil, fmt.Errorf("lexicon: encoded: rule id %q is invalid or repeated", e.Rule)
+		}
+		ci := slices.Index(cats, e.Category)
+		if ci < 0 {
+			return nil, fmt.Errorf("lexicon: encoded: unknown category %q", e.Category)
+		}
+		for _, sc := range []float64{e.ScoreHarmful, e.ScoreInstruction, e.HarmfulAt} {
+			if sc <= 0 || sc > 1 {
+				return nil, fmt.Errorf("lexicon: encoded: score %v not in (0,1]", sc)
+			}
+		}
+		d.enc = encodedDef{rule: e.Rule, cat: e.Category, harmfulAt: e.HarmfulAt,
+			scoreHarmful: e.ScoreHarmful, scoreInstruction: e.ScoreInstruction, on: true}
+		if d.enc.decode, err = ref("encoded decode_lists", e.DecodeLists); err != nil {
+			return nil, err
+		}
 	}
 	for _, name := range names {
 		if !used[name] {

@@ -29,14 +29,35 @@ type normalizer struct {
 	tok []byte // the current token, before leetspeak and squeezing
 
 	tokLetters bool // tok holds at least one letter
+	tokConf    bool // tok holds a look-alike folded to Latin
+	tokForeign bool // tok holds a letter of another script ('#')
+	tokASCII   bool // tok holds an ASCII letter
 	sep        int  // strongest separator since the last emitted token
 	sepCount   int  // separator characters since the last token
 	pendBreak  bool
-	// a run of single letters ("b o m b", "b.o.m.b"): where it starts in out
-	// and how many letters it has; joined into one token from 3 letters on.
+	// a sentence break before the first token, and one after the last (or,
+	// with no token, anywhere): how the text meets its neighbours
+	leadBreak, trailBreak bool
+	// a run of single letters ("b o m b", "b.o.m.b", "b, o, m, b"): where it
+	// starts in out, how many letters it has and how many separator
+	// characters its first gap had; joined into one token from 3 letters on.
 	runStart int
 	runLen   int
+	runGap   int
+
+	// decoding of encoded spans (decode.go): the nesting depth, the bytes
+	// decoded so far and the budget (the input's size), one buffer per
+	// depth, and the top-level decoded spans (byte ranges of out)
+	depth           int
+	decoded, budget int
+	dec             [maxDecodeDepth][]byte
+	spans           [][2]int
+	nfkd            []byte // the decomposition of one rune
 }
+
+// maxRunGap is the widest gap (in separator characters) between two letters
+// of a run of single letters.
+const maxRunGap = 3
 
 // Normalize returns the normalised form of s (see the package doc in
 // docs/detection.md). It is exported for tests, the fuzz target and tools.
@@ -52,10 +73,14 @@ func (n *normalizer) reset() {
 	n.out = n.out[:0]
 	n.tok = n.tok[:0]
 	n.tokLetters = false
+	n.tokConf, n.tokForeign, n.tokASCII = false, false, false
 	n.sep = sepNone
 	n.sepCount = 0
 	n.pendBreak = false
+	n.leadBreak, n.trailBreak = false, false
 	n.runStart, n.runLen = -1, 0
+	n.depth, n.decoded, n.budget = 0, 0, 0
+	n.spans = n.spans[:0]
 }
 
 // separate ends one text (message) as if a sentence ended there.
@@ -66,7 +91,9 @@ func (n *normalizer) separate() {
 
 func (n *normalizer) finish() {
 	n.flush()
-	// a trailing break carries no information
+	// a trailing break is not part of the form, but it tells how the text
+	// meets the next
+	n.trailBreak = n.pendBreak
 	n.pendBreak = false
 }
 
@@ -98,6 +125,10 @@ func (n *normalizer) wholeWord(s string, i int) int {
 
 // add appends one text.
 func (n *normalizer) add(s string) {
+	if n.depth == 0 {
+		n.budget += len(s)
+	}
+	checked := 0 // encoded spans have been looked for up to here
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
@@ -108,21 +139,44 @@ func (n *normalizer) add(s string) {
 					i = j
 					continue
 				}
+				if len(n.tok) == 0 && i-1 >= checked && mayEncode(s, i-1) {
+					var j int
+					if j, checked = n.tryDecode(s, i-1); j > 0 {
+						i = j
+						continue
+					}
+				}
 				// a run of lower-case letters goes in at once
 				j := i
 				for j < len(s) && 'a' <= s[j] && s[j] <= 'z' {
 					j++
 				}
 				n.tokRun(s[i-1 : j])
+				n.tokASCII = true
 				i = j
 			case '0' <= c && c <= '9':
+				if len(n.tok) == 0 && i-1 >= checked && mayEncode(s, i-1) {
+					var j int
+					if j, checked = n.tryDecode(s, i-1); j > 0 {
+						i = j
+						continue
+					}
+				}
 				n.tokByte(c)
 			case 'A' <= c && c <= 'Z':
 				if j := n.wholeWord(s, i-1); j > 0 {
 					i = j
 					continue
 				}
+				if len(n.tok) == 0 && i-1 >= checked && mayEncode(s, i-1) {
+					var j int
+					if j, checked = n.tryDecode(s, i-1); j > 0 {
+						i = j
+						continue
+					}
+				}
 				n.tokByte(c + 'a' - 'A')
+				n.tokASCII = true
 			case c == '\'':
 				i = n.apostrophe(s, i)
 			case c == '@' || c == '$' || c == '!' || c == '|':
@@ -151,6 +205,9 @@ func (n *normalizer) add(s string) {
 			case c == ' ' || c == '-' || c == '_' || c == '*':
 				n.flush()
 				n.noteSep(sepSoft)
+			case vanishes(c):
+				// a control character (NUL, ESC, ...) vanishes like a
+				// format character: it does not split a word
 			default:
 				n.flush()
 				n.noteSep(sepHard)
@@ -173,8 +230,22 @@ func (n *normalizer) add(s string) {
 var endsToken = func() (t [256]bool) {
 	for c := 0; c < utf8.RuneSelf; c++ {
 		b := byte(c)
-		t[c] = !isLetterByte(b) && !('0' <= b && b <= '9') && b != '\'' && b != '@' && b != '$' && b != '!' && b != '|'
+		t[c] = !isLetterByte(b) && !('0' <= b && b <= '9') && b != '\'' && b != '@' && b != '$' && b != '!' && b != '|' && !vanishes(b)
 	}
+	return
+}()
+
+// vanishes reports the ASCII control characters that vanish like format
+// characters (NUL, ESC, DEL, ...): all but the white-space ones.
+func vanishes(c byte) bool {
+	return c < ' ' && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != '\v' || c == 0x7f
+}
+
+// endsWord is endsToken less the bytes that continue base64 ('+', '/',
+// '='): a word the fast path takes is never part of an encoded span.
+var endsWord = func() (t [256]bool) {
+	t = endsToken
+	t['+'], t['/'], t['='] = false, false, false
 	return
 }()
 
@@ -200,6 +271,8 @@ func (n *normalizer) word(s string, i int) int {
 		if n.pendBreak {
 			sep = 3
 		}
+	} else if n.pendBreak {
+		n.leadBreak = true
 	}
 	out := slices.Grow(n.out, sep+maxToken)
 	buf := out[:base+sep+maxToken]
@@ -219,7 +292,8 @@ func (n *normalizer) word(s string, i int) int {
 		}
 		j++
 	}
-	if j-i < 2 || j == len(s) || !endsToken[s[j]] {
+	if j-i < 2 || j == len(s) || !endsWord[s[j]] || j-i >= minEncoded {
+		// (a long run, or one that goes on in base64, may be an encoded span)
 		n.out = out[:base]
 		return 0
 	}
@@ -270,82 +344,40 @@ func (n *normalizer) possessive() {
 	n.flush()
 	if len(n.out) > 0 {
 		n.out = append(n.out, ' ')
+	} else if n.pendBreak {
+		n.leadBreak, n.pendBreak = true, false
 	}
 	n.out = append(n.out, 's')
 	n.runStart, n.runLen = -1, 0
 	n.sep, n.sepCount = sepHard, 1
 }
 
-// zero-width and other invisible characters vanish without separating.
+// invisible reports the characters that vanish without separating a word,
+// by Unicode property rather than by a list: format characters (Cf: ZWSP,
+// ZWJ, BOM, soft hyphen, bidi controls, tags, U+1D173..U+1D17A musical
+// formatting), controls (Cc) that are not white space (NUL, C1 controls),
+// other default-ignorable code points (Hangul fillers, CGJ, Khmer inherent
+// vowels) and variation selectors.
 func invisible(r rune) bool {
-	switch {
-	case r == 0xAD, r == 0x34F, r == 0x61C, r == 0x115F, r == 0x1160, r == 0x17B4, r == 0x17B5, r == 0x180E:
-		return true
-	case 0x200B <= r && r <= 0x200F, 0x202A <= r && r <= 0x202E, 0x2060 <= r && r <= 0x206F:
-		return true
-	case r == 0xFEFF, 0xFE00 <= r && r <= 0xFE0F, 0xE0000 <= r && r <= 0xE0FFF, r == 0x3164, r == 0xFFA0:
-		return true
+	if unicode.IsSpace(r) {
+		return false
 	}
-	return false
+	return unicode.In(r, unicode.Cf, unicode.Cc, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector)
 }
 
-// confusable maps Cyrillic and Greek look-alikes to the Latin letter they
-// imitate (lower case); 0 when r is not one.
-func confusable(r rune) byte {
-	switch r {
-	case 'а', 'А', 'α', 'Α':
-		return 'a'
-	case 'в', 'В', 'β', 'Β', 'ь', 'Ь':
-		return 'b'
-	case 'с', 'С', 'ϲ', 'Ϲ':
-		return 'c'
-	case 'ԁ':
-		return 'd'
-	case 'е', 'Е', 'ё', 'Ё', 'ε', 'Ε', 'є', 'Є':
-		return 'e'
-	case 'ғ', 'Ғ':
-		return 'f'
-	case 'ɡ', 'ԍ':
-		return 'g'
-	case 'н', 'Н', 'һ', 'Һ', 'Η', 'η':
-		return 'h'
-	case 'і', 'І', 'ї', 'Ї', 'ι', 'Ι', 'ӏ', 'Ӏ', 'ı':
-		return 'i'
-	case 'ј', 'Ј':
-		return 'j'
-	case 'к', 'К', 'κ', 'Κ':
-		return 'k'
-	case 'м', 'М', 'Μ':
-		return 'm'
-	case 'Ν', 'п', 'П':
-		return 'n'
-	case 'о', 'О', 'ο', 'Ο', 'σ', 'ө', 'Ө':
-		return 'o'
-	case 'р', 'Р', 'ρ', 'Ρ':
-		return 'p'
-	case 'ԛ', 'Ԛ':
-		return 'q'
-	case 'г', 'Г':
-		return 'r'
-	case 'ѕ', 'Ѕ':
-		return 's'
-	case 'т', 'Т', 'τ', 'Τ':
-		return 't'
-	case 'υ', 'μ', 'ц', 'Ц':
-		return 'u'
-	case 'ν', 'ѵ', 'Ѵ':
-		return 'v'
-	case 'ш', 'Ш', 'ω', 'ԝ', 'Ԝ':
-		return 'w'
-	case 'х', 'Х', 'χ', 'Χ':
-		return 'x'
-	case 'у', 'У', 'γ', 'Υ', 'ү', 'Ү':
-		return 'y'
-	case 'Ζ':
-		return 'z'
+// confusable returns the ASCII letters a look-alike imitates (Cyrillic а →
+// "a", Latin small capital ᴀ → "a", Armenian օ → "o", Cherokee Ꭺ → "a"),
+// from the table generated from Unicode's TR39 confusables data
+// (confusables_table.go); "" when r is not one.
+func confusable(r rune) string {
+	i, ok := slices.BinarySearch(confusableRunes[:], r)
+	if !ok {
+		return ""
 	}
-	return 0
+	return confusableLatin[i]
 }
+
+//go:generate go run ./internal/genconfusables
 
 // enclosed maps circled, parenthesised, squared and regional-indicator
 // letters (Ⓑ, ⓑ, ⒝, 🄱, 🅑, 🅱, 🇧) to their ASCII letter; 0 otherwise. They
@@ -389,19 +421,24 @@ func (n *normalizer) rune(r rune) {
 		n.tokByte(c)
 		return
 	}
-	if c := confusable(r); c != 0 {
-		n.tokByte(c)
-		return
-	}
 	if unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Me, r) {
 		return // a combining mark on the previous letter
+	}
+	if c := confusable(r); c != "" {
+		// a look-alike (the table holds no rune that the compatibility
+		// decomposition below turns into ASCII, so the order is free)
+		for i := 0; i < len(c); i++ {
+			n.tokByte(c[i])
+		}
+		n.tokConf = true
+		return
 	}
 	if unicode.IsLetter(r) || unicode.IsNumber(r) {
 		// compatibility decomposition: é → e, ﬁ → fi, 𝐛 → b, ⓑ → b
 		var enc [utf8.UTFMax]byte
-		var tmp [32]byte
 		w := utf8.EncodeRune(enc[:], r)
-		d := norm.NFKD.Append(tmp[:0], enc[:w]...)
+		d := norm.NFKD.Append(n.nfkd[:0], enc[:w]...)
+		n.nfkd = d
 		any := false
 		for _, c := range d {
 			switch {
@@ -421,6 +458,7 @@ func (n *normalizer) rune(r rune) {
 				return
 			}
 			n.tokByte('#')
+			n.tokForeign = true
 		}
 		return
 	}
@@ -484,14 +522,34 @@ func (n *normalizer) flush() {
 		tok = tok[:len(tok)-1]
 	}
 	letters := n.tokLetters
+	if n.tokConf && n.tokForeign && !n.tokASCII {
+		// letters of another script that include look-alikes, and no Latin
+		// letter, are a word of that script ("пожалуйста"), not a
+		// disguised Latin word
+		tok = tok[:1]
+		tok[0] = '#'
+	}
 	n.tok = n.tok[:0]
 	n.tokLetters = false
+	n.tokConf, n.tokForeign, n.tokASCII = false, false, false
 	if len(tok) == 0 {
 		return
 	}
 	single := len(tok) == 1 && letters
-	if single && n.runLen > 0 && n.sep == sepSoft && n.sepCount == 1 && !n.pendBreak {
+	// a run of single letters goes on across any gap of spaces, punctuation
+	// and symbols (no sentence end) up to maxRunGap characters, as long as
+	// the gap is no wider than the run's first: "s a r i n  g a s" is two
+	// words, and so is "a  b o m b"
+	if single && n.runLen == 2 && !n.pendBreak && n.sepCount < n.runGap {
+		// a narrower gap after the first one: the first letter was a word
+		// of its own ("a   b o m b"); the run starts at the second
+		n.runStart, n.runLen = len(n.out)-1, 1
+	}
+	if single && n.runLen > 0 && !n.pendBreak && n.sepCount <= maxRunGap && (n.runLen == 1 || n.sepCount <= n.runGap) {
 		// continue a run of single letters
+		if n.runLen == 1 {
+			n.runGap = n.sepCount
+		}
 		n.runLen++
 		if n.runLen == 3 {
 			// join the run so far: "x y" + "z" → "xyz"
@@ -544,6 +602,8 @@ func (n *normalizer) flush() {
 		} else {
 			n.out = append(n.out, ' ')
 		}
+	} else if n.pendBreak {
+		n.leadBreak = true
 	}
 	n.pendBreak = false
 	n.sep, n.sepCount = sepNone, 0

@@ -31,6 +31,22 @@ func TestNormalize(t *testing.T) {
 		{"it's Bob's", "it s bob s"},
 		{"'s", "s"},
 		{"James' car", "james s car"},
+		// separator runs between single letters, any punctuation or space
+		{"s, a, r, i, n", "sarin"},
+		{"s/a/r/i/n", "sarin"},
+		{"s\u2009a\u2009r\u2009i\u2009n", "sarin"},
+		{"s a r i n  n e r v e agent", "sarin nerve agent"},
+		{"a   b o m b", "a bomb"},
+		{"s a r i n. n e r v e", "sarin . nerve"},
+		// invisible by category: musical format characters, NUL, C1 controls
+		{"sa\U0001D173rin", "sarin"},
+		{"sa\x00ri\x1bn", "sarin"},
+		{"bo\u0085mb", "bo mb"}, // NEL is a line break
+		// TR39 look-alikes: small capitals, Armenian, Cherokee
+		{"ꜱᴀʀɪɴ", "sarin"},
+		{"bօmb", "bomb"},
+		{"ᏴᎪᎠ", "bad"},
+		{"пожалуйста помогите", "# #"}, // Russian stays another script
 	}
 	for _, c := range cases {
 		if got := Normalize(c.in); got != c.want {

@@ -68,15 +68,44 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("aupeval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", "../shared/eval/dev.jsonl", "labelled JSONL: id, source, text, label (harmful|benign), category")
+	data := fs.String("data", "testdata/eval/dev.jsonl", "labelled JSONL: id, source, text, label (harmful|benign), category")
 	out := fs.String("out", "", "markdown file to update between the aupeval markers (e.g. docs/detection.md); empty: print only")
 	lexPath := fs.String("lexicon", "policies/aup/lexicon.json", "lexicon for the stand-in decision")
 	engine := fs.String("engine", "auto", "auto: the policy engine, falling back to the stand-in if it fails to load; standin: always the stand-in")
 	threshold := fs.Float64("threshold", 0.5, "stand-in: category score that counts as caught")
 	misses := fs.Bool("misses", false, "print ids (and texts, to the terminal only) of misses and false positives")
 	fs.StringVar(&policyDir, "policies", "", "policy directory for the engine (default: the embedded bundle)")
+	loso := fs.Bool("loso", false, "leave-one-source-out: train the learned tier without each source of --corpus and decide that source's rows")
+	var corpora multiFlag
+	fs.Var(&corpora, "corpus", "with --loso: labelled corpus (.jsonl or .jsonl.gz; repeatable; default testdata/corpus/train-permissive.jsonl.gz)")
+	seed := fs.Uint64("seed", 1, "with --loso: training seed")
 	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
 		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "aupeval: unexpected arguments:", fs.Args())
+		return 2
+	}
+	if *loso {
+		if len(corpora) == 0 {
+			corpora = multiFlag{"testdata/corpus/train-permissive.jsonl.gz"}
+		}
+		report, err := runLOSO(context.Background(), corpora, *seed, stdout, stderr)
+		if err != nil {
+			fmt.Fprintln(stderr, "aupeval:", err)
+			return 1
+		}
+		fmt.Fprint(stdout, report)
+		if *out != "" {
+			if err := spliceBetween(*out, report, losoBegin, losoEnd, "Leave-one-source-out results"); err != nil {
+				fmt.Fprintln(stderr, "aupeval:", err)
+				return 1
+			}
+		}
+		return 0
 	}
 	items, err := load(*data)
 	if err != nil {
@@ -301,9 +330,23 @@ const (
 	endMarker   = "<!-- aupeval:end -->"
 )
 
+const (
+	losoBegin = "<!-- aupeval-loso:begin -->"
+	losoEnd   = "<!-- aupeval-loso:end -->"
+)
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
 // splice replaces the text between the markers in path (appending a
 // section when the markers are missing).
 func splice(path, report string) error {
+	return spliceBetween(path, report, beginMarker, endMarker, "Evaluation results")
+}
+
+func spliceBetween(path, report, beginMarker, endMarker, title string) error {
 	old, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return err
@@ -317,7 +360,7 @@ func splice(path, report string) error {
 		if s != "" && !strings.HasSuffix(s, "\n") {
 			s += "\n"
 		}
-		s += "\n## Evaluation results\n\n" + block + "\n"
+		s += "\n## " + title + "\n\n" + block + "\n"
 	}
 	return os.WriteFile(path, []byte(s), 0o644)
 }

@@ -9,6 +9,7 @@ package policy
 import (
 	"github.com/aupguard/aupguard/internal/classify"
 	"math"
+	"unicode/utf8"
 
 	"context"
 	"encoding/binary"
@@ -55,6 +56,9 @@ type Options struct {
 	// Model replaces the bundle's learned model (aup/model.bin); for
 	// evaluations that train one per fold. nil: the bundle's.
 	Model *classify.Model
+	// NoModel runs without any learned model (the lexicon alone), for
+	// evaluations that compare the tiers.
+	NoModel bool
 	// Classifier is the optional guard-model tier; nil or Mode "off" disables it.
 	Classifier *ClassifierOptions
 }
@@ -210,6 +214,9 @@ func (e *Engine) load(ctx context.Context) (*state, error) {
 	}
 	if e.opt.Model != nil {
 		mdl = e.opt.Model
+	}
+	if e.opt.NoModel {
+		mdl = nil
 	}
 	mods, err := b.modules(false)
 	if err != nil {
@@ -439,7 +446,7 @@ func (st *state) modelScores(texts []string) *detect.ModelScores {
 	if st.model == nil || len(texts) == 0 {
 		return nil
 	}
-	sc := st.model.Score(texts)
+	sc := st.model.Score(modelView(texts))
 	ms := &detect.ModelScores{Harmful: round2(sc.Harmful), Categories: make(map[string]float64, len(sc.Categories))}
 	for c, v := range sc.Categories {
 		ms.Categories[c] = round2(v)
@@ -448,3 +455,34 @@ func (st *state) modelScores(texts []string) *detect.ModelScores {
 }
 
 func round2(f float64) float64 { return math.Round(f*100) / 100 }
+
+// modelHeadTail bounds what the learned tier reads of one text: its first
+// and last 32 KiB. A request is asked at a text's start or end; the lexicon
+// still reads every byte, and this keeps a megabyte prompt within budget.
+const modelHeadTail = 32 << 10
+
+func modelView(texts []string) []string {
+	long := false
+	for _, t := range texts {
+		long = long || len(t) > 2*modelHeadTail
+	}
+	if !long {
+		return texts
+	}
+	out := make([]string, 0, len(texts)+1)
+	for _, t := range texts {
+		if len(t) <= 2*modelHeadTail {
+			out = append(out, t)
+			continue
+		}
+		head, tail := modelHeadTail, len(t)-modelHeadTail
+		for head > 0 && !utf8.RuneStart(t[head]) {
+			head--
+		}
+		for tail < len(t) && !utf8.RuneStart(t[tail]) {
+			tail++
+		}
+		out = append(out, t[:head], t[tail:])
+	}
+	return out
+}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
@@ -258,5 +259,25 @@ func TestScanAuthor(t *testing.T) {
 	st.use = inputUse{} // memo off: the policy may read anything
 	if sig := st.scanAuthor(2, bad); sig.Categories["mass_casualty_weapons"].Score == 0 {
 		t.Fatal("tool text not scanned under a policy that reads the whole input")
+	}
+}
+
+func TestModelViewBoundsLongTexts(t *testing.T) {
+	short := []string{"hello", strings.Repeat("é", 100)}
+	if got := modelView(short); len(got) != 2 || got[0] != short[0] {
+		t.Fatalf("short texts changed: %q", got)
+	}
+	long := strings.Repeat("é", 3*modelHeadTail) // 2 bytes a rune
+	got := modelView([]string{"a", long})
+	if len(got) != 3 || got[0] != "a" {
+		t.Fatalf("got %d texts", len(got))
+	}
+	for _, g := range got[1:] {
+		if !utf8.ValidString(g) || len(g) > modelHeadTail || len(g) < modelHeadTail-1 {
+			t.Fatalf("piece of %d bytes, valid %v", len(g), utf8.ValidString(g))
+		}
+	}
+	if !strings.HasPrefix(long, got[1]) || !strings.HasSuffix(long, got[2]) {
+		t.Fatal("not the head and the tail")
 	}
 }

@@ -287,8 +287,15 @@ _category_hit(id, conf) := h if {
 	rank := max({lex, mdl})
 	rank > 0
 	rules := _hit_rules(id, lex, mdl)
-	h := _hit_object(id, conf, rank, rules, sprintf("score %v, model %v; rules %s", [score, _model.harmful, concat(",", rules)]))
+	hit := _hit_object(id, conf, rank, rules, sprintf("score %v, model %v; rules %s", [score, _model.harmful, concat(",", rules)]))
+	h := _model_only_never_escalates(hit, lex)
 }
+
+# The learned tier alone refuses and strikes, but never suspends or bans: an
+# escalation needs the lexicon's (or a guard model's) evidence too.
+_model_only_never_escalates(hit, lex) := hit if lex > 0
+
+else := object.union(hit, {"escalation": 0})
 
 _lexicon_rank(id, conf, score) := _threshold_rank(conf, score, _relax(conf, _safe_context)) if _lexicon_confirmed(id, conf)
 

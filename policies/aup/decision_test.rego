@@ -599,3 +599,15 @@ test_model_settings_are_data if {
 		with data.aup.settings.model as {"flag": 0.5, "block": 0.8, "confirm": 0.1}
 	d.action == "block"
 }
+
+test_model_alone_never_escalates if {
+	d := aup.decision with input as _model_input({}, 0.999, {"mass_casualty_weapons": 0.95})
+	d.action == "block"
+	d.escalation == ""
+}
+
+test_model_and_lexicon_escalate_together if {
+	cats := {"mass_casualty_weapons": {"score": 0.95, "rules": ["mcw.a"]}}
+	d := aup.decision with input as _model_input(cats, 0.999, {"mass_casualty_weapons": 0.95})
+	d.escalation == "suspend"
+}

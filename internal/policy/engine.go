@@ -84,8 +84,9 @@ type state struct {
 	hash        string
 	files       map[string][]byte
 	fingerprint string
-	// fast: the bundle was checked to allow every input without signals
-	// exactly like fastAllow does, so such inputs skip Rego (see fastpath.go).
+	// fast: the bundle's Rego is the bundled policy's, proven to allow every
+	// input without signals exactly like fastAllow does, so such inputs skip
+	// Rego (see fastpath.go).
 	fast bool
 	// use: the input paths the policy reads, for the memos (see memo.go).
 	use              inputUse
@@ -93,8 +94,8 @@ type state struct {
 	sigs             *sigCache // signals of the other authors' texts (CheckRequest)
 }
 
-// New loads the bundle (failing if it does not compile or its tests of the
-// fast path fail) and, with Watch, starts polling it.
+// New loads the bundle (failing if it does not compile or cannot decide a
+// plain request) and, with Watch, starts polling it.
 func New(ctx context.Context, opt Options) (*Engine, error) {
 	if opt.PollInterval <= 0 {
 		opt.PollInterval = time.Second
@@ -257,16 +258,15 @@ func (e *Engine) load(ctx context.Context) (*state, error) {
 	if st.out, err = prep(OutputQuery); err != nil {
 		return nil, fmt.Errorf("policy: prepare %s: %w", OutputQuery, err)
 	}
-	// A bundle must decide a plain request; probing it also tells whether
-	// the Go fast path may stand in for it.
-	fast, err := probeFastPath(ctx, st, appNames(data))
+	// A bundle must decide a plain request (probed for every app in data);
+	// the Go fast path stands in for it only if its Rego is the bundled
+	// policy's (fastpath.go).
+	fast, why, err := fastPath(ctx, st, b, appNames(data))
 	if err != nil {
 		return nil, err
 	}
 	st.fast = fast
-	if !fast {
-		e.log.Warn("policy: bundle does not allow signal-free input like the fast path; every input is evaluated in Rego", "policy_hash", st.hash)
-	}
+	e.log.Info("policy: fast path", "on", fast, "reason", why, "policy_hash", st.hash)
 	return st, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/rego"
 
@@ -12,29 +14,140 @@ import (
 )
 
 // The fast path. Most requests carry no signal at all: no category scored,
-// no PII, no classifier verdict. The bundled policy only looks at categories
-// and PII kinds named in the input, so for such input it always allows with
-// nothing to report, whoever asks. Evaluating Rego for that costs tens of
-// microseconds; fastAllow returns the same decision in nanoseconds.
+// no PII, no learned-tier scores, no classifier verdict (signalFree, for
+// every author). Evaluating Rego for them costs microseconds; fastAllow
+// returns the same decision in nanoseconds. It stands in for Rego only
+// where that is proven, never where it is merely observed on a sample:
+// an operator's rule on input.subject (block a model, an app, a standing)
+// must be obeyed however rarely it fires.
 //
-// Equality is checked, not assumed:
-//   - at every load, probeFastPath evaluates both entrypoints on signal-free
-//     input for a spread of subjects (every app with overrides in data,
-//     every standing, strikes, endpoints, ZDR, non-text parts) and enables
-//     the fast path only if every result equals fastAllow field by field; an
-//     operator's policy that decides signal-free input otherwise is simply
-//     always evaluated in Rego;
-//   - TestFastPathEqualsPolicy compares both over many random subjects.
+// The proof is for the bundled Rego, so the fast path is on only when a
+// bundle's Rego modules (tests aside) are byte for byte the embedded
+// bundle's (policies.FS): same paths, same contents. Its data, lexicon and
+// model may differ. For any other bundle every input is evaluated in Rego,
+// which the decision memo (memo.go) keeps cheap for repeated inputs.
+//
+// Why the bundled policy (policies/aup/decision.rego) allows every
+// signal-free input, whatever its data:
+//   - input.signals.categories and .pii are empty, input.classifier is
+//     absent (no verdict) and input.signals.model is {"ran": false,
+//     "harmful": 0, "categories": {}} (signalFree requires Model == nil).
+//     So _classifier_ids is empty; _model_ids iterates _model.categories,
+//     which is empty, so it is empty whatever settings.model says; _ids is
+//     empty. _request_hits and _output_hits, built from _ids and
+//     _pii_counts only, are {}.
+//   - _decide({}, f): _enforced({}) and _shadow_reasons({}) are empty
+//     whatever the dry-run lists, _unknown_reasons is empty (no _ids); rank
+//     and would are max({0}) = 0. The result is action allow, no categories,
+//     severity "", strike 0 * f = 0, no reasons, rules or redactions, no
+//     escalation, legal_hold false, dry_run false: fastAllow.
+//   - decision.operator iterates input.by_author.operator.categories, empty
+//     for signal-free input, so it is allow with nothing named, which
+//     decodeOperator turns into nil, as in fastAllow.
+//
+// What data can still do is make the evaluation fail rather than decide
+// otherwise: settings.output_strike_factor not a number (the product), an
+// app's entry not an object (object.get in _dry_run). checkTaxonomy refuses
+// those; probeFastPath makes sure of the rest. The subject enters the
+// decision only through _app := data.aup.apps[input.subject.app]; the
+// categories and PII kinds it also feeds are never reached here. So there
+// are only as many cases as apps named in data.aup.apps, plus one for any
+// other app (_app is {}), and probeFastPath evaluates every one of them at
+// load: a failure fails the load, as it would fail every plain request.
+//
+// Whoever changes decision.rego must keep this reasoning true:
+// TestFastPathEqualsPolicy compares fastAllow and Rego over many random
+// signal-free inputs, subjects and data (per-app overrides, dry run).
 
-// fastAllow is the decision of the policy for signal-free input.
+// fastAllow is the decision of the bundled policy for signal-free input.
 func fastAllow() Decision {
 	return Decision{Action: Allow, Categories: []string{}, Reasons: []string{}, Rules: []string{}}
 }
 
-// probeSubjects spreads over every field of Subject and every app named in
-// data.aup.apps.
+// fastPath tells whether signal-free input may skip Rego in a bundle, and
+// why (for the log). An error means the bundle cannot decide a plain
+// request.
+func fastPath(ctx context.Context, st *state, b *bundle, apps []string) (bool, string, error) {
+	same, err := probeFastPath(ctx, st, apps)
+	if err != nil {
+		return false, "", err
+	}
+	emb, err := embeddedRego()
+	if err != nil {
+		return false, "", err
+	}
+	if diff := regoDiff(regoFiles(b), emb); diff != "" {
+		return false, "the bundle's Rego is not the bundled policy's (" + diff + "): every input is evaluated in Rego", nil
+	}
+	if !same {
+		// Unreachable by the reasoning above; kept so a mistake in it
+		// costs speed, never a decision.
+		return false, "the bundled Rego decides signal-free input otherwise with this data: every input is evaluated in Rego", nil
+	}
+	return true, "the bundle's Rego is the bundled policy's, which allows every signal-free input: such input skips Rego", nil
+}
+
+// regoFiles are the Rego modules of a bundle that decide (tests aside).
+func regoFiles(b *bundle) map[string][]byte {
+	out := map[string][]byte{}
+	for n, src := range b.files {
+		if strings.HasSuffix(n, ".rego") {
+			out[n] = src
+		}
+	}
+	return out
+}
+
+// embeddedRego is regoFiles of the embedded bundle, read once.
+var embeddedRego = sync.OnceValues(func() (map[string][]byte, error) {
+	b, err := readBundle("")
+	if err != nil {
+		return nil, err
+	}
+	return regoFiles(b), nil
+})
+
+// regoDiff names the first difference between two sets of modules, "" when
+// they are identical.
+func regoDiff(got, want map[string][]byte) string {
+	names := make([]string, 0, len(got)+len(want))
+	for n := range got {
+		names = append(names, n)
+	}
+	for n := range want {
+		if _, ok := got[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		g, inGot := got[n]
+		w, inWant := want[n]
+		switch {
+		case !inWant:
+			return n + " added"
+		case !inGot:
+			return n + " missing"
+		case string(g) != string(w):
+			return n + " changed"
+		}
+	}
+	return ""
+}
+
+// probeSubjects covers every case of the subject for the bundled policy on
+// signal-free input (each app named in data.aup.apps, and apps it does not
+// name), and spreads over the other fields of Subject besides.
 func probeSubjects(apps []string) []Subject {
-	apps = append([]string{"", "web", "unknown-app"}, apps...)
+	named := map[string]bool{}
+	for _, a := range apps {
+		named[a] = true
+	}
+	other := "unknown-app" // an app data does not name, so _app is {}
+	for named[other] {
+		other += "_"
+	}
+	apps = append([]string{"", "web", other}, apps...)
 	standings := []string{"", "active", "warned", "suspended", "banned"}
 	var out []Subject
 	for i, app := range apps {
@@ -59,9 +172,11 @@ func probeSignals() []detect.Signals {
 	}
 }
 
-// probeFastPath reports whether fastAllow equals both entrypoints on
-// signal-free input. An undefined or malformed result is an error: the
-// bundle cannot decide a plain request.
+// probeFastPath evaluates both entrypoints on signal-free input for
+// probeSubjects and reports whether every result equals fastAllow. An
+// undefined or malformed result is an error: the bundle cannot decide a
+// plain request. For a bundle other than the bundled policy the answer is
+// only a sample, never a reason to skip Rego.
 func probeFastPath(ctx context.Context, st *state, apps []string) (bool, error) {
 	want := fastAllow()
 	same := true

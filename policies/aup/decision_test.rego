@@ -555,13 +555,13 @@ test_model_alone_blocks_its_top_category if {
 }
 
 test_model_alone_flags_between_thresholds if {
-	d := aup.decision with input as _model_input({}, 0.98, {"fraud_and_systematic_deception": 0.9})
+	d := aup.decision with input as _model_input({}, 0.992, {"fraud_and_systematic_deception": 0.9})
 	d.action == "flag"
 	d.categories == ["fraud_and_systematic_deception"]
 }
 
 test_model_below_flag_threshold_does_nothing if {
-	d := aup.decision with input as _model_input({}, 0.9, {"fraud_and_systematic_deception": 0.9})
+	d := aup.decision with input as _model_input({}, 0.98, {"fraud_and_systematic_deception": 0.9})
 	d.action == "allow"
 }
 

@@ -125,7 +125,7 @@ func runLOSO(ctx context.Context, files []string, seed uint64, stdout, stderr io
 		}
 		fmt.Fprintf(stderr, "aupeval: fold %-24s %5d rows  %s\n", s, len(bySource[s]), time.Since(start).Round(time.Second))
 	}
-	return losoMarkdown(out, described, seed), nil
+	return losoMarkdown(out, files, described, seed), nil
 }
 
 func taxonomyIDs(ctx context.Context) ([]string, error) {
@@ -165,10 +165,14 @@ func frac(a, n int) string {
 	return fmt.Sprintf("%.3f", float64(a)/float64(n))
 }
 
-func losoMarkdown(out []outcome, described []string, seed uint64) string {
+func losoMarkdown(out []outcome, files, described []string, seed uint64) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Command: `go run ./cmd/aupeval --loso --out docs/detection.md` (corpus: %s; seed %d)  \nDate: %s\n\n",
-		strings.Join(described, ", "), seed, time.Now().UTC().Format("2006-01-02"))
+	cmd := "go run ./cmd/aupeval --loso"
+	for _, f := range files {
+		cmd += " --corpus " + f
+	}
+	fmt.Fprintf(&b, "Command: `%s --out docs/detection.md` (corpus: %s; seed %d)  \nDate: %s\n\n",
+		cmd, strings.Join(described, ", "), seed, time.Now().UTC().Format("2006-01-02"))
 	b.WriteString("Every row is decided by a model trained **without its source**. *Shipped* is the bundled decision " +
 		"(lexicon confirmed by the learned tier, plus the learned tier alone above its thresholds, `settings.model`); " +
 		"*lexicon* is the lexicon alone (no learned tier). Caught = flag or block; for benign slices the figure is the " +

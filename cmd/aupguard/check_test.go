@@ -199,8 +199,8 @@ func TestCheckExitCodes(t *testing.T) {
 	dir := policyDir(t)
 	for _, tc := range []struct {
 		name, in string
-		args []string
-		code int
+		args     []string
+		code     int
 	}{
 		{"allow", `{"id": 1, "text": "what a lovely day"}`, []string{"--jsonl"}, checkAllowed},
 		{"redact", `{"id": 1, "text": "write to me at someone@example.com"}`, []string{"--jsonl"}, checkAllowed},

@@ -53,6 +53,7 @@ func TestUsageHelp(t *testing.T) {
 		{[]string{"check", "--help"}, []string{"usage: aupguard check", "-jsonl", "-policies", "-endpoint", "Exit status"}},
 		{[]string{"policy", "--help"}, []string{"usage: aupguard policy test [DIR]"}},
 		{[]string{"policy", "test", "--help"}, []string{"usage: aupguard policy test [DIR]"}},
+		{[]string{"demo", "--help"}, []string{"usage: aupguard demo", "-listen", "-admin-listen", "-data", "never talks to OpenRouter"}},
 		{[]string{"version", "--help"}, []string{"usage: aupguard version"}},
 		{[]string{"export", "--help"}, []string{"-out", "-since", "-token"}},
 		{[]string{"verify", "--help"}, []string{"-pubkey"}},
@@ -65,7 +66,7 @@ func TestUsageHelp(t *testing.T) {
 		{[]string{"desk", "release", "--help"}, []string{"usage: aupguard desk release", "-report"}},
 		{[]string{"desk", "subject-export", "--help"}, []string{"usage: aupguard desk subject-export USER", "-out", "-pubkey", "-force"}},
 		{[]string{"desk", "erase", "--help"}, []string{"usage: aupguard desk erase USER", "-reason"}},
-		{[]string{"--help"}, []string{"commands:", "serve", "COMMAND --help"}},
+		{[]string{"--help"}, []string{"commands:", "serve", "demo", "COMMAND --help"}},
 	} {
 		code, stdout, stderr := aupguardCmd(t, env, tc.args...)
 		help := stdout + stderr
@@ -95,6 +96,7 @@ func TestUsageUnexpectedArgs(t *testing.T) {
 		{[]string{"serve", "--config", "x.yaml", "extra-arg"}, `unexpected argument "extra-arg"`},
 		{[]string{"serve", "--nope"}, "not defined"},
 		{[]string{"check", "extra-arg"}, "usage: aupguard check"},
+		{[]string{"demo", "extra-arg"}, `unexpected argument "extra-arg"`},
 		{[]string{"version", "extra-arg"}, `unexpected argument "extra-arg"`},
 		{[]string{"policy", "test", "a", "b"}, `unexpected argument "b"`},
 		{[]string{"policy", "frobnicate"}, `unknown subcommand "frobnicate"`},

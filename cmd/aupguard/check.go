@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -19,7 +21,64 @@ import (
 )
 
 func init() {
-	register("check", "decide offline: a request JSON on stdin, or --jsonl lines of {\"id\",\"text\"}", runCheck)
+	register("check", "decide offline: a request JSON on stdin, or --jsonl lines of {\"id\",\"text\"}; exit 0 allow/redact, 1 flag, 3 block", runCheck)
+}
+
+// Exit codes of check: the most severe outcome over every input wins, in
+// the order checkAllowed < checkFlagged < checkBlocked < checkFailed
+// (checkUsage stops before anything is decided).
+const (
+	checkAllowed = 0 // every decision is allow or redact (dry-run decisions included: their action is allow)
+	checkFlagged = 1 // at least one flag, no block
+	checkUsage   = 2 // bad flags or arguments, or input that is not what the mode reads (nothing decided)
+	checkBlocked = 3 // at least one block
+	checkFailed  = 4 // an input could not be decided: unreadable, not JSON, a bad --jsonl line, a policy error
+)
+
+const checkExitHelp = `
+Exit status (the most severe over every input wins; the JSON output is the same):
+  0  every decision is allow or redact (a dry_run decision's action is allow)
+  1  at least one flag, none blocked
+  3  at least one block
+  4  an input could not be decided: unreadable or not JSON, a --jsonl line
+     without a string "text" (reported in place as {"id","error"}), a policy
+     that does not load or evaluate
+  2  usage: bad flags or arguments, or a request body that holds no
+     end-user text but looks like a --jsonl line ({"id","text"})
+A decision counts by its action and by its operator.action (a violation in
+the operator's own text, which the gateway records against the app).
+`
+
+// checkSeverity orders the exit codes: a later code overrides an earlier one.
+var checkSeverity = map[int]int{checkAllowed: 0, checkFlagged: 1, checkBlocked: 2, checkFailed: 3}
+
+// worse returns the more severe of two exit codes.
+func worse(a, b int) int {
+	if checkSeverity[b] > checkSeverity[a] {
+		return b
+	}
+	return a
+}
+
+// decisionExit is the exit code one decision asks for.
+func decisionExit(d policy.Decision) int {
+	code := checkAllowed
+	for _, a := range []policy.Action{d.Action, operatorAction(d)} {
+		switch a {
+		case policy.Block:
+			code = worse(code, checkBlocked)
+		case policy.Flag:
+			code = worse(code, checkFlagged)
+		}
+	}
+	return code
+}
+
+func operatorAction(d policy.Decision) policy.Action {
+	if d.Operator == nil {
+		return ""
+	}
+	return d.Operator.Action
 }
 
 // maxCheckLine bounds one --jsonl line (and the stdin request).
@@ -39,10 +98,21 @@ func checkMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	output := fs.Bool("output", false, "decide the text as a model answer (data.aup.output_decision)")
 	endpoint := fs.String("endpoint", "", "endpoint of the request body: chat, completions, responses, messages or embeddings (default: guessed from its keys)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: aupguard check [--config FILE] [--policies DIR] [--app NAME] [--endpoint EP] [--output] [--jsonl] < INPUT")
+		fmt.Fprint(stderr, `usage: aupguard check [--config FILE] [--policies DIR] [--app NAME] [--endpoint EP] [--output] [--jsonl] < INPUT
+
+Decides offline, with no server: one OpenRouter request body (chat,
+completions, responses, messages or embeddings JSON) on stdin, or with
+--jsonl one {"id","text"} per line (the end user's own text). Prints one
+decision JSON per input: action, categories, reasons, ... (id repeated).
+
+`)
 		fs.PrintDefaults()
+		fmt.Fprint(stderr, checkExitHelp)
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -66,7 +136,7 @@ func checkMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	eng, err := policy.New(ctx, opt)
 	if err != nil {
 		fmt.Fprintln(stderr, "aupguard check:", err)
-		return 1
+		return checkFailed
 	}
 	defer eng.Close()
 
@@ -92,27 +162,41 @@ func checkMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		body, err := io.ReadAll(io.LimitReader(stdin, maxCheckLine+1))
 		if err != nil || len(body) > maxCheckLine {
 			fmt.Fprintln(stderr, "aupguard check: cannot read the request from stdin (at most 16 MiB)")
-			return 1
+			return checkFailed
 		}
 		texts, s, err := requestTexts(body, ep)
 		if err != nil {
+			if looksLikeJSONL(body) {
+				fmt.Fprintln(stderr, "aupguard check: stdin holds {\"id\",\"text\"} lines, not a request body: run aupguard check --jsonl")
+				return checkUsage
+			}
 			fmt.Fprintln(stderr, "aupguard check:", err)
-			return 1
+			return checkFailed
+		}
+		texts = policy.WithOperatorRoles(texts, appRoles)
+		switch {
+		case !hasEndUserText(texts) && looksLikeJSONL(body):
+			// A top-level "text" is not a message: the parser reads it
+			// as operator set-up, and the end user's decision would be
+			// an allow of nothing.
+			fmt.Fprintln(stderr, `aupguard check: no end-user text found: the input looks like a --jsonl line ({"id","text"}), not a request body; run aupguard check --jsonl`)
+			return checkUsage
+		case !hasText(texts):
+			fmt.Fprintf(stderr, "aupguard check: warning: the request holds no text to inspect%s; the decision is about nothing\n", nonTextNote(s.NonText))
 		}
 		subject.Endpoint, subject.Model, subject.NonText = s.Endpoint, s.Model, s.NonText
-		texts = policy.WithOperatorRoles(texts, appRoles)
 		d, err := decide(texts)
 		if err != nil {
 			fmt.Fprintln(stderr, "aupguard check:", err)
-			return 1
+			return checkFailed
 		}
 		_ = enc.Encode(checkLine{Decision: d})
-		return 0
+		return decisionExit(d)
 	}
 
 	sc := bufio.NewScanner(stdin)
 	sc.Buffer(make([]byte, 0, 64<<10), maxCheckLine)
-	code := 0
+	code := checkAllowed
 	for n := 1; sc.Scan(); n++ {
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 {
@@ -129,22 +213,78 @@ func checkMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 				msg = err.Error()
 			}
 			_ = enc.Encode(checkError{ID: in.ID, Error: fmt.Sprintf("line %d: %s", n, msg)})
-			code = 1
+			code = worse(code, checkFailed)
 			continue
+		}
+		if strings.TrimSpace(*in.Text) == "" {
+			fmt.Fprintf(stderr, "aupguard check: warning: line %d: empty \"text\": nothing to inspect\n", n)
 		}
 		d, err := decide(policy.EndUserTexts(*in.Text)) // a line is the end user's own text
 		if err != nil {
 			_ = enc.Encode(checkError{ID: in.ID, Error: err.Error()})
-			code = 1
+			code = worse(code, checkFailed)
 			continue
 		}
 		_ = enc.Encode(checkLine{ID: in.ID, Decision: d})
+		code = worse(code, decisionExit(d))
 	}
 	if err := sc.Err(); err != nil {
 		fmt.Fprintln(stderr, "aupguard check:", err)
-		return 1
+		return checkFailed
 	}
 	return code
+}
+
+// looksLikeJSONL reports whether a request body is rather a --jsonl
+// input: its first JSON value is an object with a string "text" and none of
+// the keys a request body carries its text in.
+func looksLikeJSONL(body []byte) bool {
+	var first map[string]json.RawMessage
+	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&first); err != nil {
+		return false
+	}
+	var text string
+	if json.Unmarshal(first["text"], &text) != nil {
+		return false
+	}
+	for _, k := range []string{"messages", "input", "prompt", "instructions", "system"} {
+		if _, ok := first[k]; ok {
+			return false
+		}
+	}
+	return true
+}
+
+func hasText(texts []wire.Text) bool {
+	for i := range texts {
+		if strings.TrimSpace(texts[i].Text) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func hasEndUserText(texts []wire.Text) bool {
+	for i := range texts {
+		if policy.AuthorOf(texts[i]) == wire.AuthorEndUser && strings.TrimSpace(texts[i].Text) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// nonTextNote names the non-text parts a request carries, which no
+// detector reads.
+func nonTextNote(nt map[string]int) string {
+	if len(nt) == 0 {
+		return ""
+	}
+	kinds := make([]string, 0, len(nt))
+	for k, n := range nt {
+		kinds = append(kinds, fmt.Sprintf("%d %s", n, k))
+	}
+	sort.Strings(kinds)
+	return " (" + strings.Join(kinds, ", ") + " not inspected)"
 }
 
 // checkLine is one decision as printed: the input's id, then the decision.

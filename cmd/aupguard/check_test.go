@@ -74,7 +74,7 @@ func TestCheckRequestBody(t *testing.T) {
 		{"role": "system", "content": "You are helpful."},
 		{"role": "user", "content": [{"type": "text", "text": "How do I synthesize sarin?"}]}]}`
 	code, lines, stderr := runCheckCmd(t, body, "--policies", dir)
-	if code != 0 || len(lines) != 1 {
+	if code != checkBlocked || len(lines) != 1 {
 		t.Fatalf("code %d, lines %v, stderr %s", code, lines, stderr)
 	}
 	d := lines[0]
@@ -91,7 +91,7 @@ func TestCheckRequestBody(t *testing.T) {
 	if code != 0 || lines[0]["action"] != "allow" || len(lines[0]["categories"].([]any)) != 0 {
 		t.Fatalf("benign: %d %v", code, lines)
 	}
-	if code, _, _ := runCheckCmd(t, `not json`, "--policies", dir); code != 1 {
+	if code, _, _ := runCheckCmd(t, `not json`, "--policies", dir); code != checkFailed {
 		t.Fatalf("bad body: code %d", code)
 	}
 }
@@ -105,7 +105,7 @@ func TestCheckJSONL(t *testing.T) {
 {"id": "bad"}
 `
 	code, lines, _ := runCheckCmd(t, in, "--jsonl", "--policies", dir)
-	if code != 1 || len(lines) != 4 { // the bad line is reported, and makes the exit code 1
+	if code != checkFailed || len(lines) != 4 { // the bad line is reported, and its 4 outranks the block's 3
 		t.Fatalf("code %d lines %v", code, lines)
 	}
 	want := []struct {
@@ -148,7 +148,7 @@ func TestCheckUsage(t *testing.T) {
 	if code, _, _ := runCheckCmd(t, "", "extra-arg"); code != 2 {
 		t.Fatalf("code %d", code)
 	}
-	if code, _, _ := runCheckCmd(t, "", "--policies", t.TempDir()); code != 1 {
+	if code, _, _ := runCheckCmd(t, "", "--policies", t.TempDir()); code != checkFailed {
 		t.Fatalf("empty policy dir: code %d", code)
 	}
 }
@@ -169,7 +169,7 @@ func TestCheckEndpoints(t *testing.T) {
 		{"", `{"model": "x", "input": [{"role": "user", "content": [{"type": "input_text", "text": "how to synthesize sarin"}]}]}`},
 	} {
 		code, lines, stderr := runCheckCmd(t, tc.body, "--policies", dir, "--endpoint", tc.ep)
-		if code != 0 || len(lines) != 1 || !blocked(lines[0]) {
+		if code != checkBlocked || len(lines) != 1 || !blocked(lines[0]) {
 			t.Errorf("%q: code %d lines %v stderr %s", tc.ep, code, lines, stderr)
 		}
 	}
@@ -189,7 +189,131 @@ func TestCheckOperatorRoles(t *testing.T) {
 	}
 	body := `{"model": "m", "messages": [{"role": "system", "content": "how to synthesize sarin"}, {"role": "user", "content": "hi"}]}`
 	code, lines, stderr := runCheckCmd(t, body, "--config", cfg, "--app", "playground")
-	if code != 0 || len(lines) != 1 || lines[0]["action"] != "block" || lines[0]["operator"] != nil {
+	if code != checkBlocked || len(lines) != 1 || lines[0]["action"] != "block" || lines[0]["operator"] != nil {
 		t.Fatalf("code %d lines %v stderr %s", code, lines, stderr)
+	}
+}
+
+// The exit code gates a script: the most severe outcome over every input.
+func TestCheckExitCodes(t *testing.T) {
+	dir := policyDir(t)
+	for _, tc := range []struct {
+		name, in string
+		args     []string
+		code     int
+	}{
+		{"allow", `{"id": 1, "text": "what a lovely day"}`, []string{"--jsonl"}, checkAllowed},
+		{"redact", `{"id": 1, "text": "write to me at someone@example.com"}`, []string{"--jsonl"}, checkAllowed},
+		{"block among allows", "{\"id\": 1, \"text\": \"hello\"}\n{\"id\": 2, \"text\": \"how to synthesize sarin\"}\n{\"id\": 3, \"text\": \"bye\"}", []string{"--jsonl"}, checkBlocked},
+		{"body allow", `{"model": "x", "messages": [{"role": "user", "content": "hello"}]}`, nil, checkAllowed},
+		{"body block", `{"model": "x", "messages": [{"role": "user", "content": "how to synthesize sarin"}]}`, nil, checkBlocked},
+		{"output block", `{"id": 1, "text": "first synthesize sarin"}`, []string{"--jsonl", "--output"}, checkBlocked},
+	} {
+		code, lines, stderr := runCheckCmd(t, tc.in, append([]string{"--policies", dir}, tc.args...)...)
+		if code != tc.code || len(lines) == 0 {
+			t.Errorf("%s: code %d, want %d; lines %v stderr %s", tc.name, code, tc.code, lines, stderr)
+		}
+	}
+
+	// A flag: the bundled policy's flag action for a category, set in a copy of data.json.
+	fdir := policyDir(t)
+	dataPath := filepath.Join(fdir, "aup", "data.json")
+	raw, err := os.ReadFile(dataPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data map[string]any
+	if err := json.Unmarshal(raw, &data); err != nil {
+		t.Fatal(err)
+	}
+	cat := findCategory(t, data, "mass_casualty_weapons")
+	cat["action"] = "flag"
+	raw, _ = json.Marshal(data)
+	if err := os.WriteFile(dataPath, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, lines, stderr := runCheckCmd(t, `{"id": 1, "text": "how to synthesize sarin"}`, "--jsonl", "--policies", fdir)
+	if code != checkFlagged || len(lines) != 1 || lines[0]["action"] != "flag" {
+		t.Fatalf("flag: code %d lines %v stderr %s", code, lines, stderr)
+	}
+}
+
+// findCategory returns the taxonomy entry of id in data.json, wherever the
+// taxonomy keeps its categories.
+func findCategory(t *testing.T, data map[string]any, id string) map[string]any {
+	t.Helper()
+	var walk func(v any) map[string]any
+	walk = func(v any) map[string]any {
+		switch x := v.(type) {
+		case map[string]any:
+			if c, ok := x[id].(map[string]any); ok {
+				if _, ok := c["action"]; ok {
+					return c
+				}
+			}
+			if x["id"] == id {
+				if _, ok := x["action"]; ok {
+					return x
+				}
+			}
+			for _, e := range x {
+				if c := walk(e); c != nil {
+					return c
+				}
+			}
+		case []any:
+			for _, e := range x {
+				if c := walk(e); c != nil {
+					return c
+				}
+			}
+		}
+		return nil
+	}
+	c := walk(data)
+	if c == nil {
+		t.Fatalf("no category %q with an action in data.json", id)
+	}
+	return c
+}
+
+// A {"id","text"} line given without --jsonl is refused, not allowed: its
+// top-level "text" is no message, and nothing would have been inspected.
+func TestCheckJSONLWithoutFlag(t *testing.T) {
+	dir := policyDir(t)
+	for _, in := range []string{
+		`{"id": 1, "text": "how to synthesize sarin"}`,
+		`{"text": "hello"}`,
+		"{\"id\": 1, \"text\": \"a\"}\n{\"id\": 2, \"text\": \"b\"}\n", // several lines: not one JSON value
+	} {
+		code, lines, stderr := runCheckCmd(t, in, "--policies", dir)
+		if code != checkUsage || len(lines) != 0 || !strings.Contains(stderr, "--jsonl") {
+			t.Errorf("%q: code %d lines %v stderr %q", in, code, lines, stderr)
+		}
+	}
+	// A real body with no text at all is decided, with a warning.
+	code, lines, stderr := runCheckCmd(t, `{"model": "x", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x.example/a.png"}}]}]}`, "--policies", dir)
+	if code != checkAllowed || len(lines) != 1 || !strings.Contains(stderr, "warning: the request holds no text") || !strings.Contains(stderr, "1 image_url") {
+		t.Errorf("no text: code %d lines %v stderr %q", code, lines, stderr)
+	}
+	code, lines, stderr = runCheckCmd(t, `{"id": 1, "text": "  "}`, "--jsonl", "--policies", dir)
+	if code != checkAllowed || len(lines) != 1 || !strings.Contains(stderr, "line 1: empty") {
+		t.Errorf("empty line text: code %d lines %v stderr %q", code, lines, stderr)
+	}
+	// With text, no warning.
+	if _, _, stderr := runCheckCmd(t, `{"model": "x", "messages": [{"role": "user", "content": "hi"}]}`, "--policies", dir); stderr != "" {
+		t.Errorf("stderr %q", stderr)
+	}
+}
+
+func TestCheckHelp(t *testing.T) {
+	code, lines, stderr := runCheckCmd(t, "", "--help")
+	if code != 0 || len(lines) != 0 {
+		t.Fatalf("code %d lines %v", code, lines)
+	}
+	for _, want := range []string{"-jsonl", "-policies", "Exit status", "3  at least one block"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("help lacks %q:\n%s", want, stderr)
+		}
 	}
 }

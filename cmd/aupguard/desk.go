@@ -29,8 +29,7 @@ const deskUsage = `usage:
   aupguard desk act USER --action warn|suspend|ban|reinstate|dismiss|note [--for DUR] --reason R
                          [--app A] [--report ID]... [--json]
 
-Legal holds and data-subject requests: aupguard desk holds | hold | release |
-subject-export | erase (see "aupguard desk erase --help" and docs/privacy.md).
+"aupguard desk SUB --help" prints one subcommand's usage and flags.
 
 Every subcommand takes --admin-url URL (or AUPGUARD_ADMIN_URL; default
 http://127.0.0.1:8081) and --token TOKEN (or AUPGUARD_TOKEN; prefer the
@@ -131,6 +130,7 @@ func (c *deskClient) do(method, path string, q url.Values, body, out any) error 
 type deskFlags struct {
 	url, token string
 	json       bool
+	getenv     func(string) string
 }
 
 func (f *deskFlags) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -139,11 +139,17 @@ func (f *deskFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 		def = "http://127.0.0.1:8081"
 	}
 	fs.StringVar(&f.url, "admin-url", def, "admin listener URL (env AUPGUARD_ADMIN_URL)")
-	fs.StringVar(&f.token, "token", getenv("AUPGUARD_TOKEN"), "admin token (env AUPGUARD_TOKEN)")
+	// The variable is read at use, not made the flag's default: --help
+	// prints defaults, and must never print a token.
+	f.getenv = getenv
+	fs.StringVar(&f.token, "token", "", "admin token (default: $AUPGUARD_TOKEN, which is better: a flag shows in the process list)")
 	fs.BoolVar(&f.json, "json", false, "print the API's JSON")
 }
 
 func (f *deskFlags) client() (*deskClient, error) {
+	if f.token == "" && f.getenv != nil {
+		f.token = f.getenv("AUPGUARD_TOKEN")
+	}
 	if f.token == "" {
 		return nil, errors.New("no admin token: set AUPGUARD_TOKEN (or --token)")
 	}
@@ -177,7 +183,7 @@ func (m *deskMultiFlag) Set(v string) error { *m = append(*m, strings.Split(v, "
 
 func deskMain(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, deskUsage)
+		fmt.Fprint(stderr, deskUsage+"\nLegal holds and data-subject requests (docs/privacy.md):\n"+strings.TrimPrefix(privacyUsage, "usage:\n"))
 		if len(args) == 0 {
 			return 2
 		}
@@ -189,13 +195,15 @@ func deskMain(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	}
 	fs := flag.NewFlagSet("desk "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, deskUsage) }
 	var common deskFlags
 	common.register(fs, getenv)
 
 	var run func(c *deskClient, pos []string) error
+	var nargs int // positional arguments the subcommand takes
 	switch sub {
 	case "queue":
+		deskSubUsage(fs, stderr, "desk queue [--category C] [--status S] [--app A] [--risk MIN] [--limit N] [--cursor C] [--json]",
+			"Lists the end users with unreviewed reports, riskiest first.")
 		var category, status, app, risk, cursor string
 		var limit int
 		fs.StringVar(&category, "category", "", "only users with reports in this category")
@@ -227,6 +235,9 @@ func deskMain(args []string, stdout, stderr io.Writer, getenv func(string) strin
 			return deskPrintQueue(stdout, raw)
 		}
 	case "show":
+		nargs = 1
+		deskSubUsage(fs, stderr, "desk show USER [--app A] [--json]",
+			"Shows one end user's case: standing, reports (newest first), actions, notes.")
 		var app string
 		fs.StringVar(&app, "app", "", "the app, when several know this user id")
 		run = func(c *deskClient, pos []string) error {
@@ -247,6 +258,9 @@ func deskMain(args []string, stdout, stderr io.Writer, getenv func(string) strin
 			return deskPrintCase(stdout, raw)
 		}
 	case "act":
+		nargs = 1
+		deskSubUsage(fs, stderr, "desk act USER --action warn|suspend|ban|reinstate|dismiss|note [--for DUR] --reason R [--app A] [--report ID]... [--json]",
+			"Acts on one end user; the reason is kept in the audit log.")
 		var app, action, dur, reason string
 		var reports deskMultiFlag
 		fs.StringVar(&app, "app", "", "the app, when several know this user id")
@@ -292,13 +306,23 @@ func deskMain(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	if err != nil {
 		return 2
 	}
+	if len(pos) != nargs {
+		what := "no arguments"
+		if nargs == 1 {
+			what = "one USER"
+		}
+		fmt.Fprintf(stderr, "aupguard desk %s: takes %s\n\n", sub, what)
+		fs.Usage()
+		return 2
+	}
 	c, err := common.client()
 	if err == nil {
 		err = run(c, pos)
 	}
 	var ue deskUsageErr
 	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "aupguard desk %s: %s\n\n%s", sub, err, deskUsage)
+		fmt.Fprintf(stderr, "aupguard desk %s: %s\n\n", sub, err)
+		fs.Usage()
 		return 2
 	}
 	if err != nil {
@@ -306,6 +330,15 @@ func deskMain(args []string, stdout, stderr io.Writer, getenv func(string) strin
 		return 1
 	}
 	return 0
+}
+
+// deskSubUsage sets a desk subcommand's usage: its synopsis, what it does,
+// then every flag with its description.
+func deskSubUsage(fs *flag.FlagSet, stderr io.Writer, synopsis, what string) {
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: aupguard %s\n\n%s\n\nflags:\n", synopsis, what)
+		fs.PrintDefaults()
+	}
 }
 
 type deskUsageErr string

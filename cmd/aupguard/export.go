@@ -48,7 +48,7 @@ or a duration back from now (24h, 7d). --since is inclusive, --until exclusive.
 	app := fs.String("app", "", "only this app")
 	category := fs.String("category", "", "only reports of this category (and actions on their users)")
 	adminURL := fs.String("admin-url", exportEnvOr("AUPGUARD_ADMIN_URL", "http://127.0.0.1:8081"), "admin listener URL (env AUPGUARD_ADMIN_URL)")
-	token := fs.String("token", os.Getenv("AUPGUARD_TOKEN"), "admin bearer token, role auditor or admin (env AUPGUARD_TOKEN)")
+	token := fs.String("token", "", "admin bearer token, role auditor or admin (default: $AUPGUARD_TOKEN, which is better: a flag shows in the process list)")
 	pubFile := fs.String("pubkey", "", "check the downloaded bundle against the operator's public key too")
 	timeout := fs.Duration("timeout", time.Hour, "give up after this long")
 	printPub := fs.Bool("print-pubkey", false, "print the public key of the local signing key file as PEM, for verifiers, and exit")
@@ -98,6 +98,9 @@ or a duration back from now (24h, 7d). --since is inclusive, --until exclusive.
 			fmt.Fprintf(stderr, "export: --pubkey: %v\n", err)
 			return 2
 		}
+	}
+	if *token == "" {
+		*token = os.Getenv("AUPGUARD_TOKEN") // not the flag's default: --help would print it
 	}
 	if *token == "" {
 		fmt.Fprintln(stderr, "export: no admin token: pass --token or set AUPGUARD_TOKEN")

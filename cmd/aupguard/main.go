@@ -49,4 +49,5 @@ func printUsage() {
 	for _, n := range names {
 		fmt.Fprintf(os.Stderr, "  %-8s %s\n", n, commands[n].usage)
 	}
+	fmt.Fprintln(os.Stderr, "\n\"aupguard COMMAND --help\" describes a command and its flags (docs/cli.md).")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,9 +19,16 @@ func runPolicy(args []string) int { return policyMain(args, os.Stdout, os.Stderr
 
 func policyMain(args []string, stdout, stderr io.Writer) int {
 	usage := func() {
-		fmt.Fprintln(stderr, "usage: aupguard policy test [DIR]\n\n  test  run the Rego unit tests (*_test.rego) of DIR, default the bundled policies;\n        exits 1 when a test fails")
+		fmt.Fprintln(stderr, "usage: aupguard policy test [DIR]\n\n  test  run the Rego unit tests (*_test.rego) of DIR, default the bundled policies;\n        prints PASS/FAIL/SKIP per test; exits 0 when all pass, 1 when a test\n        fails or the policies do not load, 2 on a usage error\n\nNo flags.")
+	}
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help") {
+		usage()
+		return 0
 	}
 	if len(args) == 0 || args[0] != "test" {
+		if len(args) > 0 {
+			fmt.Fprintf(stderr, "aupguard policy: unknown subcommand %q\n\n", args[0])
+		}
 		usage()
 		return 2
 	}
@@ -28,9 +36,13 @@ func policyMain(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = usage
 	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 1 {
+		fmt.Fprintf(stderr, "aupguard policy test: unexpected argument %q\n\n", fs.Arg(1))
 		usage()
 		return 2
 	}

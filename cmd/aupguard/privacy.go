@@ -52,7 +52,13 @@ func deskPrivacy(sub string, args []string, stdout, stderr io.Writer, getenv fun
 	}
 	fs := flag.NewFlagSet("desk "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, privacyUsage) }
+	if sub == "subject-export" {
+		deskSubUsage(fs, stderr, "desk subject-export USER [--app A] --out FILE [--pubkey FILE] [--force]",
+			"Access request: a signed evidence bundle of everything kept about USER\n(standing, reports, actions, notes, holds), checked before it is kept.\nAdmin role.")
+	} else {
+		deskSubUsage(fs, stderr, "desk erase USER [--app A] --reason R [--json]",
+			"Erasure request: removes everything about USER not on legal hold, in the\nstore and the gateway's spool; the audit log records who, when and what was\nremoved and kept, under a keyed digest instead of the id. Admin role.")
+	}
 	var common deskFlags
 	common.register(fs, getenv)
 	var app, out, pubFile, reason string
@@ -73,7 +79,8 @@ func deskPrivacy(sub string, args []string, stdout, stderr io.Writer, getenv fun
 		return 2, true
 	}
 	usage := func(msg string) (int, bool) {
-		fmt.Fprintf(stderr, "aupguard desk %s: %s\n\n%s", sub, msg, privacyUsage)
+		fmt.Fprintf(stderr, "aupguard desk %s: %s\n\n", sub, msg)
+		fs.Usage()
 		return 2, true
 	}
 	if len(pos) != 1 || pos[0] == "" {
@@ -198,7 +205,16 @@ func deskSubjectExport(c *deskClient, user, app, out string, pub ed25519.PublicK
 func deskHolds(sub string, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("desk "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, privacyUsage) }
+	switch sub {
+	case "holds":
+		deskSubUsage(fs, stderr, "desk holds [--json]", "Lists the legal holds in force (any role).")
+	case "hold":
+		deskSubUsage(fs, stderr, "desk hold (--user U --app A | --report ID | --category C) --reason R",
+			"Places a legal hold: held records are never purged or erased. Admin role.")
+	default:
+		deskSubUsage(fs, stderr, "desk release (--user U --app A | --report ID | --category C) --reason R",
+			"Lifts a legal hold. Admin role.")
+	}
 	var common deskFlags
 	common.register(fs, getenv)
 	var user, app, report, category, reason string
@@ -217,7 +233,8 @@ func deskHolds(sub string, args []string, stdout, stderr io.Writer, getenv func(
 		return 2
 	}
 	usage := func(msg string) int {
-		fmt.Fprintf(stderr, "aupguard desk %s: %s\n\n%s", sub, msg, privacyUsage)
+		fmt.Fprintf(stderr, "aupguard desk %s: %s\n\n", sub, msg)
+		fs.Usage()
 		return 2
 	}
 	if len(pos) != 0 {

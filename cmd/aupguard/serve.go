@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -32,12 +33,11 @@ func init() {
 }
 
 func runServe(args []string) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	cfgPath := fs.String("config", os.Getenv("AUPGUARD_CONFIG"), "YAML config file (default: $AUPGUARD_CONFIG, else built-in defaults)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	cfgPath, code, ok := serveFlags(args, os.Stderr, os.Getenv)
+	if !ok {
+		return code
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "aupguard:", err)
 		return 2
@@ -53,6 +53,31 @@ func runServe(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// serveFlags parses serve's arguments; ok is false when serve must exit
+// with code instead (0 after --help, 2 on a usage error).
+func serveFlags(args []string, stderr io.Writer, getenv func(string) string) (cfgPath string, code int, ok bool) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfgPath, "config", getenv("AUPGUARD_CONFIG"), "YAML config `FILE` (default: $AUPGUARD_CONFIG, else the built-in defaults)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `usage: aupguard serve [--config FILE]
+
+Runs the gateway: the proxy listener (default 127.0.0.1:8080) and the admin
+listener (default 127.0.0.1:8081: health, metrics, desk, admin API) until
+SIGINT or SIGTERM; SIGHUP reloads the policies. Every config value can be
+overridden by an AUPGUARD_* environment variable (upstream.api_key is
+AUPGUARD_UPSTREAM_API_KEY); with no config and no apps, AUPGUARD_APP_KEY
+defines the app "default". See README.md, "Configuration".
+
+`)
+		fs.PrintDefaults()
+	}
+	if code, ok := parseNoArgs(fs, args, stderr); !ok {
+		return "", code, false
+	}
+	return cfgPath, 0, true
 }
 
 func newLogger(level string) *slog.Logger {

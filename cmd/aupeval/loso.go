@@ -12,6 +12,7 @@ import (
 
 	"github.com/aupguard/aupguard/internal/classify"
 	"github.com/aupguard/aupguard/internal/classify/corpus"
+	"github.com/aupguard/aupguard/internal/detect"
 	"github.com/aupguard/aupguard/internal/policy"
 )
 
@@ -63,6 +64,7 @@ type outcome struct {
 	combined bool    // the shipped decision (lexicon + fold model) flags or blocks
 	lexicon  bool    // the lexicon alone flags or blocks
 	score    float64 // the fold model's harm probability
+	unsure   bool    // cascade mode would ask the guard model (policy.Unsure, default band)
 }
 
 func runLOSO(ctx context.Context, files []string, seed uint64, stdout, stderr io.Writer) (string, error) {
@@ -100,6 +102,10 @@ func runLOSO(ctx context.Context, files []string, seed uint64, stdout, stderr io
 	if err != nil {
 		return "", err
 	}
+	det, err := detect.Compile(lex.Files()["aup/lexicon.json"])
+	if err != nil {
+		return "", err
+	}
 	out := make([]outcome, len(rows))
 	subj := policy.Subject{App: "aupeval", EndUser: "eval", Standing: "active", Endpoint: "chat"}
 	for _, s := range sources {
@@ -121,7 +127,10 @@ func runLOSO(ctx context.Context, files []string, seed uint64, stdout, stderr io
 			if err != nil {
 				return "", err
 			}
-			out[i] = outcome{row: rows[i], combined: d.Violation(), lexicon: dl.Violation(), score: m.Score([]string{rows[i].Text}).Harmful}
+			score := m.Score([]string{rows[i].Text}).Harmful
+			sig := det.Scan([]string{rows[i].Text})
+			sig.Model = &detect.ModelScores{Harmful: math.Round(score*100) / 100}
+			out[i] = outcome{row: rows[i], combined: d.Violation(), lexicon: dl.Violation(), score: score, unsure: policy.Unsure(sig, policy.DefaultCascadeBand)}
 		}
 		fmt.Fprintf(stderr, "aupeval: fold %-24s %5d rows  %s\n", s, len(bySource[s]), time.Since(start).Round(time.Second))
 	}
@@ -146,10 +155,13 @@ func taxonomyIDs(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-type count struct{ n, caughtC, caughtL int }
+type count struct{ n, caughtC, caughtL, unsure int }
 
 func (c *count) add(o outcome) {
 	c.n++
+	if o.unsure {
+		c.unsure++
+	}
 	if o.combined {
 		c.caughtC++
 	}
@@ -185,12 +197,15 @@ func losoMarkdown(out []outcome, files, described []string, seed uint64) string 
 		}
 		slicesC[s].add(o)
 	}
-	b.WriteString("| slice | rows | shipped | lexicon |\n|---|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "| slice | rows | shipped | lexicon | cascade: asked |\n|---|---:|---:|---:|---:|\n")
 	for _, s := range sliceOrder {
 		if c := slicesC[s]; c != nil {
-			fmt.Fprintf(&b, "| %s | %d | %s | %s |\n", s, c.n, frac(c.caughtC, c.n), frac(c.caughtL, c.n))
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s |\n", s, c.n, frac(c.caughtC, c.n), frac(c.caughtL, c.n), frac(c.unsure, c.n))
 		}
 	}
+	fmt.Fprintf(&b, "\n*Cascade: asked* is the share of rows that `policy.classifier.mode: cascade` would send to the guard model "+
+		"with the default band [%.2f, %.2f) (`policy.Unsure`): the guard model's cost and latency fall on that share only.\n",
+		policy.DefaultCascadeBand[0], policy.DefaultCascadeBand[1])
 
 	// The learned tier alone, at the thresholds that keep ordinary traffic
 	// at a given false-positive rate.

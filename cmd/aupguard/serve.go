@@ -168,6 +168,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 			Mode: c.Mode, URL: c.URL, APIKey: c.APIKey, Model: c.Model, Timeout: c.Timeout,
 			OnTimeout: policy.Action(c.OnTimeout),
 		}
+		if len(c.CascadeBand) == 2 {
+			popt.Classifier.CascadeBand = [2]float64{c.CascadeBand[0], c.CascadeBand[1]}
+		}
 		if popt.Classifier.URL == "" {
 			popt.Classifier.URL = cfg.Upstream.URL
 		}

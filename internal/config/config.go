@@ -65,12 +65,15 @@ type PolicyOptions struct {
 
 // Classifier is the optional guard-model tier.
 type Classifier struct {
-	Mode      string        `yaml:"mode"`       // off | before | parallel
-	Model     string        `yaml:"model"`      // e.g. meta-llama/llama-guard-4-12b
-	URL       string        `yaml:"url"`        // OpenAI-compatible moderation endpoint; default: the upstream
-	APIKey    string        `yaml:"api_key"`    // default: the upstream key
-	Timeout   time.Duration `yaml:"timeout"`    // default 2s
-	OnTimeout string        `yaml:"on_timeout"` // allow | flag | block (default allow)
+	Mode string `yaml:"mode"` // off | before | parallel | cascade
+	// CascadeBand: in cascade mode, the learned tier's harm probability
+	// [low, high) that sends a request to the guard model (default [0.8, 0.99]).
+	CascadeBand []float64     `yaml:"cascade_band"`
+	Model       string        `yaml:"model"`      // e.g. meta-llama/llama-guard-4-12b
+	URL         string        `yaml:"url"`        // OpenAI-compatible moderation endpoint; default: the upstream
+	APIKey      string        `yaml:"api_key"`    // default: the upstream key
+	Timeout     time.Duration `yaml:"timeout"`    // default 2s
+	OnTimeout   string        `yaml:"on_timeout"` // allow | flag | block (default allow)
 }
 
 // RateLimits are requests per minute; 0 means unlimited.

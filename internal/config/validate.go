@@ -75,10 +75,13 @@ func (c *Config) problems() []string {
 	if cl := c.Policy.Classifier; cl != nil {
 		switch cl.Mode {
 		case "", "off":
-		case "before", "parallel":
+		case "before", "parallel", "cascade":
 			// An empty model means the policy engine's default guard model.
 		default:
-			bad("policy.classifier.mode: %q is not off, before or parallel", cl.Mode)
+			bad("policy.classifier.mode: %q is not off, before, parallel or cascade", cl.Mode)
+		}
+		if b := cl.CascadeBand; b != nil && (len(b) != 2 || b[0] < 0 || b[1] > 1 || b[0] >= b[1]) {
+			bad("policy.classifier.cascade_band: want [low, high] with 0 <= low < high <= 1")
 		}
 		switch cl.OnTimeout {
 		case "", "allow", "flag", "block":

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/aupguard/aupguard/internal/detect"
 )
 
 // Classifier modes.
@@ -18,7 +20,33 @@ const (
 	ModeOff      = "off"
 	ModeBefore   = "before"   // ask the guard model first; its verdict joins the decision
 	ModeParallel = "parallel" // forward at once; the gateway stops the answer on an unsafe verdict
+	// ModeCascade asks the guard model first, but only about requests the
+	// built-in tiers are unsure of (see Unsure); the rest never wait for it.
+	ModeCascade = "cascade"
 )
+
+// DefaultCascadeBand is the learned tier's harm probability, [low, high),
+// in which cascade mode asks the guard model: high is where the learned
+// tier acts alone (settings.model.flag), low where leave-one-source-out
+// evaluation shows its held-out scores start to mean something.
+var DefaultCascadeBand = [2]float64{0.8, 0.99}
+
+// Unsure reports whether the built-in tiers disagree or hesitate about
+// the end user's text: the learned tier's harm probability lies in the
+// band, or the lexicon scores a category at 0.5 or more (ambiguous or
+// clear, by its own scale) while the learned tier is below the band's top.
+// Without a learned tier, any such lexicon score is unsure.
+func Unsure(sig detect.Signals, band [2]float64) bool {
+	lex := false
+	for _, c := range sig.Categories {
+		lex = lex || c.Score >= 0.5
+	}
+	if sig.Model == nil {
+		return lex
+	}
+	h := sig.Model.Harmful
+	return h < band[1] && (lex || h >= band[0])
+}
 
 // Classifier kinds.
 const (
@@ -44,8 +72,11 @@ const DefaultGuardModel = "meta-llama/llama-guard-4-12b"
 
 // ClassifierOptions configure the guard-model tier.
 type ClassifierOptions struct {
-	Mode string // off | before | parallel
-	Kind string // llama_guard | moderation; default: moderation when URL ends in /moderations, else llama_guard
+	Mode string // off | before | parallel | cascade
+	// CascadeBand is cascade mode's band of the learned tier's harm
+	// probability; zero: DefaultCascadeBand.
+	CascadeBand [2]float64
+	Kind        string // llama_guard | moderation; default: moderation when URL ends in /moderations, else llama_guard
 	// URL: for llama_guard the API base (e.g. https://openrouter.ai/api/v1),
 	// to which /chat/completions is added; for moderation the endpoint itself.
 	URL     string
@@ -78,11 +109,17 @@ type Classifier struct {
 // NewClassifier validates the options and fills in defaults.
 func NewClassifier(opt ClassifierOptions) (*Classifier, error) {
 	switch opt.Mode {
-	case ModeBefore, ModeParallel:
+	case ModeBefore, ModeParallel, ModeCascade:
 	case "", ModeOff:
 		return nil, errors.New("policy: classifier mode is off")
 	default:
-		return nil, fmt.Errorf("policy: classifier mode %q: want off, before or parallel", opt.Mode)
+		return nil, fmt.Errorf("policy: classifier mode %q: want off, before, parallel or cascade", opt.Mode)
+	}
+	if opt.CascadeBand == [2]float64{} {
+		opt.CascadeBand = DefaultCascadeBand
+	}
+	if b := opt.CascadeBand; b[0] < 0 || b[1] > 1 || b[0] >= b[1] {
+		return nil, fmt.Errorf("policy: classifier cascade band [%v, %v): want 0 <= low < high <= 1", b[0], b[1])
 	}
 	if opt.Kind == "" {
 		// An endpoint URL says what it is; an API base means a guard model.

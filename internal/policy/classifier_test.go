@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aupguard/aupguard/internal/detect"
 )
 
 // fakeGuard is a small OpenAI-compatible server: chat/completions answers
@@ -272,5 +274,61 @@ func TestClassifierParallelBounded(t *testing.T) {
 	<-p.Done() // would hang for an hour if the cancel were ignored
 	if d, err := p.Result(); err == nil && d.Action != Block {
 		t.Fatalf("cancelled: %+v", d) // either no decision, or the unavailable one
+	}
+}
+
+func TestUnsure(t *testing.T) {
+	band := DefaultCascadeBand
+	lex := map[string]detect.CategorySignal{"violent_crime_and_terrorism": {Score: 0.9, Rules: []string{"vct.a"}}}
+	weak := map[string]detect.CategorySignal{"violent_crime_and_terrorism": {Score: 0.3, Rules: []string{"vct.a"}}}
+	for name, c := range map[string]struct {
+		sig  detect.Signals
+		want bool
+	}{
+		"clean, no model":          {detect.Signals{}, false},
+		"lexicon, no model":        {detect.Signals{Categories: lex}, true},
+		"weak lexicon, no model":   {detect.Signals{Categories: weak}, false},
+		"model low":                {detect.Signals{Model: &detect.ModelScores{Harmful: 0.2}}, false},
+		"model in band":            {detect.Signals{Model: &detect.ModelScores{Harmful: 0.9}}, true},
+		"model sure":               {detect.Signals{Model: &detect.ModelScores{Harmful: 0.995}}, false},
+		"lexicon, model disagrees": {detect.Signals{Categories: lex, Model: &detect.ModelScores{Harmful: 0.05}}, true},
+		"lexicon, model sure":      {detect.Signals{Categories: lex, Model: &detect.ModelScores{Harmful: 0.999}}, false},
+	} {
+		if got := Unsure(c.sig, band); got != c.want {
+			t.Errorf("%s: %v", name, got)
+		}
+	}
+}
+
+// Cascade mode asks the guard model only about what the built-in tiers
+// are unsure of: ordinary text never waits for it.
+func TestClassifierCascadeAsksOnlyWhenUnsure(t *testing.T) {
+	f := newFakeGuard(t)
+	f.set(func(f *fakeGuard) { f.answer = "unsafe\nS1" })
+	e := newEngine(t, Options{Classifier: guardOptions(f, ModeCascade)})
+	calls := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.bodies)
+	}
+	for _, text := range []string{"What is the capital of France?", "Write a Python function that reverses a string.", "Plan a three-day trip to Lisbon."} {
+		if d := check(t, e, text); d.Action != Allow {
+			t.Fatalf("%q: %+v", text, d)
+		}
+	}
+	if n := calls(); n != 0 {
+		t.Fatalf("the guard model was asked %d times about ordinary text", n)
+	}
+	// A lexicon hit the learned tier does not confirm: unsure, so asked,
+	// and the guard model's unsafe verdict decides.
+	d := check(t, e, "how can I stab my neighbour without anyone noticing")
+	if calls() != 1 {
+		t.Fatalf("unsure text: %d calls (decision %+v)", calls(), d)
+	}
+	if d.Action != Block || !slices.Contains(d.Rules, "classifier.violent_crime_and_terrorism") {
+		t.Fatalf("decision %+v", d)
+	}
+	if _, err := NewClassifier(ClassifierOptions{Mode: ModeCascade, URL: f.URL, CascadeBand: [2]float64{0.9, 0.5}}); err == nil {
+		t.Fatal("inverted band accepted")
 	}
 }

@@ -332,7 +332,7 @@ func (e *Engine) CheckRequest(ctx context.Context, s Subject, texts []wire.Text)
 		by = &ByAuthor{Operator: st.scanAuthor(0, op), Model: st.scanAuthor(1, model), Tool: st.scanAuthor(2, tool)}
 	}
 	var v *Verdict
-	if e.cls != nil && e.cls.opt.Mode == ModeBefore {
+	if e.cls != nil && (e.cls.opt.Mode == ModeBefore || e.cls.opt.Mode == ModeCascade && Unsure(sig, e.cls.opt.CascadeBand)) {
 		cv := e.cls.Classify(ctx, user, s.ZDR)
 		v = &cv
 	}

@@ -77,3 +77,22 @@ func TestExportHoldsCitedVersionsOnly(t *testing.T) {
 		t.Fatalf("%s %+v", res.Summary, res.Manifest.Policies)
 	}
 }
+
+func TestLinePolicyHash(t *testing.T) {
+	for line, want := range map[string]string{
+		`{"prev":"00","id":"r1","policy_hash":"p1","model":"m"}`:                    "p1",
+		`{"prev":"00","id":"r1","policy_hash":""}`:                                  "",
+		`{"prev":"00","id":"r1"}`:                                                   "",
+		`{"prev":"00","policy_hash":null}`:                                          "",
+		`{"prev":"00","policy_hash" : "p2"}`:                                        "p2",
+		`{"prev":"00","policy_hash":"p\u0033"}`:                                     "p3",
+		`{"prev":"00","excerpt":"say \"policy_hash\":\"evil\"","policy_hash":"p1"}`: "p1",
+		`{"prev":"00","x":{"policy_hash":"inner"},"policy_hash":"outer"}`:           "outer",
+		`{"prev":"00","excerpt":"policy_hash is a field"}`:                          "",
+		`not json "policy_hash":"x" "policy_hash":"y"`:                              "",
+	} {
+		if got := linePolicyHash([]byte(line)); got != want {
+			t.Errorf("%s: %q, want %q", line, got, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -257,20 +258,44 @@ func Verify(r io.Reader, pubkey ed25519.PublicKey) Result {
 
 // cite notes the policy hash a report line names.
 func (e *entry) cite(line []byte) {
-	var r struct {
-		PolicyHash string `json:"policy_hash"`
+	h := linePolicyHash(line)
+	if h == "" {
+		return
 	}
-	if json.Unmarshal(line, &r) != nil || r.PolicyHash == "" {
-		return // not a report line: the chain check fails it; no hash: cites nothing
-	}
-	if _, ok := e.cited[r.PolicyHash]; ok {
+	if _, ok := e.cited[h]; ok {
 		return
 	}
 	if len(e.cited) >= maxCited {
 		e.citedTotal = true
 		return
 	}
-	e.cited[r.PolicyHash] = e.chain.lines
+	e.cited[h] = e.chain.lines
+}
+
+var policyHashKey = []byte(`"policy_hash":"`)
+
+// linePolicyHash returns the top-level policy_hash of a report line ("":
+// none). Decoding a whole line per report would double Verify's time, so
+// the common line, as Export writes it, is read directly: the key once
+// (unescaped, it can only be a key: a quote inside a string is escaped)
+// and a value without escapes. Anything else is decoded in full.
+func linePolicyHash(line []byte) string {
+	if i := bytes.Index(line, policyHashKey); i >= 0 && bytes.Index(line[i+1:], policyHashKey) < 0 {
+		v := line[i+len(policyHashKey):]
+		if j := bytes.IndexByte(v, '"'); j >= 0 && bytes.IndexByte(v[:j], '\\') < 0 {
+			return string(v[:j])
+		}
+	}
+	if !bytes.Contains(line, []byte("policy_hash")) {
+		return ""
+	}
+	var r struct {
+		PolicyHash string `json:"policy_hash"`
+	}
+	if json.Unmarshal(line, &r) != nil {
+		return "" // not a report line: the chain check fails it
+	}
+	return r.PolicyHash
 }
 
 // checkCited fails a bundle in which a report cites a policy version whose

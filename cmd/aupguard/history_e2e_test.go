@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
@@ -22,6 +23,7 @@ import (
 	"github.com/aupguard/aupguard/internal/config"
 	"github.com/aupguard/aupguard/internal/evidence"
 	"github.com/aupguard/aupguard/internal/fakeupstream"
+	"github.com/aupguard/aupguard/internal/redistest"
 )
 
 const histAdminToken = "hist-admin-token-0123456789"
@@ -259,4 +261,54 @@ func histDropPolicy(t *testing.T, b []byte, hash string) []byte {
 	tw.Close()
 	gz.Close()
 	return buf.Bytes()
+}
+
+// A version loaded while the store is down still goes into force; it is
+// kept in memory and stored once the store is back.
+func TestPolicyReloadWhileStoreDown(t *testing.T) {
+	fake := fakeupstream.Start(fakeupstream.Options{APIKey: "sk-or-op"})
+	defer fake.Close()
+	t.Setenv("OPENROUTER_API_KEY", "sk-or-op")
+	srv := redistest.Start(t, redistest.Options{Private: true, Persistent: true})
+	dir, pol := t.TempDir(), policyDir(t)
+	y := fmt.Sprintf(`
+upstream: {url: %q}
+store: %q
+spool_dir: %q
+policies: %q
+policy: {watch: true}
+secrets: {signing_key_file: %q}
+apps: [{name: web, key: hist-app-key}]
+`, fake.URL, srv.URL(), filepath.Join(dir, "spool"), pol, filepath.Join(dir, "signing.key"))
+	cfg, err := config.Parse([]byte(y), "history-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _, _, _ := runGateway(t, cfg, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	h1 := g.policy.Hash()
+	if _, err := g.store.PolicyVersion(ctx, h1); err != nil {
+		t.Fatalf("the version loaded at start is not in the store: %v", err)
+	}
+
+	srv.Kill()
+	writeVersion(t, pol, "2")
+	h2 := waitReload(t, g, h1) // the reload is not failed for the store
+	if got := g.policies.Pending(); !slices.Equal(got, []string{h2}) {
+		t.Fatalf("pending %v, want [%s]", got, h2)
+	}
+	srv.Restart()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		err := g.policies.Flush(ctx)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("flush after the store came back: %v", err)
+		}
+	}
+	v, err := g.store.PolicyVersion(ctx, h2)
+	if err != nil || !bytes.Contains(v.Files["aup/version.rego"], []byte(`"2"`)) || len(g.policies.Pending()) != 0 {
+		t.Fatalf("after the retry: %v, pending %v", err, g.policies.Pending())
+	}
 }

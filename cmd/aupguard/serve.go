@@ -201,7 +201,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 	if err != nil {
 		return nil, err
 	}
-	admin, err := wireDesk(ctx, g, cfg, log, st, enf, eng)
+	admin, err := wireDesk(ctx, g, cfg, log, st, enf)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/aupguard/aupguard/internal/desk"
 	"github.com/aupguard/aupguard/internal/enforce"
 	"github.com/aupguard/aupguard/internal/evidence"
-	"github.com/aupguard/aupguard/internal/policy"
 	"github.com/aupguard/aupguard/internal/privacy"
 	"github.com/aupguard/aupguard/internal/store"
 	"github.com/aupguard/aupguard/internal/webhook"
@@ -39,7 +38,7 @@ func wireWebhooks(g *gateway, cfg *config.Config, log *slog.Logger, enf *enforce
 
 // wireDesk builds the abuse desk and its evidence export; the returned
 // function mounts both on the admin listener.
-func wireDesk(ctx context.Context, g *gateway, cfg *config.Config, log *slog.Logger, st store.Store, enf *enforce.Enforcer, eng *policy.Engine) (func(*gin.Engine), error) {
+func wireDesk(ctx context.Context, g *gateway, cfg *config.Config, log *slog.Logger, st store.Store, enf *enforce.Enforcer) (func(*gin.Engine), error) {
 	key, err := evidence.LoadOrCreateKey(cfg.Secrets.SigningKeyFile)
 	if err != nil {
 		return nil, err

@@ -42,8 +42,8 @@ func (s *evSource) Actions(ctx context.Context, f evidence.Filter) iter.Seq2[sto
 	return func(yield func(store.Action, error) bool) {}
 }
 
-func (s *evSource) Policies(ctx context.Context, since, until time.Time) ([]evidence.PolicyVersion, error) {
-	return nil, nil
+func (s *evSource) Policy(ctx context.Context, hash string) (evidence.PolicyVersion, error) {
+	return evidence.PolicyVersion{}, fmt.Errorf("%w: %s", store.ErrNotFound, hash)
 }
 
 var evNow = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)

@@ -107,7 +107,6 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 				if err := g.policy.Reload(ctx); err != nil {
 					log.Error("policy reload failed; keeping the previous policy", "error", err.Error())
 				} else {
-					g.policies.Observe(g.policy.Hash(), g.policy.Files())
 					log.Info("policies reloaded", "hash", g.policy.Hash())
 				}
 			}
@@ -122,7 +121,7 @@ type gateway struct {
 	store    store.Store
 	policy   *policy.Engine
 	enforcer *enforce.Enforcer
-	policies *evidence.PolicyHistory // versions in force, for evidence bundles
+	policies *evidence.PolicyArchive // every version loaded, kept in the store for evidence bundles
 	privacy  *privacy.Service
 	closers  []func() error
 }
@@ -162,7 +161,12 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 		return nil, err
 	}
 
-	popt := policy.Options{Dir: cfg.Policies, Watch: cfg.Policy.Watch, DryRun: cfg.Policy.DryRun, Logger: log}
+	// Every version the engine loads (at start, on SIGHUP, by the watcher)
+	// goes into the store before it decides anything, so evidence bundles
+	// hold the files of every version their reports cite.
+	g.policies = evidence.NewPolicyArchive(st, log)
+	startPolicyRetries(ctx, g)
+	popt := policy.Options{Dir: cfg.Policies, Watch: cfg.Policy.Watch, DryRun: cfg.Policy.DryRun, Logger: log, OnLoad: g.policies.Put}
 	if c := cfg.Policy.Classifier; c != nil {
 		popt.Classifier = &policy.ClassifierOptions{
 			Mode: c.Mode, URL: c.URL, APIKey: c.APIKey, Model: c.Model, Timeout: c.Timeout,
@@ -200,7 +204,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 	if err != nil {
 		return nil, err
 	}
-	admin, err := wireDesk(ctx, g, cfg, log, st, enf, eng)
+	admin, err := wireDesk(ctx, g, cfg, log, st, enf)
 	if err != nil {
 		return nil, err
 	}

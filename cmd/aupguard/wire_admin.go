@@ -13,7 +13,6 @@ import (
 	"github.com/aupguard/aupguard/internal/desk"
 	"github.com/aupguard/aupguard/internal/enforce"
 	"github.com/aupguard/aupguard/internal/evidence"
-	"github.com/aupguard/aupguard/internal/policy"
 	"github.com/aupguard/aupguard/internal/privacy"
 	"github.com/aupguard/aupguard/internal/store"
 	"github.com/aupguard/aupguard/internal/webhook"
@@ -39,14 +38,12 @@ func wireWebhooks(g *gateway, cfg *config.Config, log *slog.Logger, enf *enforce
 
 // wireDesk builds the abuse desk and its evidence export; the returned
 // function mounts both on the admin listener.
-func wireDesk(ctx context.Context, g *gateway, cfg *config.Config, log *slog.Logger, st store.Store, enf *enforce.Enforcer, eng *policy.Engine) (func(*gin.Engine), error) {
+func wireDesk(ctx context.Context, g *gateway, cfg *config.Config, log *slog.Logger, st store.Store, enf *enforce.Enforcer) (func(*gin.Engine), error) {
 	key, err := evidence.LoadOrCreateKey(cfg.Secrets.SigningKeyFile)
 	if err != nil {
 		return nil, err
 	}
-	g.policies = evidence.NewPolicyHistory(nil)
-	g.policies.Observe(eng.Hash(), eng.Files())
-	src := evidence.StoreSource{Store: st, History: g.policies}
+	src := evidence.StoreSource{Store: st}
 	x := &evidence.Exporter{Key: key, ZDR: cfg.ZDR}
 
 	// Retention, legal holds and data-subject requests (docs/privacy.md).
@@ -65,14 +62,12 @@ func wireDesk(ctx context.Context, g *gateway, cfg *config.Config, log *slog.Log
 	marked := priv.MarkHolds(src)
 
 	general := desk.ExporterFunc(func(ctx context.Context, w io.Writer, f desk.ExportFilter) error {
-		// A watched policy directory reloads on its own: note the
-		// version in force now, so the bundle has it.
-		g.policies.Observe(eng.Hash(), eng.Files())
+		flushPolicies(ctx, g.policies, log)
 		_, err := x.Export(ctx, w, marked, evidence.Filter(f))
 		return err
 	})
 	subject := func(ctx context.Context, w io.Writer, app, user string) error {
-		g.policies.Observe(eng.Hash(), eng.Files())
+		flushPolicies(ctx, g.policies, log)
 		_, err := priv.Export(ctx, w, x, src, app, user)
 		return err
 	}
@@ -85,6 +80,30 @@ func wireDesk(ctx context.Context, g *gateway, cfg *config.Config, log *slog.Log
 		return nil, err
 	}
 	return func(e *gin.Engine) { d.Register(e) }, nil
+}
+
+// policyRetry is how often versions the store could not take at load
+// are tried again.
+const policyRetry = 30 * time.Second
+
+// startPolicyRetries retries, until shutdown, the policy versions the
+// store could not take when they were loaded.
+func startPolicyRetries(ctx context.Context, g *gateway) {
+	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		g.policies.Run(rctx, policyRetry)
+	}()
+	g.closers = append(g.closers, func() error { stop(); <-done; return nil })
+}
+
+// flushPolicies stores pending policy versions before an export reads
+// them; a failure is the export's to report (it names what is missing).
+func flushPolicies(ctx context.Context, a *evidence.PolicyArchive, log *slog.Logger) {
+	if err := a.Flush(ctx); err != nil {
+		log.Warn("export: policy versions still not stored", "pending", a.Pending(), "error", err.Error())
+	}
 }
 
 // registerPrivacyMetrics exposes what retention purged.

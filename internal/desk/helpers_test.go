@@ -133,6 +133,10 @@ func (e *env) report(app, user string, cats []string, excerpt string) string {
 		Rules: []string{"rule.1"}, Strike: 1, PolicyHash: "ph", Model: "openai/gpt-4o", Digest: strings.Repeat("ab", 32),
 		Length: 42, Excerpt: excerpt,
 	}
+	// As in the gateway, the version a report cites is stored before it.
+	if _, err := e.st.PutPolicyVersion(context.Background(), r.PolicyHash, map[string][]byte{"aup/decision.rego": []byte("package aup\n")}); err != nil {
+		e.t.Fatal(err)
+	}
 	if _, err := e.st.AddReport(context.Background(), r, policy); err != nil {
 		e.t.Fatal(err)
 	}

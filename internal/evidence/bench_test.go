@@ -47,8 +47,8 @@ func (s synthSource) Actions(ctx context.Context, f Filter) iter.Seq2[store.Acti
 	}
 }
 
-func (s synthSource) Policies(ctx context.Context, since, until time.Time) ([]PolicyVersion, error) {
-	return testSource(0).policies, nil
+func (s synthSource) Policy(ctx context.Context, hash string) (PolicyVersion, error) {
+	return findPolicy(testSource(0).policies, hash)
 }
 
 // peakHeap samples HeapInuse until stop is called and returns the peak.

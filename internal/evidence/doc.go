@@ -1,6 +1,6 @@
 // Package evidence writes, signs and verifies aupguard evidence bundles: one
 // .tar.gz holding the abuse reports and reviewer actions of a period as
-// hash-chained JSON lines, the policy versions in force, a human-readable
+// hash-chained JSON lines, every policy version their reports cite, a human-readable
 // summary and a manifest signed with Ed25519. docs/evidence.md describes the
 // format for people who verify bundles without aupguard.
 //

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"regexp"
@@ -106,6 +107,7 @@ func (x *Exporter) Export(ctx context.Context, w io.Writer, src Source, f Filter
 	}
 	withheld := 0
 	n := 0
+	cited := map[string]int{} // policy hash → reports citing it
 	for r, err := range src.Reports(ctx, f) {
 		if err != nil {
 			return nil, fmt.Errorf("evidence: reading reports: %w", err)
@@ -121,6 +123,9 @@ func (x *Exporter) Export(ctx context.Context, w io.Writer, src Source, f Filter
 			withheld++
 		}
 		st.addReport(&r, reviews)
+		if r.PolicyHash != "" {
+			cited[r.PolicyHash]++
+		}
 		if users != nil {
 			users[userKey(r.App, r.User)] = struct{}{}
 		}
@@ -162,9 +167,9 @@ func (x *Exporter) Export(ctx context.Context, w io.Writer, src Source, f Filter
 		return nil, fmt.Errorf("evidence: spooling actions: %w", err)
 	}
 
-	versions, err := src.Policies(ctx, f.Since, f.Until)
+	versions, err := citedPolicies(ctx, src, cited)
 	if err != nil {
-		return nil, fmt.Errorf("evidence: reading policies: %w", err)
+		return nil, err
 	}
 	policies, policyFiles, err := policyEntries(versions)
 	if err != nil {
@@ -267,6 +272,48 @@ func (x *Exporter) generator() string {
 	return "aupguard " + v
 }
 
+// MissingPoliciesError is the export's refusal to write a bundle whose
+// reports cite policy versions the source does not have: such a bundle
+// would not verify, and the decisions could not be checked against their
+// policy.
+type MissingPoliciesError struct {
+	Reports map[string]int // missing hash → reports citing it
+}
+
+func (e *MissingPoliciesError) Error() string {
+	hs := slices.Sorted(maps.Keys(e.Reports))
+	parts := make([]string, 0, len(hs))
+	n := 0
+	for _, h := range hs {
+		parts = append(parts, fmt.Sprintf("%s (%d reports)", h, e.Reports[h]))
+		n += e.Reports[h]
+	}
+	return fmt.Sprintf("evidence: %d reports cite %d policy versions the store does not hold, so no bundle was written: %s",
+		n, len(hs), strings.Join(parts, ", "))
+}
+
+// citedPolicies reads every version the reports cite, in hash order.
+func citedPolicies(ctx context.Context, src Source, cited map[string]int) ([]PolicyVersion, error) {
+	var out []PolicyVersion
+	missing := map[string]int{}
+	for _, h := range slices.Sorted(maps.Keys(cited)) {
+		v, err := src.Policy(ctx, h)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			missing[h] = cited[h]
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("evidence: reading policy version %s: %w", h, err)
+		}
+		v.Hash = h
+		out = append(out, v)
+	}
+	if len(missing) > 0 {
+		return nil, &MissingPoliciesError{Reports: missing}
+	}
+	return out, nil
+}
+
 var policyHashRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 // policyEntries turns policy versions into manifest entries and bundle
@@ -283,7 +330,7 @@ func policyEntries(versions []PolicyVersion) ([]PolicyEntry, []PolicyFile, error
 			continue
 		}
 		seen[v.Hash] = true
-		e := PolicyEntry{Hash: v.Hash, From: v.From.UTC(), Until: v.Until.UTC(), Files: []string{}}
+		e := PolicyEntry{Hash: v.Hash, From: v.From.UTC(), Files: []string{}}
 		fs := slices.Clone(v.Files)
 		slices.SortFunc(fs, func(a, b PolicyFile) int { return strings.Compare(a.Path, b.Path) })
 		for i, pf := range fs {

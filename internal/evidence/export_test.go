@@ -179,7 +179,9 @@ func TestExportRefusesUnsafePolicyPaths(t *testing.T) {
 		{Hash: "p", Files: []PolicyFile{{Path: "a/./b.rego"}}},
 		{Hash: "p", Files: []PolicyFile{{Path: "a.rego"}, {Path: "a.rego"}}},
 	} {
-		src := &memSource{policies: []PolicyVersion{pv}}
+		r := testReport(0)
+		r.PolicyHash = pv.Hash
+		src := &memSource{policies: []PolicyVersion{pv}, reports: []store.Report{r}}
 		var buf bytes.Buffer
 		if _, err := Export(context.Background(), &buf, src, testKey(t, 1), Filter{}); err == nil {
 			t.Errorf("policy %+v accepted", pv)

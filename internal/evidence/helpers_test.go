@@ -50,8 +50,17 @@ func (s *memSource) Actions(ctx context.Context, f Filter) iter.Seq2[store.Actio
 	}
 }
 
-func (s *memSource) Policies(ctx context.Context, since, until time.Time) ([]PolicyVersion, error) {
-	return s.policies, nil
+func (s *memSource) Policy(ctx context.Context, hash string) (PolicyVersion, error) {
+	return findPolicy(s.policies, hash)
+}
+
+func findPolicy(vs []PolicyVersion, hash string) (PolicyVersion, error) {
+	for _, v := range vs {
+		if v.Hash == hash {
+			return v, nil
+		}
+	}
+	return PolicyVersion{}, fmt.Errorf("%w: policy version %q", store.ErrNotFound, hash)
 }
 
 var t0 = time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
@@ -74,12 +83,15 @@ func testReport(i int) store.Report {
 
 func testSource(n int) *memSource {
 	s := &memSource{policies: []PolicyVersion{
-		{Hash: "p1", From: t0.Add(-24 * time.Hour), Until: t0.Add(time.Hour), Files: []PolicyFile{
+		{Hash: "p1", From: t0.Add(-24 * time.Hour), Files: []PolicyFile{
 			{Path: "aup/decision.rego", Data: []byte("package aup\n")}, {Path: "aup/data.json", Data: []byte("{}\n")}}},
 		{Hash: "p2", From: t0.Add(time.Hour), Files: []PolicyFile{{Path: "aup/decision.rego", Data: []byte("package aup\n# v2\n")}}},
 	}}
 	for i := range n {
 		s.reports = append(s.reports, testReport(i))
+	}
+	if n > 1 { // the last report was decided by the next version
+		s.reports[n-1].PolicyHash = "p2"
 	}
 	s.actions = []store.Action{
 		{ID: "a1", Time: t0.Add(2 * time.Hour), Actor: "desk-1", App: "web", User: "user-0", Action: "warn",

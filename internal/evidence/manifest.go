@@ -69,10 +69,13 @@ type File struct {
 	SHA256 string `json:"sha256"`
 }
 
-// PolicyEntry is one policy version held under policies/<hash>/.
+// PolicyEntry is one policy version held under policies/<hash>/: every
+// version a report of the bundle cites (Verify checks that none is missing).
 type PolicyEntry struct {
-	Hash  string    `json:"hash"`
+	Hash string `json:"hash"`
+	// From is when a gateway sharing the store first loaded the version.
+	// Replicas may run two versions side by side during a rollout, so a
+	// version's end is not recorded; each report names its own.
 	From  time.Time `json:"in_force_from,omitzero"`
-	Until time.Time `json:"in_force_until,omitzero"`
 	Files []string  `json:"files"` // bundle paths
 }

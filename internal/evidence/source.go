@@ -21,9 +21,10 @@ type Source interface {
 	// Actions yields the reviewer and automatic actions matching f's time
 	// range, app and user (Category does not apply to actions), oldest first.
 	Actions(ctx context.Context, f Filter) iter.Seq2[store.Action, error]
-	// Policies returns every policy version in force at some point of
-	// [since, until) (zero times: open ends), with its source files.
-	Policies(ctx context.Context, since, until time.Time) ([]PolicyVersion, error)
+	// Policy returns the policy version hash with its files, or an error
+	// wrapping store.ErrNotFound when the source has no such version. The
+	// export asks for every hash its reports cite.
+	Policy(ctx context.Context, hash string) (PolicyVersion, error)
 }
 
 // Filter selects what a bundle holds. Zero fields select everything.
@@ -38,8 +39,7 @@ type Filter struct {
 // PolicyVersion is one policy bundle version and its source files.
 type PolicyVersion struct {
 	Hash  string       // the policy engine's bundle hash; [A-Za-z0-9._-], used as a directory name
-	From  time.Time    // first in force (zero: unknown)
-	Until time.Time    // replaced at (zero: still in force)
+	From  time.Time    // first loaded by a gateway sharing the store (zero: unknown)
 	Files []PolicyFile // paths relative to the policy directory, slash-separated
 }
 

@@ -5,17 +5,15 @@ import (
 	"errors"
 	"iter"
 	"sort"
-	"sync"
-	"time"
 
 	"github.com/aupguard/aupguard/internal/store"
 )
 
-// StoreSource is the Source of a running gateway: reports and actions from
-// its store, policy versions from History.
+// StoreSource is the Source of a running gateway: reports, actions and
+// policy versions, all from its store (the engine pushes every version it
+// loads there, see PolicyArchive).
 type StoreSource struct {
-	Store   store.Store
-	History *PolicyHistory // nil: bundles list no policy version
+	Store store.Store
 }
 
 var _ Source = StoreSource{}
@@ -54,67 +52,21 @@ func (s StoreSource) Actions(ctx context.Context, f Filter) iter.Seq2[store.Acti
 	}
 }
 
-// Policies returns the versions History knows in force during [since, until).
-func (s StoreSource) Policies(_ context.Context, since, until time.Time) ([]PolicyVersion, error) {
-	if s.History == nil {
-		return nil, nil
+// Policy reads the version hash from the store.
+func (s StoreSource) Policy(ctx context.Context, hash string) (PolicyVersion, error) {
+	v, err := s.Store.PolicyVersion(ctx, hash)
+	if err != nil {
+		return PolicyVersion{}, err
 	}
-	return s.History.Versions(since, until), nil
+	return FromStore(v), nil
 }
 
-// PolicyHistory remembers the policy versions a process has had in force:
-// the gateway calls Observe at start and after every reload. The first
-// version's start is unknown (it may have been in force before this
-// process started), so it counts as in force since the beginning.
-type PolicyHistory struct {
-	mu       sync.Mutex
-	versions []PolicyVersion
-	now      func() time.Time
-}
-
-// NewPolicyHistory returns an empty history; now is its clock (nil: time.Now).
-func NewPolicyHistory(now func() time.Time) *PolicyHistory {
-	if now == nil {
-		now = time.Now
+// FromStore converts a stored policy version, files sorted by path.
+func FromStore(v store.PolicyVersion) PolicyVersion {
+	out := PolicyVersion{Hash: v.Hash, From: v.StoredAt}
+	for p, data := range v.Files {
+		out.Files = append(out.Files, PolicyFile{Path: p, Data: data})
 	}
-	return &PolicyHistory{now: now}
-}
-
-// Observe records the version in force (hash and its files). The same hash
-// again changes nothing; another hash ends the current version now.
-func (h *PolicyHistory) Observe(hash string, files map[string][]byte) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	now := h.now().UTC()
-	if n := len(h.versions); n > 0 {
-		if h.versions[n-1].Hash == hash {
-			return
-		}
-		h.versions[n-1].Until = now
-	}
-	v := PolicyVersion{Hash: hash}
-	if len(h.versions) > 0 {
-		v.From = now
-	}
-	for p, data := range files {
-		v.Files = append(v.Files, PolicyFile{Path: p, Data: data})
-	}
-	sort.Slice(v.Files, func(i, j int) bool { return v.Files[i].Path < v.Files[j].Path })
-	h.versions = append(h.versions, v)
-}
-
-// Versions returns the versions in force at some point of [since, until)
-// (zero times: open ends), oldest first.
-func (h *PolicyHistory) Versions(since, until time.Time) []PolicyVersion {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []PolicyVersion
-	for _, v := range h.versions {
-		endsBefore := !v.Until.IsZero() && !since.IsZero() && !v.Until.After(since)
-		startsAfter := !v.From.IsZero() && !until.IsZero() && !v.From.Before(until)
-		if !endsBefore && !startsAfter {
-			out = append(out, v)
-		}
-	}
+	sort.Slice(out.Files, func(i, j int) bool { return out.Files[i].Path < out.Files[j].Path })
 	return out
 }

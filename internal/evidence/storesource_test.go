@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"path/filepath"
@@ -39,9 +40,10 @@ func TestStoreSourceExport(t *testing.T) {
 		Action: store.ActWarn, Reason: "first offence"}); err != nil {
 		t.Fatal(err)
 	}
-	h := NewPolicyHistory(nil)
-	h.Observe("p1", map[string][]byte{"aup/decision.rego": []byte("package aup\n"), "aup/data.json": []byte("{}\n")})
-	src := StoreSource{Store: st, History: h}
+	if _, err := st.PutPolicyVersion(ctx, "p1", map[string][]byte{"aup/decision.rego": []byte("package aup\n"), "aup/data.json": []byte("{}\n")}); err != nil {
+		t.Fatal(err)
+	}
+	src := StoreSource{Store: st}
 
 	x := &Exporter{Key: testKey(t, 7), TempDir: t.TempDir()}
 	b := bundle(t, x, src, Filter{User: "user-0"})
@@ -95,41 +97,28 @@ func TestStoreSourceStopsAndFails(t *testing.T) {
 	if gotErr == nil || errors.Is(gotErr, errStop) {
 		t.Fatalf("actions on a closed store: %v", gotErr)
 	}
-	if v, _ := src.Policies(ctx, time.Time{}, time.Time{}); v != nil {
-		t.Fatalf("no history, yet %v", v)
+	if _, err := src.Policy(ctx, "p1"); err == nil {
+		t.Fatal("a closed store gave a policy version")
 	}
 }
 
-func TestPolicyHistory(t *testing.T) {
-	clock := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	h := NewPolicyHistory(func() time.Time { return clock })
-	h.Observe("p1", nil)
-	clock = clock.Add(time.Hour)
-	h.Observe("p1", nil) // unchanged: still one version
-	h.Observe("p2", map[string][]byte{"b": nil, "a": nil})
-	all := h.Versions(time.Time{}, time.Time{})
-	if len(all) != 2 || !all[0].From.IsZero() || !all[0].Until.Equal(clock) || !all[1].From.Equal(clock) ||
-		all[1].Files[0].Path != "a" {
-		t.Fatalf("%+v", all)
-	}
-	hashes := func(v []PolicyVersion) string {
-		var s []string
-		for _, x := range v {
-			s = append(s, x.Hash)
+// A report citing a version the store lacks: no bundle, and the error
+// names the version and how many reports cite it.
+func TestStoreSourceMissingPolicy(t *testing.T) {
+	ctx := context.Background()
+	st := openBolt(t)
+	for i := range 3 {
+		if _, err := st.AddReport(ctx, testReport(i), store.Policy{}); err != nil {
+			t.Fatal(err)
 		}
-		return strings.Join(s, ",")
 	}
-	for _, c := range []struct {
-		since, until time.Time
-		want         string
-	}{
-		{clock.Add(-2 * time.Hour), clock.Add(-time.Hour), "p1"}, // before p2: p1 only (its start is unknown)
-		{clock.Add(time.Minute), time.Time{}, "p2"},
-		{clock.Add(-time.Minute), clock.Add(time.Minute), "p1,p2"},
-		{clock, time.Time{}, "p2"}, // p1 ended exactly at since
-	} {
-		if got := hashes(h.Versions(c.since, c.until)); got != c.want {
-			t.Errorf("Versions(%v, %v) = %s, want %s", c.since, c.until, got, c.want)
-		}
+	var buf bytes.Buffer
+	_, err := (&Exporter{Key: testKey(t, 7)}).Export(ctx, &buf, StoreSource{Store: st}, Filter{})
+	var miss *MissingPoliciesError
+	if !errors.As(err, &miss) || miss.Reports["p1"] != 3 || !strings.Contains(err.Error(), "p1 (3 reports)") {
+		t.Fatalf("err %v", err)
+	}
+	if buf.Len() != 0 {
+		t.Fatalf("%d bytes written", buf.Len())
 	}
 }

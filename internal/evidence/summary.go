@@ -232,7 +232,7 @@ check them with <code>aupguard verify BUNDLE --pubkey OPERATOR_KEY</code>.</p>
 <table>
 <tr><th>Reports</th><td class="n">{{.M.Counts.Reports}}</td></tr>
 <tr><th>Reviewer and automatic actions</th><td class="n">{{.M.Counts.Actions}}</td></tr>
-<tr><th>Policy versions in force</th><td class="n">{{.M.Counts.PolicyVersions}}</td></tr>
+<tr><th>Policy versions cited</th><td class="n">{{.M.Counts.PolicyVersions}}</td></tr>
 {{if .M.Counts.ExcerptsWithheld}}<tr><th>Excerpts withheld (ZDR)</th><td class="n">{{.M.Counts.ExcerptsWithheld}}</td></tr>{{end}}
 <tr><th>First report</th><td>{{time .First}}</td></tr>
 <tr><th>Last report</th><td>{{time .Last}}</td></tr>
@@ -278,9 +278,9 @@ approximate (within 5%).</p>
 {{end}}</table>{{end}}
 
 <h2>Policy versions</h2>
-<table><tr><th>Hash</th><th>In force from</th><th>Until</th><th>Files</th><th>Reports decided</th></tr>
-{{range .Policies}}<tr><td><code>{{.Hash}}</code></td><td>{{time .From}}</td><td>{{if .Until.IsZero}}still in force{{else}}{{time .Until}}{{end}}</td><td class="n">{{.Files}}</td><td class="n">{{.Reports}}</td></tr>
-{{else}}<tr><td colspan="5">none recorded</td></tr>{{end}}</table>
+<table><tr><th>Hash</th><th>First loaded</th><th>Files</th><th>Reports decided</th></tr>
+{{range .Policies}}<tr><td><code>{{.Hash}}</code></td><td>{{time .From}}</td><td class="n">{{.Files}}</td><td class="n">{{.Reports}}</td></tr>
+{{else}}<tr><td colspan="4">none cited</td></tr>{{end}}</table>
 {{with .MissingPolicies}}<p>Reports decided by policy versions whose source is not in this bundle:</p>
 <table><tr><th>Hash</th><th>Reports</th></tr>
 {{range .}}<tr><td><code>{{.Name}}</code></td><td class="n">{{.Count}}</td></tr>
@@ -303,7 +303,7 @@ type summaryData struct {
 
 type policyRow struct {
 	Hash           string
-	From, Until    time.Time
+	From           time.Time
 	Files, Reports int
 }
 
@@ -320,7 +320,7 @@ func renderSummary(m *Manifest, s *stats) ([]byte, error) {
 	included := map[string]bool{}
 	for _, p := range m.Policies {
 		included[p.Hash] = true
-		d.Policies = append(d.Policies, policyRow{p.Hash, p.From, p.Until, len(p.Files), s.byPolicy[p.Hash]})
+		d.Policies = append(d.Policies, policyRow{p.Hash, p.From, len(p.Files), s.byPolicy[p.Hash]})
 	}
 	for _, r := range rows(s.byPolicy) {
 		if !included[r.Name] {

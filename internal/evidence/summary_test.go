@@ -61,7 +61,7 @@ func TestSummaryCountsAndReviewTime(t *testing.T) {
 	// A ReviewedAt set by the store wins over what the actions suggest: 30m.
 	src.reports = append(src.reports, testReport(4))
 	src.reports[4].User, src.reports[4].Time, src.reports[4].ReviewedAt = "v", t0, t0.Add(30*time.Minute)
-	src.reports[4].PolicyHash = "gone"
+	src.reports[4].PolicyHash = "" // cites no version
 	src.policies = []PolicyVersion{{Hash: "p1", From: t0, Files: []PolicyFile{{Path: "a.rego", Data: []byte("package a\n")}}}}
 
 	b := bundle(t, &Exporter{Key: testKey(t, 1)}, src, Filter{})
@@ -75,9 +75,9 @@ func TestSummaryCountsAndReviewTime(t *testing.T) {
 		"4 of 5", // reviewed
 		"<tr><th>Longest</th><td class=\"n\">2h 0m</td>",
 		"<tr><th>Mean</th><td class=\"n\">53m</td>", // (2h + 1h + 0 + 30m) / 4, rounded
-		"<tr><td><code>p1</code></td><td>2026-11-01T09:00:00Z</td><td>still in force</td><td class=\"n\">1</td><td class=\"n\">4</td></tr>",
+		"<tr><td><code>p1</code></td><td>2026-11-01T09:00:00Z</td><td class=\"n\">1</td><td class=\"n\">4</td></tr>",
 		"whose source is not in this bundle",
-		"<tr><td><code>gone</code></td><td class=\"n\">1</td></tr>",
+		"<tr><td><code>(none)</code></td><td class=\"n\">1</td></tr>",
 		"<td>under 1 hour</td><td class=\"n\">2</td>",
 		"<td>1 to 4 hours</td><td class=\"n\">2</td>",
 	} {

@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -52,7 +54,13 @@ type entry struct {
 	chain     *chainCheck
 	longLine  int // line number of a line over maxLine, 0 if none
 	noNewline bool
+	// cited: for reports.jsonl, policy hash → first line citing it.
+	cited      map[string]int
+	citedTotal bool // more than maxCited distinct hashes
 }
+
+// maxCited bounds the distinct policy hashes Verify tracks.
+const maxCited = 10_000
 
 // Verify checks a bundle read from r: the manifest's signature (against
 // pubkey when given, else against the key embedded in the manifest), that
@@ -117,6 +125,9 @@ func Verify(r io.Reader, pubkey ed25519.PublicKey) Result {
 		order = append(order, name)
 		if !regular {
 			continue
+		}
+		if name == ReportsFile {
+			e.cited = map[string]int{}
 		}
 		if err := e.read(tr, strings.HasSuffix(name, ".jsonl")); err != nil {
 			return failed(nil, "bundle: corrupt or truncated while reading %s (%v)", name, err)
@@ -236,9 +247,87 @@ func Verify(r io.Reader, pubkey ed25519.PublicKey) Result {
 		}
 	}
 
+	if msg := checkCited(&m, entries[ReportsFile]); msg != "" {
+		return failed(&m, "%s: %s", ReportsFile, msg)
+	}
+
 	res.OK = true
 	res.Summary = okSummary(&m, res.OriginVerified)
 	return res
+}
+
+// cite notes the policy hash a report line names.
+func (e *entry) cite(line []byte) {
+	h := linePolicyHash(line)
+	if h == "" {
+		return
+	}
+	if _, ok := e.cited[h]; ok {
+		return
+	}
+	if len(e.cited) >= maxCited {
+		e.citedTotal = true
+		return
+	}
+	e.cited[h] = e.chain.lines
+}
+
+var policyHashKey = []byte(`"policy_hash":"`)
+
+// linePolicyHash returns the top-level policy_hash of a report line ("":
+// none). Decoding a whole line per report would double Verify's time, so
+// the common line, as Export writes it, is read directly: the key once
+// (unescaped, it can only be a key: a quote inside a string is escaped)
+// and a value without escapes. Anything else is decoded in full.
+func linePolicyHash(line []byte) string {
+	if i := bytes.Index(line, policyHashKey); i >= 0 && bytes.Index(line[i+1:], policyHashKey) < 0 {
+		v := line[i+len(policyHashKey):]
+		if j := bytes.IndexByte(v, '"'); j >= 0 && bytes.IndexByte(v[:j], '\\') < 0 {
+			return string(v[:j])
+		}
+	}
+	if !bytes.Contains(line, []byte("policy_hash")) {
+		return ""
+	}
+	var r struct {
+		PolicyHash string `json:"policy_hash"`
+	}
+	if json.Unmarshal(line, &r) != nil {
+		return "" // not a report line: the chain check fails it
+	}
+	return r.PolicyHash
+}
+
+// checkCited fails a bundle in which a report cites a policy version whose
+// files the bundle does not hold: its decisions could not be checked.
+func checkCited(m *Manifest, reports *entry) string {
+	if reports == nil {
+		return ""
+	}
+	if reports.citedTotal {
+		return fmt.Sprintf("reports cite more than %d distinct policy versions", maxCited)
+	}
+	held := map[string]bool{}
+	for _, p := range m.Policies {
+		held[p.Hash] = len(p.Files) > 0
+	}
+	var missing []string
+	first, firstLine := "", 0
+	for h, line := range reports.cited {
+		if held[h] {
+			continue
+		}
+		missing = append(missing, h)
+		if firstLine == 0 || line < firstLine {
+			first, firstLine = h, line
+		}
+	}
+	if len(missing) == 0 {
+		return ""
+	}
+	slices.Sort(missing)
+	return fmt.Sprintf("line %d cites policy version %s, whose files are not in the bundle (%d cited versions missing: %s)",
+		firstLine, first, len(missing), strings.Join(missing, ", "))
 }
 
 // listedDirs returns every directory that holds a listed file.
@@ -282,6 +371,9 @@ func (e *entry) read(r io.Reader, jsonl bool) error {
 				return err
 			}
 			e.chain.line(line)
+			if e.cited != nil {
+				e.cite(line)
+			}
 			if noNL {
 				e.noNewline = true
 				break

@@ -61,6 +61,13 @@ type Options struct {
 	NoModel bool
 	// Classifier is the optional guard-model tier; nil or Mode "off" disables it.
 	Classifier *ClassifierOptions
+	// OnLoad, when set, is called with the hash and files of every bundle
+	// version loaded successfully (the first load and every reload, an
+	// unchanged bundle too), before that version decides anything, so a
+	// record citing a hash is never made before OnLoad saw it. The files
+	// must not be modified. OnLoad cannot fail a load; it should not block
+	// for long (the gateway keeps each version in the store for evidence).
+	OnLoad func(hash string, files map[string][]byte)
 }
 
 // Engine decides requests and answers. Safe for concurrent use.
@@ -116,6 +123,7 @@ func New(ctx context.Context, opt Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.loaded(st)
 	e.cur.Store(st)
 	if opt.Watch && opt.Dir != "" {
 		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -152,12 +160,20 @@ func (e *Engine) Reload(ctx context.Context) error {
 		e.log.Error("policy reload failed; keeping the bundle in force", "err", err, "policy_hash", old.hash)
 		return err
 	}
+	e.loaded(st)
 	if st.hash == old.hash {
 		return nil
 	}
 	e.cur.Store(st)
 	e.log.Info("policy reloaded", "policy_hash", st.hash, "previous_hash", old.hash)
 	return nil
+}
+
+// loaded tells OnLoad of a version about to be published.
+func (e *Engine) loaded(st *state) {
+	if e.opt.OnLoad != nil {
+		e.opt.OnLoad(st.hash, st.files)
+	}
 }
 
 func (e *Engine) watch(ctx context.Context) {

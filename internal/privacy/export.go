@@ -35,7 +35,8 @@ var _ evidence.Source = (*subjectSource)(nil)
 // app, or in every app when app is ""): standing, reports (with holds
 // marked), actions and notes (including holds placed on the user), signed
 // by x in the evidence format, so `aupguard verify` checks it. policies,
-// when not nil, supplies the policy versions (evidence.StoreSource).
+// when not nil, supplies the policy versions the reports cite; nil reads
+// them from the service's store.
 func (s *Service) Export(ctx context.Context, w io.Writer, x *evidence.Exporter, policies evidence.Source, app, user string) (*evidence.Manifest, error) {
 	if user == "" {
 		return nil, fmt.Errorf("%w: an access export needs a user", store.ErrInvalid)
@@ -127,11 +128,11 @@ func (src *subjectSource) Actions(ctx context.Context, f evidence.Filter) iter.S
 	}
 }
 
-func (src *subjectSource) Policies(ctx context.Context, since, until time.Time) ([]evidence.PolicyVersion, error) {
+func (src *subjectSource) Policy(ctx context.Context, hash string) (evidence.PolicyVersion, error) {
 	if src.policies == nil {
-		return nil, nil
+		return evidence.StoreSource{Store: src.s.st}.Policy(ctx, hash)
 	}
-	return src.policies.Policies(ctx, since, until)
+	return src.policies.Policy(ctx, hash)
 }
 
 // MarkHolds wraps an export Source (the gateway's evidence.StoreSource) so

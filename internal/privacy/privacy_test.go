@@ -73,6 +73,10 @@ func report(c *storetest.Clock, app, user string, cats ...string) store.Report {
 
 func mustAdd(t *testing.T, s store.Store, r store.Report) {
 	t.Helper()
+	// As in the gateway, the version a report cites is stored before it.
+	if _, err := s.PutPolicyVersion(ctx, r.PolicyHash, map[string][]byte{"aup/decision.rego": []byte("package aup\n")}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.AddReport(ctx, r, store.Policy{}); err != nil {
 		t.Fatal(err)
 	}
@@ -328,8 +332,8 @@ func (s storeSource) Actions(ctx context.Context, f evidence.Filter) iter.Seq2[s
 	}
 }
 
-func (s storeSource) Policies(context.Context, time.Time, time.Time) ([]evidence.PolicyVersion, error) {
-	return nil, nil
+func (s storeSource) Policy(ctx context.Context, hash string) (evidence.PolicyVersion, error) {
+	return evidence.StoreSource{Store: s.st}.Policy(ctx, hash)
 }
 
 func TestMarkHoldsInExport(t *testing.T) {

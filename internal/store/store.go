@@ -81,6 +81,15 @@ type Store interface {
 	// have been missed (e.g. a reconnect): reload with ListSanctioned.
 	Subscribe(ctx context.Context) (<-chan Change, error)
 
+	// PutPolicyVersion keeps the files of the policy version hash (the
+	// engine pushes every bundle it loads). Deduplicated by hash: a version
+	// already stored is not written again and created is false; the first
+	// writer's files and StoredAt stay. Versions are never purged.
+	PutPolicyVersion(ctx context.Context, hash string, files map[string][]byte) (created bool, err error)
+	// PolicyVersion returns the version stored under hash; ErrNotFound when
+	// no replica ever stored it.
+	PolicyVersion(ctx context.Context, hash string) (PolicyVersion, error)
+
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -56,7 +56,8 @@ var (
 	bUserApps  = []byte("userapps") // lp(user)+app → ""
 	bHolds     = []byte("holds")    // hold key → Hold JSON (holds in force)
 	bHoldSeen  = []byte("holdseen") // category hold key → "" (ever placed: configured holds are seeded once)
-	allBuckets = [][]byte{bStanding, bReports, bRID, bRUser, bRCat, bActions, bAID, bAUser, bEsc, bSecrets, bPseud, bUserApps, bHolds, bHoldSeen}
+	bPolicies  = []byte("policies") // policy hash → store.EncodePolicyVersion (never purged)
+	allBuckets = [][]byte{bStanding, bReports, bRID, bRUser, bRCat, bActions, bAID, bAUser, bEsc, bSecrets, bPseud, bUserApps, bHolds, bHoldSeen, bPolicies}
 )
 
 // record is a user's stored state.
@@ -857,6 +858,47 @@ func (s *Store) GetOrCreateSecret(ctx context.Context, name string, gen func() (
 		return b.Put([]byte(name), fresh)
 	})
 	return out, err
+}
+
+// --- policy versions ---
+
+func (s *Store) PutPolicyVersion(ctx context.Context, hash string, files map[string][]byte) (bool, error) {
+	if err := store.CheckPolicyVersion(hash, files); err != nil {
+		return false, err
+	}
+	// Read first: a version already kept costs no write transaction (and no fsync).
+	var have bool
+	if err := s.view(func(tx *bolt.Tx) error { have = tx.Bucket(bPolicies).Get([]byte(hash)) != nil; return nil }); err != nil || have {
+		return false, err
+	}
+	enc, err := store.EncodePolicyVersion(store.PolicyVersion{Hash: hash, Files: files, StoredAt: s.now()})
+	if err != nil {
+		return false, err
+	}
+	created := false
+	err = s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bPolicies)
+		if b.Get([]byte(hash)) != nil {
+			return nil // another writer was first
+		}
+		created = true
+		return b.Put([]byte(hash), enc)
+	})
+	return created, err
+}
+
+func (s *Store) PolicyVersion(ctx context.Context, hash string) (store.PolicyVersion, error) {
+	var v store.PolicyVersion
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bPolicies).Get([]byte(hash))
+		if b == nil {
+			return fmt.Errorf("%w: policy version %q", store.ErrNotFound, hash)
+		}
+		var err error
+		v, err = store.DecodePolicyVersion(b) // copies out of the mmap
+		return err
+	})
+	return v, err
 }
 
 // --- change feed ---

@@ -40,6 +40,11 @@ import (
 //	{P:g}:holds         hash    hold key (store.Hold.Key) → Hold JSON, the legal holds in force
 //	{P:g}:holdseen      set     category hold keys ever placed (configured holds are seeded once)
 //
+// Policy versions (never purged; not in {P:g}, whose slot carries the
+// report traffic):
+//
+//	{P:pol}:HASH        string  store.EncodePolicyVersion JSON (SET NX: first writer wins)
+//
 // Rate limits: {P:rl:KEY} string, the GCRA theoretical arrival time (µs),
 // expiring when idle. Change feed: Pub/Sub channel P:standing.
 type keys struct{ p string }
@@ -60,6 +65,7 @@ func (k keys) g(name string) string        { return "{" + k.p + ":g}:" + name }
 func (k keys) cat(c string) string         { return k.g("cat:" + esc(c)) }
 func (k keys) userApps(user string) string { return k.g("ua:" + esc(user)) }
 func (k keys) secret(name string) string   { return k.g("secret:" + esc(name)) }
+func (k keys) policy(hash string) string   { return "{" + k.p + ":pol}:" + esc(hash) }
 func (k keys) rate(key string) string      { return "{" + k.p + ":rl:" + esc(key) + "}" }
 func (k keys) channel() string             { return k.p + ":standing" }
 

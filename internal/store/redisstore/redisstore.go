@@ -739,6 +739,37 @@ func (s *Store) GetOrCreateSecret(ctx context.Context, name string, gen func() (
 	return s.c.Get(ctx, k).Bytes()
 }
 
+// --- policy versions ---
+
+func (s *Store) PutPolicyVersion(ctx context.Context, hash string, files map[string][]byte) (bool, error) {
+	if err := store.CheckPolicyVersion(hash, files); err != nil {
+		return false, err
+	}
+	k := s.k.policy(hash)
+	// Ask first: a version already kept is never sent again (bundles
+	// carry a megabyte model file).
+	if n, err := s.c.Exists(ctx, k).Result(); err != nil || n > 0 {
+		return false, err
+	}
+	enc, err := store.EncodePolicyVersion(store.PolicyVersion{Hash: hash, Files: files, StoredAt: s.now()})
+	if err != nil {
+		return false, err
+	}
+	// SET NX: the first writer wins, on every replica.
+	return s.c.SetNX(ctx, k, enc, 0).Result()
+}
+
+func (s *Store) PolicyVersion(ctx context.Context, hash string) (store.PolicyVersion, error) {
+	b, err := s.c.Get(ctx, s.k.policy(hash)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return store.PolicyVersion{}, fmt.Errorf("%w: policy version %q", store.ErrNotFound, hash)
+	}
+	if err != nil {
+		return store.PolicyVersion{}, err
+	}
+	return store.DecodePolicyVersion(b)
+}
+
 // --- change feed ---
 
 type notice struct {

@@ -29,6 +29,7 @@ func RunPrivacy(t *testing.T, newStore NewStore, dump Dump) {
 		{"EraseLeavesNoTrace", testErase},
 		{"EraseKeepsHeld", testEraseKeepsHeld},
 		{"EraseHeldUser", testEraseHeldUser},
+		{"PolicyVersionsKept", testPolicyVersionsKept},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

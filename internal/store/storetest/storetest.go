@@ -64,6 +64,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"RateLimit", testRateLimit},
 		{"UsersScopedByApp", testScopedByApp},
 		{"AppRecord", testAppRecord},
+		{"PolicyVersions", testPolicyVersions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

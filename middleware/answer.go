@@ -82,11 +82,11 @@ func (opt AnswerOptions) gate(c *gin.Context, st *State, resp *http.Response) {
 		if d, err := st.Verdict.Result(); err == nil && d.Action == policy.Block {
 			onBlock(d)
 			_ = resp.Body.Close()
-			wire.ReplaceResponse(resp, wire.ReasonAUPBlocked, msgRequestBlocked, wire.BlockedMeta(d.Categories, d.ID))
+			wire.ShapeFor(st.Endpoint).ReplaceResponse(resp, wire.ReasonAUPBlocked, msgRequestBlocked, wire.BlockedMeta(d.Categories, d.ID))
 		}
 		return
 	}
-	resp.Body = &verdictGate{body: resp.Body, p: st.Verdict, onBlock: onBlock}
+	resp.Body = &verdictGate{body: resp.Body, p: st.Verdict, onBlock: onBlock, shape: wire.ShapeFor(st.Endpoint)}
 }
 
 // report records a violation found after forwarding.
@@ -119,6 +119,7 @@ type verdictGate struct {
 	body    io.ReadCloser
 	p       *policy.Pending
 	onBlock func(policy.Decision)
+	shape   wire.Shape
 	decided bool
 	tail    []byte // the refusal event still to send
 	cut     bool
@@ -165,7 +166,7 @@ func (g *verdictGate) decide() bool {
 	g.cut = true
 	_ = g.body.Close()
 	g.onBlock(d)
-	g.tail = wire.StreamError(wire.ReasonAUPBlocked, msgRequestBlocked, wire.BlockedMeta(d.Categories, d.ID))
+	g.tail = g.shape.StreamError(wire.ReasonAUPBlocked, msgRequestBlocked, wire.BlockedMeta(d.Categories, d.ID))
 	return true
 }
 

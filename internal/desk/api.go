@@ -454,7 +454,8 @@ func (d *Desk) apiAction(c *gin.Context) {
 		return
 	}
 	if app == "" && len(apps) == 0 {
-		apiError(c, http.StatusNotFound, reasonNotFound, "no app knows this user id; name the app with ?app=NAME to act anyway", nil)
+		msg, meta := d.unknownUser()
+		apiError(c, http.StatusNotFound, reasonNotFound, msg, meta)
 		return
 	}
 	if app == "" {

@@ -232,7 +232,17 @@ func deskMain(args []string, stdout, stderr io.Writer, getenv func(string) strin
 			if common.json {
 				return deskPrintJSON(stdout, raw)
 			}
-			return deskPrintQueue(stdout, raw)
+			// The next page's command repeats every filter.
+			var again []string
+			for _, f := range []struct{ name, v string }{{"category", category}, {"status", status}, {"app", app}, {"risk", risk}} {
+				if f.v != "" {
+					again = append(again, "--"+f.name, deskShellQuote(f.v))
+				}
+			}
+			if limit > 0 {
+				again = append(again, "--limit", fmt.Sprint(limit))
+			}
+			return deskPrintQueue(stdout, raw, again)
 		}
 	case "show":
 		nargs = 1
@@ -389,7 +399,24 @@ func deskStatusText(st string, until time.Time) string {
 	return st
 }
 
-func deskPrintQueue(w io.Writer, raw json.RawMessage) error {
+// deskShellQuote quotes s for a POSIX shell when it needs it.
+func deskShellQuote(s string) string {
+	safe := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.,:/=+@%", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(deskClean(s), "'", `'\''`) + "'"
+}
+
+// deskPrintQueue prints a queue page; filters are the flags that made it,
+// repeated in the next page's command.
+func deskPrintQueue(w io.Writer, raw json.RawMessage, filters []string) error {
 	var page struct {
 		Items []struct {
 			User         string    `json:"user"`
@@ -419,7 +446,8 @@ func deskPrintQueue(w io.Writer, raw json.RawMessage) error {
 	}
 	tw.Flush()
 	if page.Next != "" {
-		fmt.Fprintf(w, "\nmore: aupguard desk queue --cursor %s\n", page.Next)
+		args := append(append([]string{"aupguard", "desk", "queue"}, filters...), "--cursor", deskShellQuote(page.Next))
+		fmt.Fprintf(w, "\nmore: %s\n", strings.Join(args, " "))
 	}
 	return nil
 }

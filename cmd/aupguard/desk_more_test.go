@@ -66,3 +66,31 @@ func TestDeskQueueMoreKeepsFilters(t *testing.T) {
 		t.Fatalf("the next page lost filters: first %v, next %v", first, second)
 	}
 }
+
+func TestDeskDecision(t *testing.T) {
+	var path string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path = r.URL.Path
+		w.Header().Set("Content-Type", "application/json")
+		if !strings.HasSuffix(r.URL.Path, "/01KBDJ9F3ZQ8Y5J6W0S7V2N4XA") {
+			w.WriteHeader(404)
+			_, _ = w.Write([]byte(`{"error":{"code":404,"message":"no report carries this decision id","metadata":{"reason":"not_found"}}}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"decision_id":"01KBDJ9F3ZQ8Y5J6W0S7V2N4XA","time":"2026-12-02T18:00:00Z","reports":[
+			{"id":"R1","time":"2026-12-02T18:00:00Z","app":"web","user":"mallory","source":"request","action":"block","categories":["hate"]}]}`))
+	}))
+	defer srv.Close()
+	env := map[string]string{"AUPGUARD_ADMIN_URL": srv.URL, "AUPGUARD_TOKEN": deskTestReviewer}
+	code, out, errs := runDesk(env, "decision", "01KBDJ9F3ZQ8Y5J6W0S7V2N4XA")
+	if code != 0 || path != "/admin/v1/decisions/01KBDJ9F3ZQ8Y5J6W0S7V2N4XA" || !strings.Contains(out, "mallory") ||
+		!strings.Contains(out, "case: aupguard desk show mallory --app web") {
+		t.Fatalf("decision: %d %q %q (%s)", code, out, errs, path)
+	}
+	if code, _, errs = runDesk(env, "decision", "01KBDJ9F3ZQ8Y5J6W0S7V2N4XB"); code != 1 || !strings.Contains(errs, "no report carries") {
+		t.Fatalf("unknown: %d %q", code, errs)
+	}
+	if code, _, _ = runDesk(env, "decision"); code != 2 {
+		t.Fatalf("no id: %d", code)
+	}
+}

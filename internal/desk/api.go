@@ -72,6 +72,7 @@ func (d *Desk) registerAPI(r gin.IRouter) {
 	g.POST("/users/*rest", d.need(permAct), d.apiAction)
 	g.GET("/reports", d.need(permRead), d.apiReports)
 	g.GET("/apps/:app/reports", d.need(permRead), d.apiAppReports)
+	g.GET("/decisions/:id", d.need(permRead), d.apiDecision)
 	g.GET("/audit", d.need(permRead), d.apiAudit)
 	g.GET("/export", d.need(permExport), d.apiExport)
 }

@@ -209,9 +209,13 @@ func AnthropicType(status int) string {
 
 // anthropicBody is Anthropic's error JSON with aupguard's metadata (the
 // same object as in OpenRouter's shape) in error.metadata, a field the
-// Anthropic SDKs ignore:
+// Anthropic SDKs ignore, and the message repeated at the top level:
 //
-//	{"type":"error","error":{"type":T,"message":M,"metadata":{"reason":R,"provider_name":"aupguard",...meta}}}
+//	{"type":"error","error":{"type":T,"message":M,"metadata":{"reason":R,"provider_name":"aupguard",...meta}},"message":M}
+//
+// The Anthropic TypeScript SDK makes its error's message from the body's
+// top-level "message" and prints the whole body as JSON without one (as it
+// does for Anthropic's own errors); other clients read error.message.
 func anthropicBody(r Reason, message string, meta map[string]any) []byte {
 	eo := errorObj(r, message, meta)
 	type errObj struct {
@@ -220,9 +224,10 @@ func anthropicBody(r Reason, message string, meta map[string]any) []byte {
 		Metadata map[string]any `json:"metadata"`
 	}
 	return mustJSON(struct {
-		Type  string `json:"type"`
-		Error errObj `json:"error"`
-	}{"error", errObj{AnthropicType(eo.Code), eo.Message, eo.Metadata}})
+		Type    string `json:"type"`
+		Error   errObj `json:"error"`
+		Message string `json:"message"`
+	}{"error", errObj{AnthropicType(eo.Code), eo.Message, eo.Metadata}, eo.Message})
 }
 
 // ErrorBody is the refusal's JSON in shape s; the HTTP status is r.Status().

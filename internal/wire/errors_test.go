@@ -182,8 +182,10 @@ func TestAnthropicShape(t *testing.T) {
 	}
 	var top map[string]json.RawMessage
 	_ = json.Unmarshal(w.Body.Bytes(), &top)
-	if len(top) != 2 {
-		t.Fatalf("top-level keys beyond Anthropic's type and error: %s", w.Body)
+	if len(top) != 3 || string(top["message"]) != `"blocked by policy"` {
+		// Anthropic's type and error, and the message the TypeScript SDK
+		// takes for its error's message (it prints the body without one).
+		t.Fatalf("top-level keys: %s", w.Body)
 	}
 	// OpenRouter's shape is unchanged elsewhere.
 	if b := ShapeOpenRouter.ErrorBody(ReasonRateLimited, "m", nil); string(b) != string(ErrorBody(ReasonRateLimited, "m", nil)) {

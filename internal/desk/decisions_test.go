@@ -76,4 +76,3 @@ func TestAPIDecision(t *testing.T) {
 		t.Fatalf("ZDR leak: %s", body)
 	}
 }
-

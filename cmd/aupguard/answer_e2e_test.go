@@ -21,6 +21,7 @@ import (
 // answerEnv is the real gateway built by build(), in front of the fake.
 type answerEnv struct {
 	proxy string
+	admin string
 	fake  *fakeupstream.Server
 	g     *gateway
 }
@@ -44,8 +45,8 @@ func startAnswerEnv(t *testing.T, extraYAML string) *answerEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, proxy, _, _ := runGateway(t, cfg, slog.New(slog.DiscardHandler))
-	return &answerEnv{proxy: proxy, fake: fake, g: g}
+	g, proxy, admin, _ := runGateway(t, cfg, slog.New(slog.DiscardHandler))
+	return &answerEnv{proxy: proxy, admin: admin, fake: fake, g: g}
 }
 
 func (e *answerEnv) chat(t *testing.T, user string, stream bool, hdr map[string]string) (int, string) {

@@ -50,8 +50,9 @@ func AnswerCheck(opt AnswerOptions) func(c *gin.Context, st *State, resp *http.R
 			call := answer.Call{
 				Endpoint: st.Endpoint,
 				Subject:  subjectOf(st),
-				OnBlock:  func(d policy.Decision) { opt.report(c, st, "answer", d) },
-				OnFlag:   func(d policy.Decision) { opt.report(c, st, "answer", d) },
+				// The access log carries the id the client's refusal quotes.
+				OnBlock: func(d policy.Decision) { st.DecisionID = d.ID; opt.report(c, st, "answer", d) },
+				OnFlag:  func(d policy.Decision) { opt.report(c, st, "answer", d) },
 			}
 			if err := opt.Checker.Response(resp, call); err != nil {
 				return err
@@ -69,6 +70,7 @@ func AnswerCheck(opt AnswerOptions) func(c *gin.Context, st *State, resp *http.R
 // chunk after a block verdict, and its end is held until the verdict.
 func (opt AnswerOptions) gate(c *gin.Context, st *State, resp *http.Response) {
 	onBlock := func(d policy.Decision) {
+		st.DecisionID = d.ID // the id the client's refusal quotes
 		if d.Action.Rank() > policy.Action(st.Decision).Rank() {
 			opt.report(c, st, "request", d)
 		}

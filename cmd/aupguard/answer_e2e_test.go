@@ -28,6 +28,11 @@ type answerEnv struct {
 
 func startAnswerEnv(t *testing.T, extraYAML string) *answerEnv {
 	t.Helper()
+	return startAnswerEnvLog(t, extraYAML, slog.New(slog.DiscardHandler))
+}
+
+func startAnswerEnvLog(t *testing.T, extraYAML string, log *slog.Logger) *answerEnv {
+	t.Helper()
 	fake := fakeupstream.Start(fakeupstream.Options{APIKey: "sk-or-op"})
 	t.Cleanup(fake.Close)
 	dir := t.TempDir()
@@ -45,7 +50,7 @@ func startAnswerEnv(t *testing.T, extraYAML string) *answerEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, proxy, admin, _ := runGateway(t, cfg, slog.New(slog.DiscardHandler))
+	g, proxy, admin, _ := runGateway(t, cfg, log)
 	return &answerEnv{proxy: proxy, admin: admin, fake: fake, g: g}
 }
 

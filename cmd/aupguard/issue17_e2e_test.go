@@ -1,19 +1,41 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 )
+
+// syncBuffer is a bytes.Buffer safe for the gateway's concurrent log writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
 
 // Issue #17 through the real gateway: an Anthropic SDK's requests are
 // refused in Anthropic's shape, plain and mid-stream, and the decision id
 // a refusal quotes leads the desk to the report behind it.
 func TestGatewayMessagesRefusalsAndDecisionLookup(t *testing.T) {
 	const tok, rev = "auditor-token-for-issue-17-0123456789", "reviewer-token-for-issue-17-0123456789"
-	e := startAnswerEnv(t, "answer_check: true\nadmin_tokens: [{name: aud, role: auditor, token: "+tok+"}, {name: rev, role: reviewer, token: "+rev+"}]\n")
+	var logBuf syncBuffer
+	e := startAnswerEnvLog(t, "answer_check: true\nlog: {level: info}\nadmin_tokens: [{name: aud, role: auditor, token: "+tok+"}, {name: rev, role: reviewer, token: "+rev+"}]\n", slog.New(slog.NewJSONHandler(&logBuf, nil)))
 	send := func(user string, stream bool, answer string) (int, string) {
 		t.Helper()
 		body := `{"model":"anthropic/claude-sonnet-4","max_tokens":64,"stream":` + map[bool]string{true: "true", false: "false"}[stream] +
@@ -58,6 +80,18 @@ func TestGatewayMessagesRefusalsAndDecisionLookup(t *testing.T) {
 		t.Fatalf("no decision id: %s", body)
 	}
 	e.reports(t, "bert", "answer") // recorded
+
+	// The access log line of that request carries the id the refusal quoted.
+	found := false
+	for _, l := range strings.Split(logBuf.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "request" && m["route"] == "messages" && m["decision_id"] == id {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no access log line with decision_id %s:\n%s", id, logBuf.String())
+	}
 
 	env := map[string]string{"AUPGUARD_ADMIN_URL": e.admin, "AUPGUARD_TOKEN": tok}
 	code, out, errs := runDesk(env, "decision", id)

@@ -9,7 +9,8 @@ import (
 )
 
 // AccessLog writes one JSON line per request with slog: method, route,
-// status, app, pseudonym, decision, reason, latency, bytes. Never content,
+// status, app, pseudonym, decision, decision_id (the id a refusal's
+// metadata.decision_id quotes), reason, latency, bytes. Never content,
 // never the raw end-user id, never the raw path (it may carry ids).
 func AccessLog(log *slog.Logger) gin.HandlerFunc {
 	if log == nil {
@@ -39,6 +40,7 @@ func AccessLog(log *slog.Logger) gin.HandlerFunc {
 				slog.String("app", app),
 				slog.String("pseudonym", st.Pseudonym),
 				slog.String("decision", st.Decision),
+				slog.String("decision_id", st.DecisionID),
 				slog.String("reason", string(st.Reason)),
 				slog.Int("upstream_status", st.UpstreamStatus),
 				slog.Duration("latency", time.Since(st.Start)),

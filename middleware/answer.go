@@ -50,8 +50,9 @@ func AnswerCheck(opt AnswerOptions) func(c *gin.Context, st *State, resp *http.R
 			call := answer.Call{
 				Endpoint: st.Endpoint,
 				Subject:  subjectOf(st),
-				OnBlock:  func(d policy.Decision) { opt.report(c, st, "answer", d) },
-				OnFlag:   func(d policy.Decision) { opt.report(c, st, "answer", d) },
+				// The access log carries the id the client's refusal quotes.
+				OnBlock: func(d policy.Decision) { st.DecisionID = d.ID; opt.report(c, st, "answer", d) },
+				OnFlag:  func(d policy.Decision) { opt.report(c, st, "answer", d) },
 			}
 			if err := opt.Checker.Response(resp, call); err != nil {
 				return err
@@ -69,6 +70,7 @@ func AnswerCheck(opt AnswerOptions) func(c *gin.Context, st *State, resp *http.R
 // chunk after a block verdict, and its end is held until the verdict.
 func (opt AnswerOptions) gate(c *gin.Context, st *State, resp *http.Response) {
 	onBlock := func(d policy.Decision) {
+		st.DecisionID = d.ID // the id the client's refusal quotes
 		if d.Action.Rank() > policy.Action(st.Decision).Rank() {
 			opt.report(c, st, "request", d)
 		}
@@ -82,11 +84,11 @@ func (opt AnswerOptions) gate(c *gin.Context, st *State, resp *http.Response) {
 		if d, err := st.Verdict.Result(); err == nil && d.Action == policy.Block {
 			onBlock(d)
 			_ = resp.Body.Close()
-			wire.ReplaceResponse(resp, wire.ReasonAUPBlocked, msgRequestBlocked, wire.BlockedMeta(d.Categories, d.ID))
+			wire.ShapeFor(st.Endpoint).ReplaceResponse(resp, wire.ReasonAUPBlocked, msgRequestBlocked, wire.BlockedMeta(d.Categories, d.ID))
 		}
 		return
 	}
-	resp.Body = &verdictGate{body: resp.Body, p: st.Verdict, onBlock: onBlock}
+	resp.Body = &verdictGate{body: resp.Body, p: st.Verdict, onBlock: onBlock, shape: wire.ShapeFor(st.Endpoint)}
 }
 
 // report records a violation found after forwarding.
@@ -119,6 +121,7 @@ type verdictGate struct {
 	body    io.ReadCloser
 	p       *policy.Pending
 	onBlock func(policy.Decision)
+	shape   wire.Shape
 	decided bool
 	tail    []byte // the refusal event still to send
 	cut     bool
@@ -165,7 +168,7 @@ func (g *verdictGate) decide() bool {
 	g.cut = true
 	_ = g.body.Close()
 	g.onBlock(d)
-	g.tail = wire.StreamError(wire.ReasonAUPBlocked, msgRequestBlocked, wire.BlockedMeta(d.Categories, d.ID))
+	g.tail = g.shape.StreamError(wire.ReasonAUPBlocked, msgRequestBlocked, wire.BlockedMeta(d.Categories, d.ID))
 	return true
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -21,6 +22,17 @@ type BodyOptions struct {
 	// stalls its body cannot hold a connection and its buffer for ever.
 	// It is lifted once the body is read: streams must not inherit it.
 	ReadTimeout time.Duration
+	// DrainBytes bounds how much of an over-limit body is read and thrown
+	// away before the 413 (0: 4 × MaxBytes; negative: none). Clients that
+	// write the whole body before reading the answer (Python's httpx) would
+	// otherwise see a broken pipe, not the 413: the gateway closes the
+	// connection on an unread body. A body declared longer than this is not
+	// drained at all, nor one sent with "Expect: 100-continue" (its client
+	// waits for the answer before sending it).
+	DrainBytes int64
+	// DrainTimeout bounds that drain (0: 10s), so a client dripping an
+	// over-limit body holds the connection no longer.
+	DrainTimeout time.Duration
 }
 
 // Body reads the request body up to MaxBytes (a larger Content-Length is
@@ -32,7 +44,17 @@ func Body(opt BodyOptions) gin.HandlerFunc {
 	if opt.MaxBytes <= 0 {
 		opt.MaxBytes = 4 << 20
 	}
+	if opt.DrainBytes == 0 {
+		opt.DrainBytes = 4 * opt.MaxBytes
+	}
+	if opt.DrainTimeout <= 0 {
+		opt.DrainTimeout = 10 * time.Second
+	}
 	tooLarge := "the request body is larger than " + strconv.FormatInt(opt.MaxBytes, 10) + " bytes"
+	refuseTooLarge := func(c *gin.Context, started bool) {
+		opt.drain(c, started)
+		Refuse(c, wire.ReasonPayloadTooLarge, tooLarge, nil)
+	}
 	return func(c *gin.Context) {
 		st := StateOf(c)
 		r := c.Request
@@ -41,7 +63,7 @@ func Body(opt BodyOptions) gin.HandlerFunc {
 			return
 		}
 		if r.ContentLength > opt.MaxBytes {
-			Refuse(c, wire.ReasonPayloadTooLarge, tooLarge, nil)
+			refuseTooLarge(c, false)
 			return
 		}
 		var rc *http.ResponseController
@@ -67,7 +89,7 @@ func Body(opt BodyOptions) gin.HandlerFunc {
 			return
 		}
 		if int64(len(body)) > opt.MaxBytes {
-			Refuse(c, wire.ReasonPayloadTooLarge, tooLarge, nil)
+			refuseTooLarge(c, true)
 			return
 		}
 		st.Body = body
@@ -102,4 +124,22 @@ func readBody(r *http.Request, max int64) ([]byte, error) {
 	var buf bytes.Buffer
 	_, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
 	return buf.Bytes(), err
+}
+
+// drain reads and discards what is left of an over-limit body, at most
+// DrainBytes within DrainTimeout, so that a client still writing it reads
+// the 413 instead of a reset connection. started says the body has been
+// read from already (so a 100 Continue, if asked for, has gone out).
+func (opt BodyOptions) drain(c *gin.Context, started bool) {
+	r := c.Request
+	if opt.DrainBytes < 0 || r.Body == nil || r.Body == http.NoBody || r.ContentLength > opt.DrainBytes {
+		return
+	}
+	if !started && strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		return // the client sends nothing until it has our answer
+	}
+	// Past the drain bound or the deadline, net/http closes the connection
+	// after the answer, as before.
+	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(opt.DrainTimeout))
+	_, _ = io.CopyN(io.Discard, r.Body, opt.DrainBytes)
 }

@@ -50,7 +50,7 @@ func Forward(opt ForwardOptions) gin.HandlerFunc {
 	}
 	return func(c *gin.Context) {
 		st := StateOf(c)
-		call := proxy.Call{Rel: st.Rel, Route: st.Route()}
+		call := proxy.Call{Rel: st.Rel, Route: st.Route(), Shape: wire.ShapeFor(st.Endpoint)}
 		if req := st.Request; req != nil {
 			resolveZDR(c, st, opt.ZDR)
 			body, overrides, err := req.Rewrite(wire.Rewrite{Pseudonym: st.Pseudonym, ZDR: st.ZDR, Redact: st.Redact})

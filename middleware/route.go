@@ -36,13 +36,36 @@ func Route(opt RouteOptions) gin.HandlerFunc {
 		ep := wire.Classify(c.Request.Method, rel)
 		if ep == wire.EndpointOther || ep == wire.EndpointAccount {
 			if !matchAny(opt.AllowPaths, rel) {
-				Refuse(c, wire.ReasonPathNotAllowed, "this path is not served by the gateway", nil)
+				Refuse(c, wire.ReasonPathNotAllowed, "this path is not served by the gateway"+baseURLHint(rel), nil)
 				return
 			}
 		}
 		st.Endpoint, st.Rel, st.Routed = ep, rel, true
 		c.Next()
 	}
+}
+
+// baseURLHint explains a path that repeats the API root ("/api/v1/v1/messages"):
+// an SDK given a base URL that already ends in the root it appends itself.
+// The Anthropic SDKs append "/v1/messages", so their base URL is the
+// gateway's "/api"; the OpenAI SDKs append "/chat/completions" and friends
+// to "/api/v1".
+func baseURLHint(rel string) string {
+	var repeated string
+	for _, root := range apiRoots {
+		if strings.HasPrefix(rel, root[1:]) {
+			repeated = root[1:]
+			break
+		}
+	}
+	if repeated == "" {
+		return ""
+	}
+	hint := ": the path repeats /" + strings.TrimSuffix(repeated, "/") + " (the SDK's base URL already ends in it)."
+	if strings.HasSuffix(rel, "messages") {
+		return hint + " The Anthropic SDK appends /v1/messages itself: set its base URL to http://HOST:PORT/api (not /api/v1)."
+	}
+	return hint + " OpenAI SDKs take the base URL http://HOST:PORT/api/v1; the Anthropic SDK http://HOST:PORT/api."
 }
 
 // cleanRel returns the path below an API root, or false for anything odd.

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -93,9 +94,26 @@ func StateOf(c *gin.Context) *State {
 	return s
 }
 
-// Refuse answers with OpenRouter's error shape and stops the chain.
+// Refuse answers with OpenRouter's error shape (Anthropic's on the
+// messages endpoint, see ErrorShape) and stops the chain.
 func Refuse(c *gin.Context, r wire.Reason, message string, meta map[string]any) {
-	StateOf(c).Reason = r
-	wire.WriteError(c.Writer, r, message, meta)
+	st := StateOf(c)
+	st.Reason = r
+	ErrorShape(c, st).WriteError(c.Writer, r, message, meta)
 	c.Abort()
+}
+
+// ErrorShape is the error shape the request's client reads: Anthropic's on
+// the messages endpoint, OpenRouter's elsewhere. Before the path guard has
+// accepted the path (refusals by Auth or Route), a path ending in
+// "/messages" or an anthropic-version header (sent by every Anthropic SDK)
+// says the client is an Anthropic SDK.
+func ErrorShape(c *gin.Context, st *State) wire.Shape {
+	if st.Routed {
+		return wire.ShapeFor(st.Endpoint)
+	}
+	if strings.HasSuffix(c.Request.URL.Path, "/messages") || c.Request.Header.Get("Anthropic-Version") != "" {
+		return wire.ShapeAnthropic
+	}
+	return wire.ShapeOpenRouter
 }

@@ -21,11 +21,17 @@ import (
 // answerEnv is the real gateway built by build(), in front of the fake.
 type answerEnv struct {
 	proxy string
+	admin string
 	fake  *fakeupstream.Server
 	g     *gateway
 }
 
 func startAnswerEnv(t *testing.T, extraYAML string) *answerEnv {
+	t.Helper()
+	return startAnswerEnvLog(t, extraYAML, slog.New(slog.DiscardHandler))
+}
+
+func startAnswerEnvLog(t *testing.T, extraYAML string, log *slog.Logger) *answerEnv {
 	t.Helper()
 	fake := fakeupstream.Start(fakeupstream.Options{APIKey: "sk-or-op"})
 	t.Cleanup(fake.Close)
@@ -44,8 +50,8 @@ func startAnswerEnv(t *testing.T, extraYAML string) *answerEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, proxy, _, _ := runGateway(t, cfg, slog.New(slog.DiscardHandler))
-	return &answerEnv{proxy: proxy, fake: fake, g: g}
+	g, proxy, admin, _ := runGateway(t, cfg, log)
+	return &answerEnv{proxy: proxy, admin: admin, fake: fake, g: g}
 }
 
 func (e *answerEnv) chat(t *testing.T, user string, stream bool, hdr map[string]string) (int, string) {

@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	register("desk", "review flagged end users: desk queue | show | act | holds | hold | release | subject-export | erase",
+	register("desk", "review flagged end users: desk queue | show | act | decision | holds | hold | release | subject-export | erase",
 		func(args []string) int { return deskMain(args, os.Stdout, os.Stderr, os.Getenv) })
 }
 
@@ -28,6 +28,7 @@ const deskUsage = `usage:
   aupguard desk show USER [--app A] [--json]
   aupguard desk act USER --action warn|suspend|ban|reinstate|dismiss|note [--for DUR] --reason R
                          [--app A] [--report ID]... [--json]
+  aupguard desk decision ID [--json]
 
 "aupguard desk SUB --help" prints one subcommand's usage and flags.
 
@@ -232,7 +233,17 @@ func deskMain(args []string, stdout, stderr io.Writer, getenv func(string) strin
 			if common.json {
 				return deskPrintJSON(stdout, raw)
 			}
-			return deskPrintQueue(stdout, raw)
+			// The next page's command repeats every filter.
+			var again []string
+			for _, f := range []struct{ name, v string }{{"category", category}, {"status", status}, {"app", app}, {"risk", risk}} {
+				if f.v != "" {
+					again = append(again, "--"+f.name, deskShellQuote(f.v))
+				}
+			}
+			if limit > 0 {
+				again = append(again, "--limit", fmt.Sprint(limit))
+			}
+			return deskPrintQueue(stdout, raw, again)
 		}
 	case "show":
 		nargs = 1
@@ -295,6 +306,20 @@ func deskMain(args []string, stdout, stderr io.Writer, getenv func(string) strin
 			}
 			return deskPrintActed(stdout, raw)
 		}
+	case "decision":
+		nargs = 1
+		deskSubUsage(fs, stderr, "desk decision ID [--json]",
+			"Looks up a decision id a customer quotes (a refusal's metadata.decision_id): the reports that carry it, with their app and user.")
+		run = func(c *deskClient, pos []string) error {
+			var raw json.RawMessage
+			if err := c.do("GET", "decisions/"+url.PathEscape(pos[0]), nil, nil, &raw); err != nil {
+				return err
+			}
+			if common.json {
+				return deskPrintJSON(stdout, raw)
+			}
+			return deskPrintDecision(stdout, raw)
+		}
 	default:
 		fmt.Fprintf(stderr, "aupguard desk: unknown subcommand %q\n\n%s", sub, deskUsage)
 		return 2
@@ -310,6 +335,9 @@ func deskMain(args []string, stdout, stderr io.Writer, getenv func(string) strin
 		what := "no arguments"
 		if nargs == 1 {
 			what = "one USER"
+			if sub == "decision" {
+				what = "one decision ID"
+			}
 		}
 		fmt.Fprintf(stderr, "aupguard desk %s: takes %s\n\n", sub, what)
 		fs.Usage()
@@ -389,7 +417,24 @@ func deskStatusText(st string, until time.Time) string {
 	return st
 }
 
-func deskPrintQueue(w io.Writer, raw json.RawMessage) error {
+// deskShellQuote quotes s for a POSIX shell when it needs it.
+func deskShellQuote(s string) string {
+	safe := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.,:/=+@%", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(deskClean(s), "'", `'\''`) + "'"
+}
+
+// deskPrintQueue prints a queue page; filters are the flags that made it,
+// repeated in the next page's command.
+func deskPrintQueue(w io.Writer, raw json.RawMessage, filters []string) error {
 	var page struct {
 		Items []struct {
 			User         string    `json:"user"`
@@ -419,7 +464,8 @@ func deskPrintQueue(w io.Writer, raw json.RawMessage) error {
 	}
 	tw.Flush()
 	if page.Next != "" {
-		fmt.Fprintf(w, "\nmore: aupguard desk queue --cursor %s\n", page.Next)
+		args := append(append([]string{"aupguard", "desk", "queue"}, filters...), "--cursor", deskShellQuote(page.Next))
+		fmt.Fprintf(w, "\nmore: %s\n", strings.Join(args, " "))
 	}
 	return nil
 }
@@ -516,5 +562,50 @@ func deskPrintActed(w io.Writer, raw json.RawMessage) error {
 	a := out.Action
 	fmt.Fprintf(w, "%s: %s in app %s is now %s (was %s); %d report(s) reviewed; action %s\n",
 		a.Action, deskClean(a.User), deskClean(a.App), deskStatusText(out.Standing.Status, out.Standing.Until), a.Before, len(a.ReportIDs), a.ID)
+	return nil
+}
+
+func deskPrintDecision(w io.Writer, raw json.RawMessage) error {
+	var v struct {
+		DecisionID string    `json:"decision_id"`
+		Time       time.Time `json:"time"`
+		Reports    []struct {
+			ID         string    `json:"id"`
+			Time       time.Time `json:"time"`
+			App        string    `json:"app"`
+			User       string    `json:"user"`
+			Source     string    `json:"source"`
+			Action     string    `json:"action"`
+			Categories []string  `json:"categories"`
+			Reviewed   bool      `json:"reviewed"`
+		} `json:"reports"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "decision  %s\ntime      %s\nreports   %d\n\n", deskClean(v.DecisionID), deskWhen(v.Time), len(v.Reports))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  TIME\tREPORT\tAPP\tUSER\tSOURCE\tACTION\tCATEGORIES\tREVIEW")
+	seen := map[[2]string]bool{}
+	var cases [][2]string
+	for _, r := range v.Reports {
+		rev := "unreviewed"
+		if r.Reviewed {
+			rev = "reviewed"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", deskWhen(r.Time), deskClean(r.ID), deskClean(r.App), deskClean(r.User),
+			deskClean(r.Source), deskClean(r.Action), deskClean(strings.Join(r.Categories, ",")), rev)
+		if k := [2]string{r.App, r.User}; !seen[k] {
+			seen[k] = true
+			cases = append(cases, k)
+		}
+	}
+	tw.Flush()
+	for _, k := range cases {
+		fmt.Fprintf(w, "\ncase: aupguard desk show %s --app %s", deskShellQuote(k[1]), deskShellQuote(k[0]))
+	}
+	if len(cases) > 0 {
+		fmt.Fprintln(w)
+	}
 	return nil
 }

@@ -75,6 +75,7 @@ func wireDesk(ctx context.Context, g *gateway, cfg *config.Config, log *slog.Log
 	d, err := desk.New(desk.Options{
 		Store: st, Actor: enf, Tokens: cfg.AdminTokens, ZDR: cfg.ZDR, Logger: log,
 		Exporter: desk.WithSubjectExport(general, subject),
+		Apps:     appNames(cfg),
 	})
 	if err != nil {
 		return nil, err
@@ -115,4 +116,13 @@ func registerPrivacyMetrics(reg *prometheus.Registry, priv *privacy.Service) {
 			ConstLabels: prometheus.Labels{"kind": kind},
 		}, func() float64 { return float64(count()) }))
 	}
+}
+
+// appNames are the configured apps, for the desk's default app.
+func appNames(cfg *config.Config) []string {
+	names := make([]string, 0, len(cfg.Apps))
+	for _, a := range cfg.Apps {
+		names = append(names, a.Name)
+	}
+	return names
 }

@@ -182,6 +182,27 @@ func streamErrorOf(t *testing.T, out []byte) (reason, decisionID string, reasons
 		}
 		last = ev
 	}
+	if last.Type == "error" {
+		// Anthropic's shape (messages): {"type":"error","error":{"type","message","metadata"}}.
+		var a struct {
+			Type  string `json:"type"`
+			Error struct {
+				Type     string `json:"type"`
+				Message  string `json:"message"`
+				Metadata struct {
+					Reason       string   `json:"reason"`
+					Reasons      []string `json:"reasons"`
+					DecisionID   string   `json:"decision_id"`
+					ProviderName string   `json:"provider_name"`
+				} `json:"metadata"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(last.Data, &a); err != nil || a.Type != "error" || a.Error.Type == "" || a.Error.Message == "" ||
+			a.Error.Metadata.ProviderName != "aupguard" {
+			t.Fatalf("error event is not in Anthropic's shape: %q (%v)", last.Raw, err)
+		}
+		return a.Error.Metadata.Reason, a.Error.Metadata.DecisionID, a.Error.Metadata.Reasons
+	}
 	var m struct {
 		Error struct {
 			Code     int    `json:"code"`

@@ -69,7 +69,7 @@ func (c *Checker) Response(resp *http.Response, call Call) error {
 		if call.OnBlock != nil {
 			call.OnBlock(d)
 		}
-		wire.ReplaceResponse(resp, wire.ReasonAUPBlocked, msgBlocked, wire.BlockedMeta(d.Categories, d.ID))
+		wire.ShapeFor(call.Endpoint).ReplaceResponse(resp, wire.ReasonAUPBlocked, msgBlocked, wire.BlockedMeta(d.Categories, d.ID))
 	case d.Violation():
 		if call.OnFlag != nil {
 			call.OnFlag(d)
@@ -88,6 +88,6 @@ func (c *Checker) unchecked(resp *http.Response, call Call, why string) error {
 	c.log.Warn("answer not checked; refused (fail closed)",
 		"endpoint", call.Endpoint.String(), "app", call.Subject.App, "why", why)
 	_ = resp.Body.Close()
-	wire.ReplaceResponse(resp, wire.ReasonInternal, msgUnchecked, nil)
+	wire.ShapeFor(call.Endpoint).ReplaceResponse(resp, wire.ReasonInternal, msgUnchecked, nil)
 	return nil
 }

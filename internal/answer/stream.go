@@ -95,7 +95,7 @@ func (s *stream) Read(p []byte) (int, error) {
 				// into an event): end the way OpenRouter ends a failed
 				// stream, so SDKs raise an error rather than see a clean end.
 				s.c.log.Warn("answer stream: upstream read failed", "endpoint", s.call.Endpoint.String(), "error", err.Error())
-				s.cut(wire.StreamError(wire.ReasonUpstreamUnavailable, "the upstream stream broke off", nil))
+				s.cut(wire.ShapeFor(s.call.Endpoint).StreamError(wire.ReasonUpstreamUnavailable, "the upstream stream broke off", nil))
 				continue
 			}
 			s.ended, s.endErr = true, err
@@ -160,7 +160,7 @@ func (s *stream) check() {
 		if s.c.opt.FailClosed {
 			s.c.log.Warn("answer check failed; stream cut (fail closed)",
 				"endpoint", s.call.Endpoint.String(), "app", s.call.Subject.App, "error", err.Error())
-			s.cut(wire.StreamError(wire.ReasonInternal, msgUnchecked, nil))
+			s.cut(wire.ShapeFor(s.call.Endpoint).StreamError(wire.ReasonInternal, msgUnchecked, nil))
 			return
 		}
 		if !s.warned {
@@ -178,7 +178,7 @@ func (s *stream) check() {
 		if s.call.OnBlock != nil {
 			s.call.OnBlock(d)
 		}
-		s.cut(wire.StreamError(wire.ReasonAUPBlocked, msgBlocked, wire.BlockedMeta(d.Categories, d.ID)))
+		s.cut(wire.ShapeFor(s.call.Endpoint).StreamError(wire.ReasonAUPBlocked, msgBlocked, wire.BlockedMeta(d.Categories, d.ID)))
 	case d.Violation() && !s.flagged:
 		s.flagged = true
 		if s.call.OnFlag != nil {
@@ -189,10 +189,6 @@ func (s *stream) check() {
 
 // cut ends the stream with ev and cancels the upstream request.
 func (s *stream) cut(ev []byte) {
-	if s.call.Endpoint == wire.EndpointMessages {
-		// Anthropic SDKs raise on an event named "error".
-		ev = append([]byte("event: error\n"), ev...)
-	}
 	if !s.boundary {
 		ev = append([]byte("\n\n"), ev...)
 	}

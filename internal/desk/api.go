@@ -72,6 +72,7 @@ func (d *Desk) registerAPI(r gin.IRouter) {
 	g.POST("/users/*rest", d.need(permAct), d.apiAction)
 	g.GET("/reports", d.need(permRead), d.apiReports)
 	g.GET("/apps/:app/reports", d.need(permRead), d.apiAppReports)
+	g.GET("/decisions/:id", d.need(permRead), d.apiDecision)
 	g.GET("/audit", d.need(permRead), d.apiAudit)
 	g.GET("/export", d.need(permExport), d.apiExport)
 }
@@ -454,7 +455,8 @@ func (d *Desk) apiAction(c *gin.Context) {
 		return
 	}
 	if app == "" && len(apps) == 0 {
-		apiError(c, http.StatusNotFound, reasonNotFound, "no app knows this user id; name the app with ?app=NAME to act anyway", nil)
+		msg, meta := d.unknownUser()
+		apiError(c, http.StatusNotFound, reasonNotFound, msg, meta)
 		return
 	}
 	if app == "" {

@@ -87,6 +87,11 @@ type Options struct {
 	// X-Forwarded-Proto: https.
 	SecureCookie bool
 	MaxBodyBytes int64 // request body bound, default 64 KiB
+	// Apps names the configured apps. With exactly one, a user id no app
+	// has a record of is that app's (acting on a user who only ever made
+	// clean requests, or banning one named in an abuse notice, needs no
+	// ?app=); with several, the caller must say which, and is told the names.
+	Apps []string
 }
 
 // Role names.
@@ -276,8 +281,9 @@ func (d *Desk) act(ctx context.Context, a store.Action) (store.Standing, error) 
 }
 
 // resolveApp decides which app's user is meant when the caller gave no
-// app: the only app that knows the id. apps is set when there are several
-// (the caller must choose) or none.
+// app: the only app that knows the id, else, when no app knows it, the
+// only configured app. apps is set when there are several (the caller must
+// choose) or none.
 func (d *Desk) resolveApp(ctx context.Context, app, user string) (string, []string, error) {
 	if app != "" {
 		return app, nil, nil
@@ -289,10 +295,23 @@ func (d *Desk) resolveApp(ctx context.Context, app, user string) (string, []stri
 	if len(apps) == 1 {
 		return apps[0], nil, nil
 	}
+	if len(apps) == 0 && len(d.opt.Apps) == 1 {
+		return d.opt.Apps[0], nil, nil
+	}
 	if apps == nil {
 		apps = []string{}
 	}
 	return "", apps, nil
+}
+
+// unknownUser is the answer for an id no app has a record of, when the
+// caller must name the app: it says which apps there are.
+func (d *Desk) unknownUser() (string, map[string]any) {
+	msg := "no app knows this user id; name the app with ?app=NAME to act anyway"
+	if len(d.opt.Apps) > 1 {
+		return msg + " (configured apps: " + strings.Join(d.opt.Apps, ", ") + ")", map[string]any{"configured_apps": d.opt.Apps}
+	}
+	return msg, nil
 }
 
 // scrub removes what ZDR mode must never show.

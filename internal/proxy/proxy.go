@@ -44,6 +44,9 @@ type Call struct {
 	Rel   string // path below the API root, cleaned, no leading slash
 	Body  []byte // the body to send; nil sends none
 	Route string // metric label (wire.Endpoint.String())
+	// Shape is the error shape of the proxy's own errors (wire.ShapeFor
+	// the endpoint: Anthropic's on messages).
+	Shape wire.Shape
 
 	// OnModeration is called when upstream refuses with OpenRouter's
 	// moderation 403, with its metadata.reasons.
@@ -225,7 +228,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		resp.Body = readCloser{io.MultiReader(bytes.NewReader(peek), resp.Body), resp.Body}
 	}
 	if isEventStream(resp.Header) {
-		resp.Body = &streamGuard{rc: resp.Body, ctx: resp.Request.Context(), atBoundary: true}
+		resp.Body = &streamGuard{rc: resp.Body, ctx: resp.Request.Context(), atBoundary: true, shape: c.Shape}
 	}
 	if c.OnResponse != nil {
 		return c.OnResponse(resp)
@@ -288,7 +291,11 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		p.observe(c.Route, 0, c.Latency)
 	}
 	p.log.Warn("upstream call failed", "reason", string(reason), "error", err.Error())
-	wire.WriteError(w, reason, msg, nil)
+	shape := wire.ShapeOpenRouter
+	if c != nil {
+		shape = c.Shape
+	}
+	shape.WriteError(w, reason, msg, nil)
 }
 
 // Classify maps a transport error to the refusal reason and message shown
@@ -313,6 +320,7 @@ type streamGuard struct {
 	rc         io.ReadCloser
 	ctx        context.Context
 	atBoundary bool // the bytes so far end at an event boundary
+	shape      wire.Shape
 	tail       []byte
 	last       [2]byte
 }
@@ -336,7 +344,7 @@ func (g *streamGuard) Read(b []byte) (int, error) {
 		g.atBoundary = g.last == [2]byte{'\n', '\n'}
 	}
 	if err != nil && err != io.EOF && g.ctx.Err() == nil {
-		ev := wire.StreamError(wire.ReasonUpstreamUnavailable, "the upstream stream broke off", nil)
+		ev := g.shape.StreamError(wire.ReasonUpstreamUnavailable, "the upstream stream broke off", nil)
 		if !g.atBoundary {
 			ev = append([]byte("\n\n"), ev...)
 		}

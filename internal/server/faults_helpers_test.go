@@ -307,8 +307,10 @@ func ftTrunc(b []byte) string {
 func ftReason(t *testing.T, resp *http.Response, b []byte) string {
 	t.Helper()
 	var e struct {
+		Type  string `json:"type"` // "error" in Anthropic's shape (messages)
 		Error struct {
-			Code     int `json:"code"`
+			Code     int    `json:"code"`
+			Type     string `json:"type"`
 			Metadata struct {
 				Reason string `json:"reason"`
 			} `json:"metadata"`
@@ -316,6 +318,13 @@ func ftReason(t *testing.T, resp *http.Response, b []byte) string {
 	}
 	if err := json.Unmarshal(b, &e); err != nil {
 		return ""
+	}
+	if e.Type == "error" {
+		// Anthropic's shape: no code; the type follows the status.
+		if e.Error.Type == "" || e.Error.Code != 0 {
+			t.Errorf("not Anthropic's error shape: %s", ftTrunc(b))
+		}
+		return e.Error.Metadata.Reason
 	}
 	if e.Error.Code != resp.StatusCode {
 		t.Errorf("error.code %d but status %d: %s", e.Error.Code, resp.StatusCode, ftTrunc(b))

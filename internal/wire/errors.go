@@ -103,12 +103,15 @@ func ErrorBody(r Reason, message string, meta map[string]any) []byte {
 // WriteError writes ErrorBody with its status and a JSON content type.
 // Callers set Retry-After themselves for rate_limited.
 func WriteError(w http.ResponseWriter, r Reason, message string, meta map[string]any) {
-	b := ErrorBody(r, message, meta)
+	writeBody(w, r.Status(), ErrorBody(r, message, meta))
+}
+
+func writeBody(w http.ResponseWriter, status int, b []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	h.Del("Content-Encoding")
-	w.WriteHeader(r.Status())
+	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
 
@@ -145,8 +148,11 @@ func BlockedMeta(categories []string, decisionID string) map[string]any {
 // ReplaceResponse turns an upstream response into an OpenRouter error
 // response (status, body, headers), for refusals decided after forwarding.
 func ReplaceResponse(resp *http.Response, r Reason, message string, meta map[string]any) {
-	b := ErrorBody(r, message, meta)
-	resp.StatusCode = r.Status()
+	replaceBody(resp, r.Status(), ErrorBody(r, message, meta))
+}
+
+func replaceBody(resp *http.Response, status int, b []byte) {
+	resp.StatusCode = status
 	resp.Status = strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode)
 	resp.Body = io.NopCloser(bytes.NewReader(b))
 	resp.ContentLength = int64(len(b))
@@ -156,4 +162,104 @@ func ReplaceResponse(resp *http.Response, r Reason, message string, meta map[str
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	h.Del("Content-Encoding")
 	h.Del("Etag")
+}
+
+// Shape is the error format a refusal is written in: OpenRouter's (the
+// default, every endpoint but messages) or Anthropic's, on the messages
+// endpoint, whose clients are the Anthropic SDKs.
+type Shape uint8
+
+const (
+	ShapeOpenRouter Shape = iota
+	ShapeAnthropic
+)
+
+// ShapeFor is the error shape of an endpoint's clients.
+func ShapeFor(e Endpoint) Shape {
+	if e == EndpointMessages {
+		return ShapeAnthropic
+	}
+	return ShapeOpenRouter
+}
+
+// AnthropicType is the Anthropic error type of an HTTP status, as the
+// Anthropic API uses them (the SDKs pick their error class by status).
+func AnthropicType(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "invalid_request_error"
+	case http.StatusUnauthorized:
+		return "authentication_error"
+	case http.StatusForbidden:
+		return "permission_error"
+	case http.StatusNotFound:
+		return "not_found_error"
+	case http.StatusRequestEntityTooLarge:
+		return "request_too_large"
+	case http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case http.StatusServiceUnavailable, 529:
+		return "overloaded_error"
+	}
+	if status >= 400 && status < 500 {
+		return "invalid_request_error"
+	}
+	return "api_error"
+}
+
+// anthropicBody is Anthropic's error JSON with aupguard's metadata (the
+// same object as in OpenRouter's shape) in error.metadata, a field the
+// Anthropic SDKs ignore, and the message repeated at the top level:
+//
+//	{"type":"error","error":{"type":T,"message":M,"metadata":{"reason":R,"provider_name":"aupguard",...meta}},"message":M}
+//
+// The Anthropic TypeScript SDK makes its error's message from the body's
+// top-level "message" and prints the whole body as JSON without one (as it
+// does for Anthropic's own errors); other clients read error.message.
+func anthropicBody(r Reason, message string, meta map[string]any) []byte {
+	eo := errorObj(r, message, meta)
+	type errObj struct {
+		Type     string         `json:"type"`
+		Message  string         `json:"message"`
+		Metadata map[string]any `json:"metadata"`
+	}
+	return mustJSON(struct {
+		Type    string `json:"type"`
+		Error   errObj `json:"error"`
+		Message string `json:"message"`
+	}{"error", errObj{AnthropicType(eo.Code), eo.Message, eo.Metadata}, eo.Message})
+}
+
+// ErrorBody is the refusal's JSON in shape s; the HTTP status is r.Status().
+func (s Shape) ErrorBody(r Reason, message string, meta map[string]any) []byte {
+	if s == ShapeAnthropic {
+		return anthropicBody(r, message, meta)
+	}
+	return ErrorBody(r, message, meta)
+}
+
+// WriteError is WriteError in shape s.
+func (s Shape) WriteError(w http.ResponseWriter, r Reason, message string, meta map[string]any) {
+	writeBody(w, r.Status(), s.ErrorBody(r, message, meta))
+}
+
+// StreamError is the mid-stream refusal in shape s. Anthropic's is one
+// event named "error" (the Anthropic SDKs raise it):
+//
+//	event: error
+//	data: {"type":"error","error":{"type":T,"message":M,"metadata":{...}}}
+func (s Shape) StreamError(r Reason, message string, meta map[string]any) []byte {
+	if s != ShapeAnthropic {
+		return StreamError(r, message, meta)
+	}
+	b := anthropicBody(r, message, meta)
+	out := make([]byte, 0, len(b)+22)
+	out = append(out, "event: error\ndata: "...)
+	out = append(out, b...)
+	return append(out, '\n', '\n')
+}
+
+// ReplaceResponse is ReplaceResponse in shape s.
+func (s Shape) ReplaceResponse(resp *http.Response, r Reason, message string, meta map[string]any) {
+	replaceBody(resp, r.Status(), s.ErrorBody(r, message, meta))
 }

@@ -127,3 +127,87 @@ func TestClassify(t *testing.T) {
 		t.Error("out-of-range endpoint name")
 	}
 }
+
+// Anthropic's error types by HTTP status, as its API documents them
+// (docs.anthropic.com, "Errors"); the SDKs pick their error class by status.
+var anthropicRecorded = map[int]string{
+	400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+	404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
+	500: "api_error", 529: "overloaded_error",
+}
+
+func TestAnthropicType(t *testing.T) {
+	for status, typ := range anthropicRecorded {
+		if got := AnthropicType(status); got != typ {
+			t.Errorf("AnthropicType(%d) = %q, want %q", status, got, typ)
+		}
+	}
+	for _, status := range []int{502, 504} {
+		if got := AnthropicType(status); got != "api_error" {
+			t.Errorf("AnthropicType(%d) = %q", status, got)
+		}
+	}
+}
+
+type anthropicErr struct {
+	Type  string `json:"type"`
+	Error struct {
+		Type     string         `json:"type"`
+		Message  string         `json:"message"`
+		Metadata map[string]any `json:"metadata"`
+	} `json:"error"`
+}
+
+func TestAnthropicShape(t *testing.T) {
+	if ShapeFor(EndpointMessages) != ShapeAnthropic || ShapeFor(EndpointChat) != ShapeOpenRouter {
+		t.Fatal("ShapeFor")
+	}
+	// A recorded Anthropic error (docs.anthropic.com, "Errors") decodes into
+	// the same structure as ours.
+	var rec anthropicErr
+	if err := json.Unmarshal([]byte(`{"type":"error","error":{"type":"not_found_error","message":"The requested resource could not be found."}}`), &rec); err != nil || rec.Error.Type != "not_found_error" {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	ShapeAnthropic.WriteError(w, ReasonAUPBlocked, "blocked by policy", BlockedMeta([]string{"violence"}, "d1"))
+	var e anthropicErr
+	if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil {
+		t.Fatal(err)
+	}
+	md := e.Error.Metadata
+	if w.Code != 403 || e.Type != "error" || e.Error.Type != "permission_error" || e.Error.Message != "blocked by policy" ||
+		md["reason"] != "aup_blocked" || md["decision_id"] != "d1" || md["provider_name"] != "aupguard" ||
+		w.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	var top map[string]json.RawMessage
+	_ = json.Unmarshal(w.Body.Bytes(), &top)
+	if len(top) != 3 || string(top["message"]) != `"blocked by policy"` {
+		// Anthropic's type and error, and the message the TypeScript SDK
+		// takes for its error's message (it prints the body without one).
+		t.Fatalf("top-level keys: %s", w.Body)
+	}
+	// OpenRouter's shape is unchanged elsewhere.
+	if b := ShapeOpenRouter.ErrorBody(ReasonRateLimited, "m", nil); string(b) != string(ErrorBody(ReasonRateLimited, "m", nil)) {
+		t.Fatalf("%s", b)
+	}
+
+	// Mid-stream: one event named "error", like Anthropic's own
+	// ("event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", ...}}").
+	ev := ShapeAnthropic.StreamError(ReasonUpstreamUnavailable, "the upstream stream broke off", nil)
+	er := NewEventReader(strings.NewReader(string(ev)))
+	got, err := er.Next()
+	if err != nil || got.Type != "error" || !strings.HasSuffix(string(ev), "\n\n") {
+		t.Fatalf("%q %v", ev, err)
+	}
+	e = anthropicErr{}
+	if err := json.Unmarshal(got.Data, &e); err != nil || e.Type != "error" || e.Error.Type != "api_error" || e.Error.Metadata["reason"] != "upstream_unavailable" {
+		t.Fatalf("%s %v", got.Data, err)
+	}
+
+	resp := &http.Response{StatusCode: 200, Header: http.Header{}}
+	ShapeAnthropic.ReplaceResponse(resp, ReasonAUPBlocked, "no", nil)
+	if resp.StatusCode != 403 || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("%+v", resp)
+	}
+}

@@ -63,9 +63,10 @@ type Model struct {
 	harm  []int16
 	cat   []int16
 	nCat  int
-	pool  sync.Pool // *folder
+	pool  sync.Pool // *scorer
 	mask  uint32
 	cmask uint32
+	g4    *g4Table // nil: the features have no 4-grams (kernel.go)
 }
 
 // Scores is what the model says about a set of texts: the largest harm
@@ -131,7 +132,7 @@ func Load(b []byte) (*Model, error) {
 	for i := range m.cat {
 		m.cat[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
 	}
-	m.pool.New = func() any { return &folder{runes: make([]rune, 0, 512)} }
+	m.prepare()
 	return m, nil
 }
 
@@ -152,17 +153,21 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 
 // Score scores texts: the largest harm probability over them.
 func (m *Model) Score(texts []string) Scores {
-	fo := m.pool.Get().(*folder)
-	defer m.pool.Put(fo)
-	best, bestLogit := -1, math.Inf(-1)
-	var bestStart, bestEnd int
+	sr := m.pool.Get().(*scorer)
+	defer m.pool.Put(sr)
+	best, bestLogit, bestLen := -1, math.Inf(-1), 0
 	for i, t := range texts {
-		fo.windows(m.h.Features, t, func(w []rune) {
-			if z := m.harmLogit(w); z > bestLogit {
-				bestLogit, best = z, i
-				bestStart, bestEnd = offsets(fo.runes, w)
+		sr.sc.reset(t, m.h.Features.MaxRunes)
+		for {
+			n, ascii := sr.sc.next(&sr.cur)
+			if n == 0 {
+				break
 			}
-		})
+			if z := m.logit(m.windowSum(sr.cur.runes[:n], sr.cur.syms[:n], ascii)); z > bestLogit {
+				bestLogit, best, bestLen = z, i, n
+				sr.cur, sr.best = sr.best, sr.cur
+			}
+		}
 	}
 	if best < 0 {
 		return Scores{}
@@ -171,9 +176,7 @@ func (m *Model) Score(texts []string) Scores {
 	if s.Harmful < catGate {
 		return s
 	}
-	fo.windows(m.h.Features, texts[best], func([]rune) {})
-	w := fo.runes[bestStart:bestEnd]
-	probs := m.catProbs(w)
+	probs := m.catProbs(sr.best.runes[:bestLen])
 	for k, p := range probs {
 		if v := s.Harmful * p; v >= CategoryFloor {
 			if s.Categories == nil {
@@ -185,17 +188,8 @@ func (m *Model) Score(texts []string) Scores {
 	return s
 }
 
-// offsets locates window w inside all.
-func offsets(all, w []rune) (int, int) {
-	if len(w) == 0 {
-		return 0, 0
-	}
-	start := cap(all) - cap(w)
-	return start, start + len(w)
-}
-
-func (m *Model) harmLogit(w []rune) float64 {
-	sum, n := m.harmSum(w)
+// logit is the harm head's logit for the sum of n features' weights.
+func (m *Model) logit(sum int64, n int) float64 {
 	if n == 0 {
 		return float64(m.h.HarmBias)
 	}

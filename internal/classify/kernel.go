@@ -1,0 +1,207 @@
+package classify
+
+import "encoding/binary"
+
+// The harm head's hot path. Most features of most texts are character
+// 4-grams of ASCII: 28 runes (space, '0', 'a'-'z') after folding, so
+// 28⁴ 4-grams. For models with 4-grams (the default features) Load
+// computes the harm weight of each of them once, into a table indexed by
+// the 4-gram's symbols (5 bits each), and a window of ASCII pays one table
+// read per position instead of four multiplies and a read. The table is a
+// cache of the model's weights, no new parameter: every entry is
+// harm[(hash(4-gram) ^ 4<<24) & mask], as featureSet.hashes would hash it.
+
+const g4Bits = 4 * 5
+
+// g4Table: the harm weights of the ASCII 4-grams.
+type g4Table [1 << g4Bits]int16
+
+// symRunes are the runes of the ASCII symbols.
+var symRunes = func() (r [symASCII]rune) {
+	for i := range r {
+		r[i] = -1
+	}
+	for c := range rune(128) {
+		if e := asciiFold[c]; e != 0 {
+			r[e>>8] = rune(e & 0xFF)
+		}
+	}
+	return r
+}()
+
+func buildG4(harm []int16, mask uint32) *g4Table {
+	var syms []uint32
+	for s, r := range symRunes {
+		if r >= 0 {
+			syms = append(syms, uint32(s))
+		}
+	}
+	g := new(g4Table)
+	for _, s0 := range syms {
+		h0 := (saltChar ^ uint32(symRunes[s0])) * fnvPrime
+		for _, s1 := range syms {
+			h1 := (h0 ^ uint32(symRunes[s1])) * fnvPrime
+			for _, s2 := range syms {
+				h2 := (h1 ^ uint32(symRunes[s2])) * fnvPrime
+				for _, s3 := range syms {
+					h3 := (h2 ^ uint32(symRunes[s3])) * fnvPrime
+					g[s0<<15|s1<<10|s2<<5|s3] = harm[(h3^4<<24)&mask]
+				}
+			}
+		}
+	}
+	return g
+}
+
+// scorer is the per-call state of Score, pooled: the scanner and two
+// window buffers, the one being scored and the best so far (kept for the
+// category head).
+type scorer struct {
+	sc        scanner
+	cur, best windowBuf
+}
+
+// prepare readies a model with its weights for scoring.
+func (m *Model) prepare() {
+	fs := m.h.Features
+	m.pool.New = func() any { return &scorer{cur: newWindowBuf(fs.MaxRunes), best: newWindowBuf(fs.MaxRunes)} }
+	m.g4 = nil
+	if fs.CharMin == 4 && fs.CharMax == 4 {
+		m.g4 = buildG4(m.harm, m.mask)
+	}
+}
+
+// windowSum is harmSum for a window the scanner folded, with the fastest
+// kernel that applies.
+func (m *Model) windowSum(w []rune, s []byte, ascii bool) (int64, int) {
+	switch {
+	case m.g4 == nil:
+		return m.harmSum(w)
+	case ascii:
+		return m.harmSumASCII(w, s)
+	}
+	return m.harmSum4(w, s)
+}
+
+// harmSumASCII is harmSum of a window of 4-grams whose runes are all ASCII.
+func (m *Model) harmSumASCII(w []rune, s []byte) (sum int64, n int) {
+	g := m.g4
+	if len(w) >= 4 {
+		s := s[:len(w)]
+		code := uint32(s[0])<<10 | uint32(s[1])<<5 | uint32(s[2])
+		for _, c := range s[3:] {
+			code = code<<5 | uint32(c)
+			sum += int64(g[code&(1<<g4Bits-1)])
+		}
+		n = len(w) - 3
+	}
+	if m.h.Features.Words == 0 {
+		return sum, n
+	}
+	ws, wn := m.wordSumASCII(w)
+	return sum + ws, n + wn
+}
+
+// wordSumASCII adds the word n-grams of an ASCII window: no unspaced
+// scripts, and no two spaces in a row.
+func (m *Model) wordSumASCII(w []rune) (sum int64, n int) {
+	harm, mask := m.harm, m.mask
+	bigrams := m.h.Features.Words >= 2
+	var prev uint32
+	have := false
+	h, in := uint32(2166136261), false
+	for _, c := range w {
+		if c != ' ' {
+			h = (h ^ uint32(c)) * fnvPrime
+			in = true
+			continue
+		}
+		if in {
+			sum += int64(harm[(h^saltWord)&mask])
+			n++
+			if bigrams && have {
+				sum += int64(harm[((prev*fnvPrime^h)^saltWord2)&mask])
+				n++
+			}
+			prev, have = h, true
+		}
+		h, in = 2166136261, false
+	}
+	if in {
+		sum += int64(harm[(h^saltWord)&mask])
+		n++
+		if bigrams && have {
+			sum += int64(harm[((prev*fnvPrime^h)^saltWord2)&mask])
+			n++
+		}
+	}
+	return sum, n
+}
+
+// harmSum4 is harmSum of a window of 4-grams with runes of any kind: the
+// table for the 4-grams of ASCII, hashing for the others.
+func (m *Model) harmSum4(w []rune, s []byte) (sum int64, n int) {
+	harm, mask, g := m.harm, m.mask, m.g4
+	s = s[:len(w)]
+	i := 0
+	for ; i+3 < len(w); i++ {
+		if binary.LittleEndian.Uint32(s[i:])&0xE0E0E0E0 == 0 {
+			sum += int64(g[uint32(s[i])<<15|uint32(s[i+1])<<10|uint32(s[i+2])<<5|uint32(s[i+3])])
+			continue
+		}
+		h := (saltChar ^ uint32(w[i])) * fnvPrime
+		if s[i] == symUnspaced {
+			sum += int64(harm[(h^1<<24)&mask])
+			n++
+		}
+		h = (h ^ uint32(w[i+1])) * fnvPrime
+		h = (h ^ uint32(w[i+2])) * fnvPrime
+		h = (h ^ uint32(w[i+3])) * fnvPrime
+		sum += int64(harm[(h^4<<24)&mask])
+	}
+	n += i
+	for ; i < len(w); i++ {
+		if s[i] == symUnspaced {
+			sum += int64(harm[((saltChar^uint32(w[i]))*fnvPrime^1<<24)&mask])
+			n++
+		}
+	}
+	if m.h.Features.Words == 0 {
+		return sum, n
+	}
+	bigrams := m.h.Features.Words >= 2
+	var prev uint32
+	have := false
+	word := func(h uint32) {
+		sum += int64(harm[(h^saltWord)&mask])
+		n++
+		if bigrams && have {
+			sum += int64(harm[((prev*fnvPrime^h)^saltWord2)&mask])
+			n++
+		}
+		prev, have = h, true
+	}
+	h, in := uint32(2166136261), false
+	for i, c := range w {
+		switch {
+		case c == ' ':
+			if in {
+				word(h)
+			}
+			h, in = 2166136261, false
+		case s[i] == symUnspaced:
+			if in {
+				word(h)
+			}
+			word((2166136261 ^ uint32(c)) * fnvPrime)
+			h, in = 2166136261, false
+		default:
+			h = (h ^ uint32(c)) * fnvPrime
+			in = true
+		}
+	}
+	if in {
+		word(h)
+	}
+	return sum, n
+}

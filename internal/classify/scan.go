@@ -1,0 +1,187 @@
+package classify
+
+import "unicode/utf8"
+
+// The scoring path folds a text window by window into a buffer of one
+// window, instead of folding the whole text first: a megabyte costs the
+// memory of one window, and the folded runes are still in the first level
+// cache when the window is scored. The windows are exactly those of
+// folder.windows (the reference in reference_test.go holds them equal).
+//
+// Beside each folded rune the scanner writes a symbol: for the 28 runes
+// that ASCII folds to (space, '0', 'a'-'z') a number below symASCII, which
+// the ASCII kernels index tables with; for any other rune symOther or
+// symUnspaced, so the kernels need not call unicode.In.
+
+// Symbols of folded runes.
+const (
+	symSpace    = 0  // ' '
+	symDigit    = 27 // '0'
+	symASCII    = 32 // symbols below it are the 28 ASCII runes; 5 bits each
+	symOther    = 0x80
+	symUnspaced = 0xC0 // a rune of a script without spaces (unspaced)
+)
+
+// asciiFold is fold over ASCII: the folded byte in the low byte (0: the
+// byte is dropped) and its symbol in the high byte.
+var asciiFold = func() (t [utf8.RuneSelf]uint16) {
+	for b := range t {
+		c := fold(rune(b))
+		if c < 0 {
+			continue
+		}
+		t[b] = uint16(symOf(c))<<8 | uint16(c)
+	}
+	return t
+}()
+
+// symOf is the symbol of a folded rune.
+func symOf(c rune) byte {
+	switch {
+	case c == ' ':
+		return symSpace
+	case c == '0':
+		return symDigit
+	case 'a' <= c && c <= 'z':
+		return byte(c-'a') + 1
+	case unspaced(c):
+		return symUnspaced
+	}
+	return symOther
+}
+
+// windowBuf holds one folded window: runes and their symbols, one slot
+// more than a window (a rune is known to start the next window only once
+// it has been folded) and padding, so kernels may read a few slots past
+// the end of a window without bounds checks.
+type windowBuf struct {
+	runes []rune
+	syms  []byte
+}
+
+const windowPad = 8
+
+// newWindowBuf makes a buffer for windows of n runes, or of
+// maxWindowBuf to begin with when n is larger (it grows when needed).
+func newWindowBuf(n int) windowBuf {
+	n = min(max(n, 64), maxWindowBuf) + 1 + windowPad
+	return windowBuf{runes: make([]rune, n), syms: make([]byte, n)}
+}
+
+const maxWindowBuf = 8192
+
+// scanner cuts a text into folded windows of at most max runes.
+type scanner struct {
+	text  string
+	i     int  // next byte of text
+	max   int  // runes per window
+	prev  rune // the last rune of the folded stream so far
+	n     int  // runes in the buffer
+	first bool // the next window is the text's first
+	// A full window's successor begins with the rune folded after it.
+	carry     bool
+	carryRune rune
+	carrySym  byte
+	done      bool
+}
+
+// reset starts on text; max ≤ 0: the whole text is one window.
+func (sc *scanner) reset(text string, max int) {
+	if max <= 0 || max > len(text)+2 {
+		max = len(text) + 2 // the folded stream has at most this many runes
+	}
+	*sc = scanner{text: text, max: max, first: true}
+}
+
+// next folds the next window into b, growing it when a window needs more
+// room than it has. It returns the window's length (0: no window is left)
+// and whether every rune of it is ASCII.
+func (sc *scanner) next(b *windowBuf) (n int, ascii bool) {
+	if sc.done {
+		return 0, false
+	}
+	first := sc.first
+	var or byte // the symbols of non-ASCII runes or-ed
+	switch {
+	case first:
+		b.runes[0], b.syms[0], sc.prev, n = ' ', symSpace, ' ', 1
+		sc.first = false
+	case sc.carry:
+		b.runes[0], b.syms[0], n = sc.carryRune, sc.carrySym, 1
+		or = sc.carrySym
+		sc.carry = false
+	}
+	text, i, prev := sc.text, sc.i, sc.prev
+	for {
+		lim := min(sc.max+1, len(b.runes)-windowPad)
+		runes, syms := b.runes[:lim], b.syms[:lim]
+		for n < len(runes) && i < len(text) {
+			// ASCII: no branch on what a byte is, but for dropped bytes.
+			for n < len(runes) && i < len(text) && text[i] < utf8.RuneSelf {
+				e := asciiFold[text[i]]
+				i++
+				c := rune(e & 0xFF)
+				if c == 0 {
+					continue
+				}
+				runes[n], syms[n] = c, byte(e>>8)
+				if c != ' ' || prev != ' ' {
+					n++
+				}
+				prev = c
+			}
+			if n == len(runes) || i == len(text) {
+				break
+			}
+			c, size := utf8.DecodeRuneInString(text[i:])
+			i += size
+			c = fold(c)
+			if c < 0 || c == ' ' && prev == ' ' {
+				continue
+			}
+			var s byte
+			if c < utf8.RuneSelf {
+				s = byte(asciiFold[c] >> 8)
+			} else {
+				s = symOther
+				if unspaced(c) {
+					s = symUnspaced
+				}
+			}
+			runes[n], syms[n] = c, s
+			or |= s
+			n++
+			prev = c
+		}
+		if n == len(runes) && lim < sc.max+1 {
+			b.grow(2 * lim)
+			continue
+		}
+		if n < len(runes) && i == len(text) && prev != ' ' {
+			// The stream ends with a space.
+			runes[n], syms[n] = ' ', symSpace
+			n++
+			prev = ' '
+		}
+		break
+	}
+	sc.i, sc.prev = i, prev
+	if n == sc.max+1 {
+		// A full window, and a rune beyond it: the next window's first.
+		sc.carry, sc.carryRune, sc.carrySym = true, b.runes[sc.max], b.syms[sc.max]
+		return sc.max, or < symOther
+	}
+	sc.done = true
+	if first && n == 1 {
+		return 0, false // nothing but the leading space
+	}
+	return n, or < symOther
+}
+
+// grow makes room for n runes (and the padding), keeping the contents.
+func (b *windowBuf) grow(n int) {
+	nb := windowBuf{runes: make([]rune, n+windowPad), syms: make([]byte, n+windowPad)}
+	copy(nb.runes, b.runes)
+	copy(nb.syms, b.syms)
+	*b = nb
+}

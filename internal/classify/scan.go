@@ -116,20 +116,7 @@ func (sc *scanner) next(b *windowBuf) (n int, ascii bool) {
 		lim := min(sc.max+1, len(b.runes)-windowPad)
 		runes, syms := b.runes[:lim], b.syms[:lim]
 		for n < len(runes) && i < len(text) {
-			// ASCII: no branch on what a byte is, but for dropped bytes.
-			for n < len(runes) && i < len(text) && text[i] < utf8.RuneSelf {
-				e := asciiFold[text[i]]
-				i++
-				c := rune(e & 0xFF)
-				if c == 0 {
-					continue
-				}
-				runes[n], syms[n] = c, byte(e>>8)
-				if c != ' ' || prev != ' ' {
-					n++
-				}
-				prev = c
-			}
+			n, i, prev = foldASCII(runes, syms, n, text, i, prev)
 			if n == len(runes) || i == len(text) {
 				break
 			}
@@ -184,4 +171,30 @@ func (b *windowBuf) grow(n int) {
 	copy(nb.runes, b.runes)
 	copy(nb.syms, b.syms)
 	*b = nb
+}
+
+// foldASCII folds ASCII bytes of text from i into runes and syms from n,
+// until a byte is not ASCII, the text ends, or the buffer is full. No
+// branch on what a byte is but for dropped bytes: a space after a space is
+// written and not counted.
+func foldASCII(runes []rune, syms []byte, n int, text string, i int, prev rune) (int, int, rune) {
+	syms = syms[:len(runes)]
+	for n < len(runes) && i < len(text) {
+		b := text[i]
+		if b >= utf8.RuneSelf {
+			break
+		}
+		i++
+		e := asciiFold[b]
+		c := rune(e & 0xFF)
+		if c == 0 {
+			continue
+		}
+		runes[n], syms[n] = c, byte(e>>8)
+		// Both spaces: x == 0.
+		x := uint32(c^' ') | uint32(prev^' ')
+		n += int((x | -x) >> 31)
+		prev = c
+	}
+	return n, i, prev
 }

@@ -75,7 +75,7 @@ type scanner struct {
 	text  string
 	i     int  // next byte of text
 	max   int  // runes per window
-	prev  rune // the last rune of the folded stream so far
+	space uint32 // 1: the folded stream so far ends with a space
 	n     int  // runes in the buffer
 	first bool // the next window is the text's first
 	// A full window's successor begins with the rune folded after it.
@@ -104,26 +104,29 @@ func (sc *scanner) next(b *windowBuf) (n int, ascii bool) {
 	var or byte // the symbols of non-ASCII runes or-ed
 	switch {
 	case first:
-		b.runes[0], b.syms[0], sc.prev, n = ' ', symSpace, ' ', 1
+		b.runes[0], b.syms[0], sc.space, n = ' ', symSpace, 1, 1
 		sc.first = false
 	case sc.carry:
 		b.runes[0], b.syms[0], n = sc.carryRune, sc.carrySym, 1
 		or = sc.carrySym
 		sc.carry = false
 	}
-	text, i, prev := sc.text, sc.i, sc.prev
+	text, i, space := sc.text, sc.i, sc.space
 	for {
 		lim := min(sc.max+1, len(b.runes)-windowPad)
 		runes, syms := b.runes[:lim], b.syms[:lim]
 		for n < len(runes) && i < len(text) {
-			n, i, prev = foldASCII(runes, syms, n, text, i, prev)
+			n, i, space = foldASCII(runes, syms, n, text, i, space)
 			if n == len(runes) || i == len(text) {
 				break
+			}
+			if text[i] < utf8.RuneSelf {
+				continue // foldASCII stopped short of a full buffer
 			}
 			c, size := utf8.DecodeRuneInString(text[i:])
 			i += size
 			c = fold(c)
-			if c < 0 || c == ' ' && prev == ' ' {
+			if c < 0 || c == ' ' && space == 1 {
 				continue
 			}
 			var s byte
@@ -138,21 +141,24 @@ func (sc *scanner) next(b *windowBuf) (n int, ascii bool) {
 			runes[n], syms[n] = c, s
 			or |= s
 			n++
-			prev = c
+			space = 0
+			if c == ' ' {
+				space = 1
+			}
 		}
 		if n == len(runes) && lim < sc.max+1 {
 			b.grow(2 * lim)
 			continue
 		}
-		if n < len(runes) && i == len(text) && prev != ' ' {
+		if n < len(runes) && i == len(text) && space == 0 {
 			// The stream ends with a space.
 			runes[n], syms[n] = ' ', symSpace
 			n++
-			prev = ' '
+			space = 1
 		}
 		break
 	}
-	sc.i, sc.prev = i, prev
+	sc.i, sc.space = i, space
 	if n == sc.max+1 {
 		// A full window, and a rune beyond it: the next window's first.
 		sc.carry, sc.carryRune, sc.carrySym = true, b.runes[sc.max], b.syms[sc.max]
@@ -174,27 +180,46 @@ func (b *windowBuf) grow(n int) {
 }
 
 // foldASCII folds ASCII bytes of text from i into runes and syms from n,
-// until a byte is not ASCII, the text ends, or the buffer is full. No
-// branch on what a byte is but for dropped bytes: a space after a space is
-// written and not counted.
-func foldASCII(runes []rune, syms []byte, n int, text string, i int, prev rune) (int, int, rune) {
+// until a byte is not ASCII, the text ends, or as many bytes as the buffer
+// has room for are read. No branch on what a byte is but for dropped
+// bytes: a space after a space is written and not counted.
+func foldASCII(runes []rune, syms []byte, n int, text string, i int, space uint32) (int, int, uint32) {
 	syms = syms[:len(runes)]
-	for n < len(runes) && i < len(text) {
-		b := text[i]
-		if b >= utf8.RuneSelf {
-			break
+	end := min(len(text), i+len(runes)-n)
+	for ; i < end; i++ {
+		e := foldBytes[text[i]]
+		if e&foldSpecial != 0 {
+			if text[i] >= utf8.RuneSelf {
+				break
+			}
+			continue // dropped
 		}
-		i++
-		e := asciiFold[b]
-		c := rune(e & 0xFF)
-		if c == 0 {
-			continue
-		}
-		runes[n], syms[n] = c, byte(e>>8)
-		// Both spaces: x == 0.
-		x := uint32(c^' ') | uint32(prev^' ')
-		n += int((x | -x) >> 31)
-		prev = c
+		runes[n], syms[n] = rune(e&0xFF), byte(e>>8)
+		sp := e >> 16
+		n += int(1 ^ sp&space)
+		space = sp
 	}
-	return n, i, prev
+	return n, i, space
 }
+
+// foldBytes is asciiFold for foldASCII: the folded byte, its symbol<<8,
+// 1<<16 for a space, and foldSpecial for bytes dropped or not ASCII.
+var foldBytes = func() (t [256]uint32) {
+	for b := range t {
+		switch e := uint32(0); {
+		case b >= utf8.RuneSelf:
+			t[b] = foldSpecial
+		case asciiFold[b] == 0:
+			t[b] = foldSpecial
+		default:
+			e = uint32(asciiFold[b])
+			if e&0xFF == ' ' {
+				e |= 1 << 16
+			}
+			t[b] = e
+		}
+	}
+	return t
+}()
+
+const foldSpecial = 1 << 31

@@ -73,11 +73,11 @@ const maxWindowBuf = 8192
 // scanner cuts a text into folded windows of at most max runes.
 type scanner struct {
 	text  string
-	i     int  // next byte of text
-	max   int  // runes per window
+	i     int    // next byte of text
+	max   int    // runes per window
 	space uint32 // 1: the folded stream so far ends with a space
-	n     int  // runes in the buffer
-	first bool // the next window is the text's first
+	n     int    // runes in the buffer
+	first bool   // the next window is the text's first
 	// A full window's successor begins with the rune folded after it.
 	carry     bool
 	carryRune rune

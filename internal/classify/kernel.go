@@ -85,6 +85,16 @@ func (m *Model) windowSum(w []rune, s []byte, ascii bool) (int64, int) {
 
 // harmSumASCII is harmSum of a window of 4-grams whose runes are all ASCII.
 func (m *Model) harmSumASCII(w []rune, s []byte) (sum int64, n int) {
+	sum, n = m.harmSumASCII4(w, s)
+	if m.h.Features.Words == 0 {
+		return sum, n
+	}
+	ws, wn := m.wordSumASCII(w)
+	return sum + ws, n + wn
+}
+
+// harmSumASCII4 adds the 4-grams of an ASCII window.
+func (m *Model) harmSumASCII4(w []rune, s []byte) (sum int64, n int) {
 	g := m.g4
 	if len(w) >= 4 {
 		s := s[:len(w)]
@@ -95,11 +105,7 @@ func (m *Model) harmSumASCII(w []rune, s []byte) (sum int64, n int) {
 		}
 		n = len(w) - 3
 	}
-	if m.h.Features.Words == 0 {
-		return sum, n
-	}
-	ws, wn := m.wordSumASCII(w)
-	return sum + ws, n + wn
+	return sum, n
 }
 
 // wordSumASCII adds the word n-grams of an ASCII window: no unspaced

@@ -120,9 +120,8 @@ func (sc *scanner) next(b *windowBuf) (n int, ascii bool) {
 			if n == len(runes) || i == len(text) {
 				break
 			}
-			if text[i] < utf8.RuneSelf {
-				continue // foldASCII stopped short of a full buffer
-			}
+			// A byte foldASCII left: not ASCII, dropped, or the last
+			// for which the buffer surely had room.
 			c, size := utf8.DecodeRuneInString(text[i:])
 			i += size
 			c = fold(c)
@@ -180,46 +179,50 @@ func (b *windowBuf) grow(n int) {
 }
 
 // foldASCII folds ASCII bytes of text from i into runes and syms from n,
-// until a byte is not ASCII, the text ends, or as many bytes as the buffer
-// has room for are read. No branch on what a byte is but for dropped
-// bytes: a space after a space is written and not counted.
+// until a byte is dropped or not ASCII, the text ends, or as many bytes as
+// the buffer has room for are read. No branch on what a byte is: a space
+// after a space is written and not counted.
 func foldASCII(runes []rune, syms []byte, n int, text string, i int, space uint32) (int, int, uint32) {
-	syms = syms[:len(runes)]
-	end := min(len(text), i+len(runes)-n)
-	for ; i < end; i++ {
-		e := foldBytes[text[i]]
-		if e&foldSpecial != 0 {
-			if text[i] >= utf8.RuneSelf {
-				break
-			}
-			continue // dropped
+	// prev is the symbol of the last rune, or 1 for any but a space: two
+	// spaces in a row are prev|s == 0, and symbols are below 32.
+	prev := 1 ^ space
+	t := text[i:min(len(text), i+len(runes)-n)]
+	r, y := runes[n:], syms[n:]
+	y = y[:len(r)]
+	fr, fs := &foldRune, &foldSym
+	k, j := 0, 0
+	for j < len(t) {
+		b := t[j]
+		s := uint32(fs[b])
+		if s >= foldSpecial {
+			break
 		}
-		runes[n], syms[n] = rune(e&0xFF), byte(e>>8)
-		sp := e >> 16
-		n += int(1 ^ sp&space)
-		space = sp
+		r[k], y[k] = fr[b], byte(s)
+		k += int((prev|s + symASCII - 1) / symASCII)
+		prev = s
+		j++
 	}
-	return n, i, space
+	space = 0
+	if prev == symSpace {
+		space = 1
+	}
+	return n + k, i + j, space
 }
 
-// foldBytes is asciiFold for foldASCII: the folded byte, its symbol<<8,
-// 1<<16 for a space, and foldSpecial for bytes dropped or not ASCII.
-var foldBytes = func() (t [256]uint32) {
-	for b := range t {
-		switch e := uint32(0); {
-		case b >= utf8.RuneSelf:
-			t[b] = foldSpecial
-		case asciiFold[b] == 0:
-			t[b] = foldSpecial
-		default:
-			e = uint32(asciiFold[b])
-			if e&0xFF == ' ' {
-				e |= 1 << 16
-			}
-			t[b] = e
+// foldRune and foldSym are asciiFold for foldASCII: the folded rune of
+// a byte and its symbol, or foldSpecial for bytes dropped or not ASCII.
+var (
+	foldRune [256]rune
+	foldSym  [256]byte
+)
+
+const foldSpecial = 0x80
+
+func init() {
+	for b := range 256 {
+		foldSym[b] = foldSpecial
+		if b < utf8.RuneSelf && asciiFold[b] != 0 {
+			foldRune[b], foldSym[b] = rune(asciiFold[b]&0xFF), byte(asciiFold[b]>>8)
 		}
 	}
-	return t
-}()
-
-const foldSpecial = 1 << 31
+}

@@ -198,7 +198,7 @@ func foldASCII(runes []rune, syms []byte, n int, text string, i int, space uint3
 			break
 		}
 		r[k], y[k] = fr[b], byte(s)
-		k += int((prev|s + symASCII - 1) / symASCII)
+		k += int((prev | s + symASCII - 1) / symASCII)
 		prev = s
 		j++
 	}

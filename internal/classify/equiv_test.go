@@ -3,6 +3,7 @@ package classify
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -227,5 +228,23 @@ func TestRandomTextHasInvalidUTF8(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	if utf8.ValidString(randomText(rng, 5000)) {
 		t.Fatal("no invalid UTF-8 in 5000 bytes of random text")
+	}
+}
+
+// appendHashes (the category head's walk) is hashes, hash for hash.
+func TestAppendHashesEqualsHashes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	var buf []uint32
+	for _, fs := range []featureSet{defaultFeatures, {CharMin: 1, CharMax: 3, Words: 1, MaxRunes: 64}, {CharMin: 3, CharMax: 8, Words: 2, MaxRunes: 77}, {CharMin: 4, CharMax: 4, Words: 0, MaxRunes: 100}} {
+		for j := 0; j < 200; j++ {
+			refWindows(fs, randomText(rng, rng.IntN(3*fs.MaxRunes)), func(w []rune) {
+				var want []uint32
+				refHashes(fs, w, func(h uint32) { want = append(want, h) })
+				buf = fs.appendHashes(buf[:0], w)
+				if !slices.Equal(buf, want) {
+					t.Fatalf("%+v %q: appendHashes %d hashes, hashes %d", fs, string(w), len(buf), len(want))
+				}
+			})
+		}
 	}
 }

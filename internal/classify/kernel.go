@@ -59,6 +59,18 @@ func buildG4(harm []int16, mask uint32) *g4Table {
 type scorer struct {
 	sc        scanner
 	cur, best windowBuf
+	hashes    []uint32 // the category head's features
+	catSums   []int64
+}
+
+// sums returns k zeroed sums.
+func (sr *scorer) sums(k int) []int64 {
+	if cap(sr.catSums) < k {
+		sr.catSums = make([]int64, k)
+	}
+	s := sr.catSums[:k]
+	clear(s)
+	return s
 }
 
 // prepare readies a model with its weights for scoring.

@@ -176,7 +176,7 @@ func (m *Model) Score(texts []string) Scores {
 	if s.Harmful < catGate {
 		return s
 	}
-	probs := m.catProbs(sr.best.runes[:bestLen])
+	probs := m.catProbs(sr, sr.best.runes[:bestLen])
 	for k, p := range probs {
 		if v := s.Harmful * p; v >= CategoryFloor {
 			if s.Categories == nil {
@@ -262,17 +262,21 @@ func (m *Model) harmSum(w []rune) (sum int64, n int) {
 	return sum, n
 }
 
-func (m *Model) catProbs(w []rune) []float64 {
+// catProbs runs the category head on window w: hashes collected into a
+// buffer first, then rows added, no call per feature; sr's buffers hold
+// the work. The sums are exact (integers), so the order is free.
+func (m *Model) catProbs(sr *scorer, w []rune) []float64 {
 	k := m.nCat
-	sums := make([]int64, k)
-	n := 0
-	m.h.Features.hashes(w, func(h uint32) {
-		row := m.cat[int(h&m.cmask)*k:][:k]
+	sr.hashes = m.h.Features.appendHashes(sr.hashes[:0], w)
+	sums := sr.sums(k)
+	cat, cmask := m.cat, m.cmask
+	for _, h := range sr.hashes {
+		row := cat[int(h&cmask)*k:][:len(sums)]
 		for j, v := range row {
 			sums[j] += int64(v)
 		}
-		n++
-	})
+	}
+	n := len(sr.hashes)
 	z := make([]float64, k)
 	inv := 1.0
 	if n > 0 {

@@ -189,6 +189,8 @@ func TestScoreMatchesReference(t *testing.T) {
 	} {
 		models = append(models, namedModel{"random", randomModel(t, rng, fs, 10+uint(rng.IntN(9)), 4+uint(rng.IntN(5)), 1+rng.IntN(5))})
 	}
+	// More categories than the category head's words hold (kernel.go).
+	models = append(models, namedModel{"random, 17 categories", randomModel(t, rng, defaultFeatures, 12, 6, 17)})
 	for _, nm := range models {
 		m := nm.m
 		n, gated := 0, 0

@@ -81,6 +81,57 @@ func (m *Model) prepare() {
 	if fs.CharMin == 4 && fs.CharMax == 4 {
 		m.g4 = buildG4(m.harm, m.mask)
 	}
+	m.catw = nil
+	if rows := len(m.cat) / m.nCat; m.nCat <= 2*catWords && rows <= 1<<16 {
+		m.catw = buildCatWords(m.cat, m.nCat, rows)
+	}
+}
+
+// The category head adds a row of nCat weights per feature. With up to 16
+// categories a row is also kept as catWords words of two 32-bit lanes,
+// each lane a weight + 1<<15 (never negative): eight adds a feature
+// instead of sixteen, into sums that stay in registers. A lane holds the
+// sum of 65536 features without carrying into the next one.
+const (
+	catWords    = 8
+	catBias     = 1 << 15
+	catMaxFeats = 1 << 16
+)
+
+func buildCatWords(cat []int16, k, rows int) []uint64 {
+	cw := make([]uint64, rows*catWords) // a row is 64 bytes, one cache line
+	for r := range rows {
+		for j := range k {
+			cw[r*catWords+j/2] |= uint64(int32(cat[r*k+j])+catBias) << (32 * (j % 2))
+		}
+		for j := k; j < 2*catWords; j++ {
+			cw[r*catWords+j/2] |= uint64(catBias) << (32 * (j % 2)) // so every lane counts n × catBias
+		}
+	}
+	return cw
+}
+
+// catSumsWords sets sums to the category head's sums over hashes, from
+// m.catw.
+func (m *Model) catSumsWords(sums []int64, hashes []uint32) {
+	cw, cmask := m.catw, m.cmask
+	var a0, a1, a2, a3, a4, a5, a6, a7 uint64
+	for _, h := range hashes {
+		r := cw[int(h&cmask)*catWords:][:catWords]
+		a0 += r[0]
+		a1 += r[1]
+		a2 += r[2]
+		a3 += r[3]
+		a4 += r[4]
+		a5 += r[5]
+		a6 += r[6]
+		a7 += r[7]
+	}
+	acc := [catWords]uint64{a0, a1, a2, a3, a4, a5, a6, a7}
+	off := int64(len(hashes)) * catBias
+	for j := range sums {
+		sums[j] = int64(uint32(acc[j/2]>>(32*(j%2)))) - off
+	}
 }
 
 // windowSum is harmSum for a window the scanner folded, with the fastest

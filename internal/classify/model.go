@@ -67,6 +67,7 @@ type Model struct {
 	mask  uint32
 	cmask uint32
 	g4    *g4Table // nil: the features have no 4-grams (kernel.go)
+	catw  []uint64 // the category head in words (kernel.go); nil: too many categories
 }
 
 // Scores is what the model says about a set of texts: the largest harm
@@ -269,11 +270,15 @@ func (m *Model) catProbs(sr *scorer, w []rune) []float64 {
 	k := m.nCat
 	sr.hashes = m.h.Features.appendHashes(sr.hashes[:0], w)
 	sums := sr.sums(k)
-	cat, cmask := m.cat, m.cmask
-	for _, h := range sr.hashes {
-		row := cat[int(h&cmask)*k:][:len(sums)]
-		for j, v := range row {
-			sums[j] += int64(v)
+	if m.catw != nil && len(sr.hashes) <= catMaxFeats {
+		m.catSumsWords(sums, sr.hashes)
+	} else {
+		cat, cmask := m.cat, m.cmask
+		for _, h := range sr.hashes {
+			row := cat[int(h&cmask)*k:][:len(sums)]
+			for j, v := range row {
+				sums[j] += int64(v)
+			}
 		}
 	}
 	n := len(sr.hashes)

@@ -188,7 +188,7 @@ func TestHarmSumEqualsHashes(t *testing.T) {
 	// The kernels of windows the scanner folded (kernel.go).
 	sr := m.pool.Get().(*scorer)
 	for _, text := range texts {
-		sr.sc.reset(text, m.h.Features.MaxRunes)
+		sr.sc.reset(text, m.h.Features.MaxRunes, m.bmp)
 		for {
 			n, ascii := sr.sc.next(&sr.cur)
 			if n == 0 {

@@ -250,3 +250,21 @@ func TestAppendHashesEqualsHashes(t *testing.T) {
 		}
 	}
 }
+
+// The scanner's table for the basic multilingual plane is fold, rune for rune.
+func TestFoldBMPIsFold(t *testing.T) {
+	tab := foldBMP()
+	for r := range rune(1 << 16) {
+		e, want := tab[r], refFold(r)
+		switch {
+		case want < 0:
+			if e != bmpDrop {
+				t.Fatalf("%U: %#x, want dropped", r, e)
+			}
+		case e&bmpDrop != 0 || rune(e&bmpRune) != want:
+			t.Fatalf("%U: %#x, want %U", r, e, want)
+		case (byte(e>>24) == symUnspaced) != refUnspaced(want) || (want < 0x80) != (byte(e>>24) < symASCII):
+			t.Fatalf("%U: symbol %#x for %U", r, byte(e>>24), want)
+		}
+	}
+}

@@ -77,6 +77,7 @@ func (sr *scorer) sums(k int) []int64 {
 func (m *Model) prepare() {
 	fs := m.h.Features
 	m.pool.New = func() any { return &scorer{cur: newWindowBuf(fs.MaxRunes), best: newWindowBuf(fs.MaxRunes)} }
+	m.bmp = foldBMP()
 	m.g4 = nil
 	if fs.CharMin == 4 && fs.CharMax == 4 {
 		m.g4 = buildG4(m.harm, m.mask)

@@ -67,6 +67,7 @@ type Model struct {
 	mask  uint32
 	cmask uint32
 	g4    *g4Table // nil: the features have no 4-grams (kernel.go)
+	bmp   *bmpTable
 	catw  []uint64 // the category head in words (kernel.go); nil: too many categories
 }
 
@@ -158,7 +159,7 @@ func (m *Model) Score(texts []string) Scores {
 	defer m.pool.Put(sr)
 	best, bestLogit, bestLen := -1, math.Inf(-1), 0
 	for i, t := range texts {
-		sr.sc.reset(t, m.h.Features.MaxRunes)
+		sr.sc.reset(t, m.h.Features.MaxRunes, m.bmp)
 		for {
 			n, ascii := sr.sc.next(&sr.cur)
 			if n == 0 {

@@ -1,6 +1,9 @@
 package classify
 
-import "unicode/utf8"
+import (
+	"sync"
+	"unicode/utf8"
+)
 
 // The scoring path folds a text window by window into a buffer of one
 // window, instead of folding the whole text first: a megabyte costs the
@@ -83,15 +86,52 @@ type scanner struct {
 	carryRune rune
 	carrySym  byte
 	done      bool
+	bmp       *bmpTable
 }
 
 // reset starts on text; max ≤ 0: the whole text is one window.
-func (sc *scanner) reset(text string, max int) {
+// bmp, if not nil, is foldBMP().
+func (sc *scanner) reset(text string, max int, bmp *bmpTable) {
 	if max <= 0 || max > len(text)+2 {
 		max = len(text) + 2 // the folded stream has at most this many runes
 	}
-	*sc = scanner{text: text, max: max, first: true}
+	*sc = scanner{text: text, max: max, first: true, bmp: bmp}
 }
+
+// foldedSym is the symbol of a folded rune.
+func foldedSym(c rune) byte {
+	switch {
+	case c < utf8.RuneSelf:
+		return byte(asciiFold[c] >> 8)
+	case unspaced(c):
+		return symUnspaced
+	}
+	return symOther
+}
+
+// bmpTable is fold and foldedSym over the basic multilingual plane, where
+// nearly every rune of text is: the folded rune (bmpRune), bmpDrop for a
+// rune fold drops, and the symbol in the top byte. unicode's tables are
+// searched once a rune, not once a rune of every text.
+type bmpTable [1 << 16]uint32
+
+const (
+	bmpRune = 1<<21 - 1
+	bmpDrop = 1 << 21
+)
+
+var foldBMP = sync.OnceValue(func() *bmpTable {
+	t := new(bmpTable)
+	for r := range rune(len(t)) {
+		c := fold(r)
+		if c < 0 {
+			t[r] = bmpDrop
+			continue
+		}
+		t[r] = uint32(c) | uint32(foldedSym(c))<<24
+	}
+	return t
+})
 
 // next folds the next window into b, growing it when a window needs more
 // room than it has. It returns the window's length (0: no window is left)
@@ -124,18 +164,22 @@ func (sc *scanner) next(b *windowBuf) (n int, ascii bool) {
 			// for which the buffer surely had room.
 			c, size := utf8.DecodeRuneInString(text[i:])
 			i += size
-			c = fold(c)
-			if c < 0 || c == ' ' && space == 1 {
-				continue
-			}
 			var s byte
-			if c < utf8.RuneSelf {
-				s = byte(asciiFold[c] >> 8)
-			} else {
-				s = symOther
-				if unspaced(c) {
-					s = symUnspaced
+			if c < 1<<16 && sc.bmp != nil {
+				e := sc.bmp[c]
+				if e&bmpDrop != 0 {
+					continue
 				}
+				c, s = rune(e&bmpRune), byte(e>>24)
+			} else {
+				c = fold(c)
+				if c < 0 {
+					continue
+				}
+				s = foldedSym(c)
+			}
+			if c == ' ' && space == 1 {
+				continue
 			}
 			runes[n], syms[n] = c, s
 			or |= s

@@ -53,10 +53,10 @@ func symOf(c rune) byte {
 	return symOther
 }
 
-// windowBuf holds one folded window: runes and their symbols, one slot
-// more than a window (a rune is known to start the next window only once
-// it has been folded) and padding, so kernels may read a few slots past
-// the end of a window without bounds checks.
+// windowBuf holds one folded window: runes and their symbols, with one
+// slot more than a window (a rune is known to start the next window only
+// once it has been folded) and windowPad more, so kernels may read a few
+// slots past the end of a window.
 type windowBuf struct {
 	runes []rune
 	syms  []byte
@@ -79,7 +79,6 @@ type scanner struct {
 	i     int    // next byte of text
 	max   int    // runes per window
 	space uint32 // 1: the folded stream so far ends with a space
-	n     int    // runes in the buffer
 	first bool   // the next window is the text's first
 	// A full window's successor begins with the rune folded after it.
 	carry     bool
@@ -98,18 +97,7 @@ func (sc *scanner) reset(text string, max int, bmp *bmpTable) {
 	*sc = scanner{text: text, max: max, first: true, bmp: bmp}
 }
 
-// foldedSym is the symbol of a folded rune.
-func foldedSym(c rune) byte {
-	switch {
-	case c < utf8.RuneSelf:
-		return byte(asciiFold[c] >> 8)
-	case unspaced(c):
-		return symUnspaced
-	}
-	return symOther
-}
-
-// bmpTable is fold and foldedSym over the basic multilingual plane, where
+// bmpTable is fold and symOf over the basic multilingual plane, where
 // nearly every rune of text is: the folded rune (bmpRune), bmpDrop for a
 // rune fold drops, and the symbol in the top byte. unicode's tables are
 // searched once a rune, not once a rune of every text.
@@ -128,7 +116,7 @@ var foldBMP = sync.OnceValue(func() *bmpTable {
 			t[r] = bmpDrop
 			continue
 		}
-		t[r] = uint32(c) | uint32(foldedSym(c))<<24
+		t[r] = uint32(c) | uint32(symOf(c))<<24
 	}
 	return t
 })
@@ -176,7 +164,7 @@ func (sc *scanner) next(b *windowBuf) (n int, ascii bool) {
 				if c < 0 {
 					continue
 				}
-				s = foldedSym(c)
+				s = symOf(c)
 			}
 			if c == ' ' && space == 1 {
 				continue

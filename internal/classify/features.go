@@ -84,8 +84,9 @@ func unspaced(r rune) bool {
 	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Thai, unicode.Lao, unicode.Khmer, unicode.Myanmar)
 }
 
-// window is one folded window of a text: runes with single spaces, a space
-// at each end.
+// folder folds whole texts for training (Prepare). A folded text is runes
+// with single spaces and a space at each end; Score folds the same windows
+// one at a time with a scanner (scan.go), and the tests hold the two equal.
 type folder struct {
 	runes []rune
 }

@@ -58,6 +58,11 @@ type CorpusFile struct {
 }
 
 // Model scores texts. Safe for concurrent use.
+//
+// Besides the weights of the file, a model holds tables derived from them
+// for the hot path (kernel.go): the harm weight of every ASCII 4-gram
+// (2 MiB) and the category head's rows as 32-bit lanes (1 MiB for 14
+// categories and 2^14 rows). Load builds them in a few milliseconds.
 type Model struct {
 	h     Header
 	harm  []int16
@@ -66,9 +71,9 @@ type Model struct {
 	pool  sync.Pool // *scorer
 	mask  uint32
 	cmask uint32
-	g4    *g4Table // nil: the features have no 4-grams (kernel.go)
-	bmp   *bmpTable
-	catw  []uint64 // the category head in words (kernel.go); nil: too many categories
+	g4    *g4Table  // nil: the features have no 4-grams
+	bmp   *bmpTable // foldBMP(), shared by all models
+	catw  []uint64  // the category head in words; nil: too many categories or rows
 }
 
 // Scores is what the model says about a set of texts: the largest harm
@@ -199,7 +204,8 @@ func (m *Model) logit(sum int64, n int) float64 {
 }
 
 // harmSum adds the harm head's weights of every feature of w: the walk of
-// featureSet.hashes without a call per feature.
+// featureSet.hashes without a call per feature, for any feature set (the
+// kernels of kernel.go are faster for the default one).
 func (m *Model) harmSum(w []rune) (sum int64, n int) {
 	fs := m.h.Features
 	harm, mask := m.harm, m.mask

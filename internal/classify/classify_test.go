@@ -198,7 +198,7 @@ func TestHarmSumEqualsHashes(t *testing.T) {
 			var want int64
 			wn := 0
 			m.h.Features.hashes(w, func(h uint32) { want += int64(m.harm[h&m.mask]); wn++ })
-			if got, n := m.windowSum(w, s, ascii); got != want || n != wn {
+			if got, n := m.windowSum(w, s, sr.cur.words, ascii); got != want || n != wn {
 				t.Errorf("%q: windowSum %d/%d, hashes %d/%d", text, got, n, want, wn)
 			}
 			if got, n := m.harmSum4(w, s); got != want || n != wn {

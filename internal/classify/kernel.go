@@ -137,23 +137,23 @@ func (m *Model) catSumsWords(sums []int64, hashes []uint32) {
 
 // windowSum is harmSum for a window the scanner folded, with the fastest
 // kernel that applies.
-func (m *Model) windowSum(w []rune, s []byte, ascii bool) (int64, int) {
+func (m *Model) windowSum(w []rune, s []byte, words []uint32, ascii bool) (int64, int) {
 	switch {
 	case m.g4 == nil:
 		return m.harmSum(w)
 	case ascii:
-		return m.harmSumASCII(w, s)
+		return m.harmSumASCII(w, s, words)
 	}
 	return m.harmSum4(w, s)
 }
 
 // harmSumASCII is harmSum of a window of 4-grams whose runes are all ASCII.
-func (m *Model) harmSumASCII(w []rune, s []byte) (sum int64, n int) {
+func (m *Model) harmSumASCII(w []rune, s []byte, words []uint32) (sum int64, n int) {
 	sum, n = m.harmSumASCII4(w, s)
 	if m.h.Features.Words == 0 {
 		return sum, n
 	}
-	ws, wn := m.wordSumASCII(w)
+	ws, wn := m.wordSumASCII(w, words)
 	return sum + ws, n + wn
 }
 
@@ -173,12 +173,12 @@ func (m *Model) harmSumASCII4(w []rune, s []byte) (sum int64, n int) {
 }
 
 // wordSumASCII adds the word n-grams of an ASCII window: no unspaced
-// scripts, and no two spaces in a row.
-func (m *Model) wordSumASCII(w []rune) (sum int64, n int) {
-	harm, mask := m.harm, m.mask
-	bigrams := m.h.Features.Words >= 2
-	var prev uint32
-	have := false
+// scripts, and no two spaces in a row. The words are hashed into words
+// (room for len(w)/2+1) first, and their weights added after, so that the
+// loop over runes carries little.
+func (m *Model) wordSumASCII(w []rune, words []uint32) (sum int64, n int) {
+	words = words[:len(w)/2+1]
+	k := 0
 	h, in := uint32(2166136261), false
 	for _, c := range w {
 		if c != ' ' {
@@ -187,23 +187,27 @@ func (m *Model) wordSumASCII(w []rune) (sum int64, n int) {
 			continue
 		}
 		if in {
-			sum += int64(harm[(h^saltWord)&mask])
-			n++
-			if bigrams && have {
-				sum += int64(harm[((prev*fnvPrime^h)^saltWord2)&mask])
-				n++
-			}
-			prev, have = h, true
+			words[k] = h
+			k++
 		}
 		h, in = 2166136261, false
 	}
 	if in {
+		words[k] = h
+		k++
+	}
+	harm, mask := m.harm, m.mask
+	for _, h := range words[:k] {
 		sum += int64(harm[(h^saltWord)&mask])
-		n++
-		if bigrams && have {
+	}
+	n = k
+	if m.h.Features.Words >= 2 && k > 1 {
+		prev := words[0]
+		for _, h := range words[1:k] {
 			sum += int64(harm[((prev*fnvPrime^h)^saltWord2)&mask])
-			n++
+			prev = h
 		}
+		n += k - 1
 	}
 	return sum, n
 }

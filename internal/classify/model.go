@@ -170,7 +170,7 @@ func (m *Model) Score(texts []string) Scores {
 			if n == 0 {
 				break
 			}
-			if z := m.logit(m.windowSum(sr.cur.runes[:n], sr.cur.syms[:n], ascii)); z > bestLogit {
+			if z := m.logit(m.windowSum(sr.cur.runes[:n], sr.cur.syms[:n], sr.cur.words, ascii)); z > bestLogit {
 				bestLogit, best, bestLen = z, i, n
 				sr.cur, sr.best = sr.best, sr.cur
 			}

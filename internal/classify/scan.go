@@ -60,6 +60,7 @@ func symOf(c rune) byte {
 type windowBuf struct {
 	runes []rune
 	syms  []byte
+	words []uint32 // the word kernel's hashes
 }
 
 const windowPad = 8
@@ -68,7 +69,7 @@ const windowPad = 8
 // maxWindowBuf to begin with when n is larger (it grows when needed).
 func newWindowBuf(n int) windowBuf {
 	n = min(max(n, 64), maxWindowBuf) + 1 + windowPad
-	return windowBuf{runes: make([]rune, n), syms: make([]byte, n)}
+	return windowBuf{runes: make([]rune, n), syms: make([]byte, n), words: make([]uint32, n/2+1)}
 }
 
 const maxWindowBuf = 8192
@@ -204,7 +205,7 @@ func (sc *scanner) next(b *windowBuf) (n int, ascii bool) {
 
 // grow makes room for n runes (and the padding), keeping the contents.
 func (b *windowBuf) grow(n int) {
-	nb := windowBuf{runes: make([]rune, n+windowPad), syms: make([]byte, n+windowPad)}
+	nb := windowBuf{runes: make([]rune, n+windowPad), syms: make([]byte, n+windowPad), words: make([]uint32, (n+windowPad)/2+1)}
 	copy(nb.runes, b.runes)
 	copy(nb.syms, b.syms)
 	*b = nb

@@ -159,8 +159,8 @@ func (m *Model) harmSumASCII(w []rune, s []byte, words []uint32) (sum int64, n i
 
 // harmSumASCII4 adds the 4-grams of an ASCII window.
 func (m *Model) harmSumASCII4(w []rune, s []byte) (sum int64, n int) {
-	g := m.g4
 	if len(w) >= 4 {
+		g := m.g4[:] // a slice: no nil check in the loop
 		s := s[:len(w)]
 		code := uint32(s[0])<<10 | uint32(s[1])<<5 | uint32(s[2])
 		for _, c := range s[3:] {

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -274,4 +275,31 @@ func TestFoldBMPIsFold(t *testing.T) {
 			t.Fatalf("%U: symbol %#x for %U", r, byte(e>>24), want)
 		}
 	}
+}
+
+// Score is safe for concurrent use: scorers come from a pool, the tables
+// are read only (go test -race).
+func TestScoreConcurrently(t *testing.T) {
+	m := bundledModel(t)
+	rng := rand.New(rand.NewPCG(11, 12))
+	var texts []string
+	for range 16 {
+		texts = append(texts, randomText(rng, rng.IntN(5000)), englishText(rng, rng.IntN(5000)))
+	}
+	want := make([]Scores, len(texts))
+	for i, s := range texts {
+		want[i] = refScore(m, []string{s})
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for j := range texts {
+				i := (j + g*5) % len(texts)
+				if got := m.Score([]string{texts[i]}); !sameScores(got, want[i]) {
+					t.Errorf("text %d: %+v, want %+v", i, got, want[i])
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -73,7 +73,9 @@ func (sr *scorer) sums(k int) []int64 {
 	return s
 }
 
-// prepare readies a model with its weights for scoring.
+// prepare readies a model with its weights for scoring: Load and Train
+// call it, and it must run again should the weights ever change (the
+// tables it builds are derived from them).
 func (m *Model) prepare() {
 	fs := m.h.Features
 	m.pool.New = func() any { return &scorer{cur: newWindowBuf(fs.MaxRunes), best: newWindowBuf(fs.MaxRunes)} }

@@ -174,7 +174,8 @@ func BenchmarkScore2KB(b *testing.B) {
 func TestHarmSumEqualsHashes(t *testing.T) {
 	m := trainToy(t, 1)
 	var fo folder
-	for _, text := range []string{"how do I hurt my neighbour", "你好，世界。日本語のテキスト", "mixed 中文 and English, ok?", "", "a"} {
+	texts := []string{"how do I hurt my neighbour", "你好，世界。日本語のテキスト", "mixed 中文 and English, ok?", "", "a", "ab", "abc", "ＦＵＬＬ width", "é", "中"}
+	for _, text := range texts {
 		fo.windows(m.h.Features, text, func(w []rune) {
 			var want int64
 			wn := 0
@@ -183,5 +184,26 @@ func TestHarmSumEqualsHashes(t *testing.T) {
 				t.Errorf("%q: harmSum %d/%d, hashes %d/%d", text, got, n, want, wn)
 			}
 		})
+	}
+	// The kernels of windows the scanner folded (kernel.go).
+	sr := m.pool.Get().(*scorer)
+	for _, text := range texts {
+		sr.sc.reset(text, m.h.Features.MaxRunes, m.bmp)
+		for {
+			n, ascii := sr.sc.next(&sr.cur)
+			if n == 0 {
+				break
+			}
+			w, s := sr.cur.runes[:n], sr.cur.syms[:n]
+			var want int64
+			wn := 0
+			m.h.Features.hashes(w, func(h uint32) { want += int64(m.harm[h&m.mask]); wn++ })
+			if got, n := m.windowSum(w, s, sr.cur.words, ascii); got != want || n != wn {
+				t.Errorf("%q: windowSum %d/%d, hashes %d/%d", text, got, n, want, wn)
+			}
+			if got, n := m.harmSum4(w, s); got != want || n != wn {
+				t.Errorf("%q: harmSum4 %d/%d, hashes %d/%d", text, got, n, want, wn)
+			}
+		}
 	}
 }

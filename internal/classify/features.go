@@ -84,8 +84,9 @@ func unspaced(r rune) bool {
 	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Thai, unicode.Lao, unicode.Khmer, unicode.Myanmar)
 }
 
-// window is one folded window of a text: runes with single spaces, a space
-// at each end.
+// folder folds whole texts for training (Prepare). A folded text is runes
+// with single spaces and a space at each end; Score folds the same windows
+// one at a time with a scanner (scan.go), and the tests hold the two equal.
 type folder struct {
 	runes []rune
 }
@@ -187,4 +188,89 @@ func (fs featureSet) hashes(w []rune, emit func(h uint32)) {
 	if in {
 		word(h)
 	}
+}
+
+// appendHashes appends the hash of every feature of w to dst, in the order
+// of hashes; no call per feature.
+func (fs featureSet) appendHashes(dst []uint32, w []rune) []uint32 {
+	// At most CharMax n-grams and an unspaced character per position, and
+	// a word and a bigram per position.
+	bound := len(w) * (max(fs.CharMax, 1) + 3)
+	if cap(dst)-len(dst) < bound {
+		dst = append(make([]uint32, 0, len(dst)+bound), dst...)
+	}
+	k := len(dst)
+	out := dst[:cap(dst)]
+	i0 := 0
+	if fs.CharMin == 4 && fs.CharMax == 4 {
+		// The default features: four multiplies a position, no inner loop.
+		for ; i0+3 < len(w); i0++ {
+			c := w[i0 : i0+4 : i0+4]
+			h := (saltChar ^ uint32(c[0])) * fnvPrime
+			if c[0] >= 0x0E00 && unspaced(c[0]) {
+				out[k] = h ^ 1<<24
+				k++
+			}
+			h = (h ^ uint32(c[1])) * fnvPrime
+			h = (h ^ uint32(c[2])) * fnvPrime
+			out[k] = (h^uint32(c[3]))*fnvPrime ^ 4<<24
+			k++
+		}
+	}
+	for i := i0; i < len(w); i++ {
+		h := uint32(saltChar)
+		last := min(fs.CharMax, len(w)-i)
+		for n := 1; n <= last; n++ {
+			h = (h ^ uint32(w[i+n-1])) * fnvPrime
+			if n >= fs.CharMin || n == 1 && w[i] >= 0x0E00 && unspaced(w[i]) {
+				out[k] = h ^ uint32(n)<<24
+				k++
+			}
+		}
+	}
+	if fs.Words == 0 {
+		return out[:k]
+	}
+	bigrams := fs.Words >= 2
+	var prev uint32
+	have := false
+	h, in := uint32(2166136261), false
+	for j := 0; j < len(w); j++ {
+		c := w[j]
+		uns := c >= 0x0E00 && unspaced(c)
+		if c != ' ' && !uns {
+			h = (h ^ uint32(c)) * fnvPrime
+			in = true
+			continue
+		}
+		if in {
+			out[k] = h ^ saltWord
+			k++
+			if bigrams && have {
+				out[k] = (prev*fnvPrime ^ h) ^ saltWord2
+				k++
+			}
+			prev, have = h, true
+		}
+		if uns {
+			h = (2166136261 ^ uint32(c)) * fnvPrime
+			out[k] = h ^ saltWord
+			k++
+			if bigrams && have {
+				out[k] = (prev*fnvPrime ^ h) ^ saltWord2
+				k++
+			}
+			prev, have = h, true
+		}
+		h, in = 2166136261, false
+	}
+	if in {
+		out[k] = h ^ saltWord
+		k++
+		if bigrams && have {
+			out[k] = (prev*fnvPrime ^ h) ^ saltWord2
+			k++
+		}
+	}
+	return out[:k]
 }

@@ -58,14 +58,22 @@ type CorpusFile struct {
 }
 
 // Model scores texts. Safe for concurrent use.
+//
+// Besides the weights of the file, a model holds tables derived from them
+// for the hot path (kernel.go): the harm weight of every ASCII 4-gram
+// (2 MiB) and the category head's rows as 32-bit lanes (1 MiB for 14
+// categories and 2^14 rows). Load builds them in a few milliseconds.
 type Model struct {
 	h     Header
 	harm  []int16
 	cat   []int16
 	nCat  int
-	pool  sync.Pool // *folder
+	pool  sync.Pool // *scorer
 	mask  uint32
 	cmask uint32
+	g4    *g4Table  // nil: the features have no 4-grams
+	bmp   *bmpTable // foldBMP(), shared by all models
+	catw  []uint64  // the category head in words; nil: too many categories or rows
 }
 
 // Scores is what the model says about a set of texts: the largest harm
@@ -131,7 +139,7 @@ func Load(b []byte) (*Model, error) {
 	for i := range m.cat {
 		m.cat[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
 	}
-	m.pool.New = func() any { return &folder{runes: make([]rune, 0, 512)} }
+	m.prepare()
 	return m, nil
 }
 
@@ -152,17 +160,21 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 
 // Score scores texts: the largest harm probability over them.
 func (m *Model) Score(texts []string) Scores {
-	fo := m.pool.Get().(*folder)
-	defer m.pool.Put(fo)
-	best, bestLogit := -1, math.Inf(-1)
-	var bestStart, bestEnd int
+	sr := m.pool.Get().(*scorer)
+	defer m.pool.Put(sr)
+	best, bestLogit, bestLen := -1, math.Inf(-1), 0
 	for i, t := range texts {
-		fo.windows(m.h.Features, t, func(w []rune) {
-			if z := m.harmLogit(w); z > bestLogit {
-				bestLogit, best = z, i
-				bestStart, bestEnd = offsets(fo.runes, w)
+		sr.sc.reset(t, m.h.Features.MaxRunes, m.bmp)
+		for {
+			n, ascii := sr.sc.next(&sr.cur)
+			if n == 0 {
+				break
 			}
-		})
+			if z := m.logit(m.windowSum(sr.cur.runes[:n], sr.cur.syms[:n], sr.cur.words, ascii)); z > bestLogit {
+				bestLogit, best, bestLen = z, i, n
+				sr.cur, sr.best = sr.best, sr.cur
+			}
+		}
 	}
 	if best < 0 {
 		return Scores{}
@@ -171,9 +183,7 @@ func (m *Model) Score(texts []string) Scores {
 	if s.Harmful < catGate {
 		return s
 	}
-	fo.windows(m.h.Features, texts[best], func([]rune) {})
-	w := fo.runes[bestStart:bestEnd]
-	probs := m.catProbs(w)
+	probs := m.catProbs(sr, sr.best.runes[:bestLen])
 	for k, p := range probs {
 		if v := s.Harmful * p; v >= CategoryFloor {
 			if s.Categories == nil {
@@ -185,17 +195,8 @@ func (m *Model) Score(texts []string) Scores {
 	return s
 }
 
-// offsets locates window w inside all.
-func offsets(all, w []rune) (int, int) {
-	if len(w) == 0 {
-		return 0, 0
-	}
-	start := cap(all) - cap(w)
-	return start, start + len(w)
-}
-
-func (m *Model) harmLogit(w []rune) float64 {
-	sum, n := m.harmSum(w)
+// logit is the harm head's logit for the sum of n features' weights.
+func (m *Model) logit(sum int64, n int) float64 {
 	if n == 0 {
 		return float64(m.h.HarmBias)
 	}
@@ -203,7 +204,8 @@ func (m *Model) harmLogit(w []rune) float64 {
 }
 
 // harmSum adds the harm head's weights of every feature of w: the walk of
-// featureSet.hashes without a call per feature.
+// featureSet.hashes without a call per feature, for any feature set (the
+// kernels of kernel.go are faster for the default one).
 func (m *Model) harmSum(w []rune) (sum int64, n int) {
 	fs := m.h.Features
 	harm, mask := m.harm, m.mask
@@ -268,17 +270,25 @@ func (m *Model) harmSum(w []rune) (sum int64, n int) {
 	return sum, n
 }
 
-func (m *Model) catProbs(w []rune) []float64 {
+// catProbs runs the category head on window w: hashes collected into a
+// buffer first, then rows added, no call per feature; sr's buffers hold
+// the work. The sums are exact (integers), so the order is free.
+func (m *Model) catProbs(sr *scorer, w []rune) []float64 {
 	k := m.nCat
-	sums := make([]int64, k)
-	n := 0
-	m.h.Features.hashes(w, func(h uint32) {
-		row := m.cat[int(h&m.cmask)*k:][:k]
-		for j, v := range row {
-			sums[j] += int64(v)
+	sr.hashes = m.h.Features.appendHashes(sr.hashes[:0], w)
+	sums := sr.sums(k)
+	if m.catw != nil && len(sr.hashes) <= catMaxFeats {
+		m.catSumsWords(sums, sr.hashes)
+	} else {
+		cat, cmask := m.cat, m.cmask
+		for _, h := range sr.hashes {
+			row := cat[int(h&cmask)*k:][:len(sums)]
+			for j, v := range row {
+				sums[j] += int64(v)
+			}
 		}
-		n++
-	})
+	}
+	n := len(sr.hashes)
 	z := make([]float64, k)
 	inv := 1.0
 	if n > 0 {

@@ -301,7 +301,7 @@ func (p *Prepared) Train(opt TrainOptions, exclude map[string]bool) (*Model, err
 	m := &Model{h: h, nCat: K, mask: hmask, cmask: cmask}
 	m.harm, m.h.HarmScale = quantize(harm)
 	m.cat, m.h.CatScale = quantize(cat)
-	m.pool.New = func() any { return &folder{runes: make([]rune, 0, 512)} }
+	m.prepare()
 	return m, nil
 }
 

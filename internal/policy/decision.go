@@ -93,8 +93,13 @@ func (b *ByAuthor) signalFree() bool {
 	return b == nil || (signalFree(b.Operator) && signalFree(b.Model) && signalFree(b.Tool))
 }
 
-func signalFree(sig detect.Signals) bool {
-	return len(sig.Categories) == 0 && len(sig.PII) == 0 && sig.Model == nil
+func signalFree(sig detect.Signals) bool { return signalFreeBelow(sig, 0) }
+
+// signalFreeBelow is signalFree, except that learned-tier scores whose harm
+// probability is below modelFlag (the bundle's settings.model.flag) count
+// as no signal: the bundled policy reads them only from that threshold on.
+func signalFreeBelow(sig detect.Signals, modelFlag float64) bool {
+	return len(sig.Categories) == 0 && len(sig.PII) == 0 && (sig.Model == nil || sig.Model.Harmful < modelFlag)
 }
 
 // AuthorOf is the author group a text is charged to: it maps an empty or

@@ -95,6 +95,9 @@ type state struct {
 	// input without signals exactly like fastAllow does, so such inputs skip
 	// Rego (see fastpath.go).
 	fast bool
+	// modelFlag: learned-tier scores below it are signal-free for the fast
+	// path (data.aup.settings.model.flag; 0 when absent or not a number).
+	modelFlag float64
 	// use: the input paths the policy reads, for the memos (see memo.go).
 	use              inputUse
 	reqMemo, outMemo *memo
@@ -282,6 +285,7 @@ func (e *Engine) load(ctx context.Context) (*state, error) {
 		return nil, err
 	}
 	st.fast = fast
+	st.modelFlag = modelFlagOf(data)
 	e.log.Info("policy: fast path", "on", fast, "reason", why, "policy_hash", st.hash)
 	return st, nil
 }
@@ -421,7 +425,7 @@ func (e *Engine) Decide(ctx context.Context, s Subject, sig detect.Signals, by *
 func (e *Engine) decide(ctx context.Context, st *state, pq *rego.PreparedEvalQuery, m *memo, s Subject, sig detect.Signals, by *ByAuthor, v *Verdict) (Decision, error) {
 	var d Decision
 	switch {
-	case st.fast && v == nil && signalFree(sig) && by.signalFree():
+	case st.fast && v == nil && signalFreeBelow(sig, st.modelFlag) && by.signalFree():
 		d = fastAllow()
 	case v == nil && st.use.memo:
 		k := st.use.key(s, sig, by)

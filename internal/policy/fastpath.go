@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"sort"
@@ -31,10 +32,12 @@ import (
 // signal-free input, whatever its data:
 //   - input.signals.categories and .pii are empty, input.classifier is
 //     absent (no verdict) and input.signals.model is {"ran": false,
-//     "harmful": 0, "categories": {}} (signalFree requires Model == nil).
-//     So _classifier_ids is empty; _model_ids iterates _model.categories,
-//     which is empty, so it is empty whatever settings.model says; _ids is
-//     empty. _request_hits and _output_hits, built from _ids and
+//     "harmful": 0, "categories": {}} (signalFree requires Model == nil),
+//     or the learned tier ran and its harm probability is below
+//     settings.model.flag (a number; signalFreeBelow, modelFlagOf). So
+//     _classifier_ids is empty; _model_ids is empty (with no model it
+//     iterates empty categories, else its first condition, harmful >=
+//     settings.model.flag, fails); _ids is empty. _request_hits and _output_hits, built from _ids and
 //     _pii_counts only, are {}.
 //   - _decide({}, f): _enforced({}) and _shadow_reasons({}) are empty
 //     whatever the dry-run lists, _unknown_reasons is empty (no _ids); rank
@@ -209,4 +212,22 @@ func appNames(data map[string]any) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// modelFlagOf reads data.aup.settings.model.flag: the harm probability from
+// which the bundled policy reads the learned tier. 0 (no score is below it)
+// when absent or not a number.
+func modelFlagOf(data map[string]any) float64 {
+	aup, _ := data["aup"].(map[string]any)
+	set, _ := aup["settings"].(map[string]any)
+	m, _ := set["model"].(map[string]any)
+	switch f := m["flag"].(type) {
+	case json.Number:
+		if v, err := f.Float64(); err == nil {
+			return v
+		}
+	case float64:
+		return f
+	}
+	return 0
 }

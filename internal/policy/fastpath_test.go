@@ -56,6 +56,11 @@ func TestFastPathEqualsPolicy(t *testing.T) {
 				s.OperatorRoles = []string{pick("system", "developer")}
 			}
 			sig := randomSignalFree(rng)
+			if rng.IntN(2) == 1 && st.modelFlag > 0 {
+				// The learned tier ran and stayed below its flag threshold.
+				sig.Model = &detect.ModelScores{Harmful: rng.Float64() * st.modelFlag * 0.999,
+					Categories: map[string]float64{pick("mass_casualty_weapons", "hate_and_harassment"): rng.Float64()}}
+			}
 			var by *ByAuthor
 			if rng.IntN(2) == 1 {
 				by = &ByAuthor{Operator: randomSignalFree(rng), Model: randomSignalFree(rng), Tool: randomSignalFree(rng)}

@@ -1,7 +1,9 @@
 // Command aupeval measures detection quality on a labelled JSONL set
-// (../shared/eval/dev.jsonl by default): recall on harmful prompts and the
+// (testdata/eval/dev.jsonl by default, vendored): recall on harmful prompts and the
 // false-positive rate on benign ones, overall, per source and per category,
 // and writes the results into docs/detection.md between marker comments.
+// With --loso it evaluates the learned tier leave-one-source-out on a
+// training corpus instead (loso.go).
 //
 // A prompt counts as caught when the decision is a violation (flag or
 // block). Prompt texts are never written to the report, only ids.

@@ -3,7 +3,7 @@
 // bundle, where its hash becomes part of policy_hash:
 //
 //	go run ./cmd/auptrain                                   # the corpus vendored in testdata/
-//	go run ./cmd/auptrain --corpus ../shared/train/train.jsonl --corpus mine.jsonl
+//	go run ./cmd/auptrain --corpus testdata/corpus/train-permissive.jsonl.gz --corpus mine.jsonl
 //
 // Training is deterministic for a seed and a corpus: the same inputs give
 // the same file, byte for byte.

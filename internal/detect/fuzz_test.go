@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -102,6 +103,11 @@ func TestScanAllocationsDoNotGrow(t *testing.T) {
 	}
 	d := bundled(t)
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	// One P for the whole test, as AllocsPerRun uses: sync.Pool keeps a
+	// per-P item, so the scratch grown below must land in the P that the
+	// measured runs use (on a busy machine the goroutine may move between
+	// Ps, which made this test flaky).
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	small, large := []string{adversarial(16 << 10)}, []string{adversarial(1 << 20)}
 	d.Scan(large) // grow the scratch once
 	a := testing.AllocsPerRun(3, func() { d.Scan(small) })

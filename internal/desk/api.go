@@ -487,20 +487,28 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func (d *Desk) apiReports(c *gin.Context) {
+// reportWindow reads since, until and limit into q; false: refused (400).
+func (d *Desk) reportWindow(c *gin.Context, q *store.ReportQuery) bool {
 	now := d.now()
-	q := store.ReportQuery{App: c.Query("app"), User: c.Query("user"), Category: c.Query("category"), Cursor: c.Query("cursor")}
 	var err error
 	if q.Since, err = parseTime(c.Query("since"), now); err != nil {
 		badRequest(c, "since: "+err.Error())
-		return
+		return false
 	}
 	if q.Until, err = parseTime(c.Query("until"), now); err != nil {
 		badRequest(c, "until: "+err.Error())
-		return
+		return false
 	}
 	if q.Limit, err = atoiLimit(c.Query("limit")); err != nil {
 		badRequest(c, err.Error())
+		return false
+	}
+	return true
+}
+
+func (d *Desk) apiReports(c *gin.Context) {
+	q := store.ReportQuery{App: c.Query("app"), User: c.Query("user"), Category: c.Query("category"), Cursor: c.Query("cursor")}
+	if !d.reportWindow(c, &q) {
 		return
 	}
 	if q.User != "" && q.App == "" {
@@ -532,19 +540,8 @@ func (d *Desk) apiReports(c *gin.Context) {
 // app's own text (system and developer prompts), recorded under the
 // reserved user store.OperatorUser, newest first.
 func (d *Desk) apiAppReports(c *gin.Context) {
-	now := d.now()
 	q := store.ReportQuery{App: c.Param("app"), User: store.OperatorUser, Category: c.Query("category"), Cursor: c.Query("cursor")}
-	var err error
-	if q.Since, err = parseTime(c.Query("since"), now); err != nil {
-		badRequest(c, "since: "+err.Error())
-		return
-	}
-	if q.Until, err = parseTime(c.Query("until"), now); err != nil {
-		badRequest(c, "until: "+err.Error())
-		return
-	}
-	if q.Limit, err = atoiLimit(c.Query("limit")); err != nil {
-		badRequest(c, err.Error())
+	if !d.reportWindow(c, &q) {
 		return
 	}
 	page, err := d.opt.Store.Reports(c.Request.Context(), q)

@@ -20,11 +20,13 @@ import (
 	"github.com/aupguard/aupguard/internal/enforce"
 	"github.com/aupguard/aupguard/internal/evidence"
 	"github.com/aupguard/aupguard/internal/identity"
+	"github.com/aupguard/aupguard/internal/metrics"
 	"github.com/aupguard/aupguard/internal/policy"
 	"github.com/aupguard/aupguard/internal/privacy"
 	"github.com/aupguard/aupguard/internal/server"
 	"github.com/aupguard/aupguard/internal/store"
 	_ "github.com/aupguard/aupguard/internal/store/all" // bolt:// and redis:// stores
+	"github.com/aupguard/aupguard/internal/webhook"
 	"github.com/aupguard/aupguard/middleware"
 )
 
@@ -123,6 +125,7 @@ type gateway struct {
 	enforcer *enforce.Enforcer
 	policies *evidence.PolicyArchive // every version loaded, kept in the store for evidence bundles
 	privacy  *privacy.Service
+	webhooks *webhook.Notifier
 	closers  []func() error
 }
 
@@ -227,6 +230,12 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 		return nil, err
 	}
 	registerPrivacyMetrics(g.server.Registry(), g.privacy)
+	if err := metrics.Register(g.server.Registry(), metrics.Sources{
+		Enforcement: enf.Metrics(), SpoolDepth: enf.Spooled, StoreUp: enf.StoreUp,
+		Webhooks: g.webhooks.Stats, Policy: eng.Metrics(), PolicyHash: eng.Hash,
+	}); err != nil {
+		return nil, err
+	}
 	return g, nil
 }
 

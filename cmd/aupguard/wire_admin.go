@@ -28,6 +28,7 @@ func wireWebhooks(g *gateway, cfg *config.Config, log *slog.Logger, enf *enforce
 	if err != nil {
 		return nil, err
 	}
+	g.webhooks = wh
 	g.closers = append(g.closers, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), webhookDrain)
 		defer cancel()

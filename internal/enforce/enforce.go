@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/aupguard/aupguard/internal/config"
+	"github.com/aupguard/aupguard/internal/metrics"
 	"github.com/aupguard/aupguard/internal/store"
 )
 
@@ -66,6 +67,7 @@ type Enforcer struct {
 
 	lim   limiter
 	spool *spool
+	m     metrics.Enforcement
 
 	resyncNow chan struct{}
 	replayNow chan struct{}
@@ -197,6 +199,9 @@ func (e *Enforcer) Report(ctx context.Context, r store.Report, escalation string
 		cancel()
 		if err == nil {
 			e.set(r.App, r.User, res.Standing, false)
+			if !res.Duplicate {
+				e.counted(r, res)
+			}
 			return res.Standing, nil
 		}
 		if errors.Is(err, store.ErrInvalid) {
@@ -205,11 +210,36 @@ func (e *Enforcer) Report(ctx context.Context, r store.Report, escalation string
 		e.markDown("report", err)
 	}
 	if err := e.spool.append(r); err != nil {
+		e.m.SpoolFailed.Add(1)
 		return store.Standing{}, fmt.Errorf("enforce: store down and spool failed, report %s lost: %w", r.ID, err)
 	}
+	e.m.Spooled.Add(1)
+	e.counted(r, store.AddResult{})
 	e.kick(e.replayNow)
 	return e.escalateLocally(r, now), nil
 }
+
+// counted counts a report once, when stored or spooled (a replay counts
+// only the escalation the store applies then), once per category.
+func (e *Enforcer) counted(r store.Report, res store.AddResult) {
+	if len(r.Categories) == 0 {
+		e.m.Reports.Inc("none", r.Action, r.Source)
+	}
+	for _, c := range r.Categories {
+		e.m.Reports.Inc(c, r.Action, r.Source)
+	}
+	e.countEscalation(res)
+}
+
+// countEscalation counts an automatic suspension or ban the store applied.
+func (e *Enforcer) countEscalation(res store.AddResult) {
+	if res.Action != nil && !res.Duplicate {
+		e.m.Escalations.Inc(res.Action.Action)
+	}
+}
+
+// Metrics are the enforcer's counters (internal/metrics reads them).
+func (e *Enforcer) Metrics() *metrics.Enforcement { return &e.m }
 
 // escalateLocally applies a recommended sanction to the cache while the
 // store cannot; the replayed report makes it durable (and the store's
@@ -331,6 +361,7 @@ func (e *Enforcer) resync(ctx context.Context) error {
 }
 
 func (e *Enforcer) markDown(what string, err error) {
+	e.m.StoreErrors.Inc(what)
 	if e.up.Swap(false) {
 		e.log.Warn("store unavailable", "during", what, "err", err)
 	}

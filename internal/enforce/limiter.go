@@ -136,7 +136,7 @@ func (l *limiter) take(ctx context.Context, k lkey, perMin int) (bool, time.Dura
 	g, retry, err := l.e.st.Take(sctx, k.storeKey(), store.Limit{PerMinute: perMin}, lease+b.debt)
 	cancel()
 	if err != nil {
-		l.e.markDown("rate limit", err)
+		l.e.markDown("rate_limit", err)
 		return b.local(now, perMin)
 	}
 	if g <= b.debt {

@@ -202,6 +202,7 @@ func (e *Enforcer) replayFile(ctx context.Context, path string) error {
 		cancel()
 		if errors.Is(err, store.ErrInvalid) {
 			e.log.Error("spool: invalid report dropped", "id", r.ID, "err", err)
+			e.m.SpoolInvalid.Add(1)
 			continue
 		}
 		if err != nil {
@@ -209,6 +210,10 @@ func (e *Enforcer) replayFile(ctx context.Context, path string) error {
 			return err
 		}
 		e.set(r.App, r.User, res.Standing, false)
+		if !res.Duplicate { // a line of a file interrupted mid-replay counts once
+			e.m.Replayed.Add(1)
+			e.countEscalation(res)
+		}
 	}
 	err = sc.Err()
 	f.Close()

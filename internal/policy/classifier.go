@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aupguard/aupguard/internal/detect"
+	"github.com/aupguard/aupguard/internal/metrics"
 )
 
 // Classifier modes.
@@ -104,6 +105,7 @@ type Verdict struct {
 type Classifier struct {
 	opt ClassifierOptions
 	hc  *http.Client
+	m   *metrics.Classifier // the engine's counters; nil: not counted
 }
 
 // NewClassifier validates the options and fills in defaults.
@@ -169,6 +171,16 @@ func (c *Classifier) Mode() string { return c.opt.Mode }
 // VerdictError with Err set. With zdr, a guard-model request carries
 // OpenRouter's zero-data-retention routing like the request it judges.
 func (c *Classifier) Classify(ctx context.Context, texts []string, zdr bool) Verdict {
+	start := time.Now()
+	v := c.classify(ctx, texts, zdr)
+	if c.m != nil {
+		c.m.Latency.Observe(time.Since(start))
+		c.m.Calls.Inc(v.Verdict)
+	}
+	return v
+}
+
+func (c *Classifier) classify(ctx context.Context, texts []string, zdr bool) Verdict {
 	ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
 	defer cancel()
 	text := joinCapped(texts, c.opt.MaxChars)

@@ -28,6 +28,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
 	"github.com/aupguard/aupguard/internal/detect"
+	"github.com/aupguard/aupguard/internal/metrics"
 	"github.com/aupguard/aupguard/internal/wire"
 )
 
@@ -78,6 +79,7 @@ type Engine struct {
 
 	cur atomic.Pointer[state]
 	mu  sync.Mutex // serialises loads
+	m   metrics.Policy
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -120,6 +122,7 @@ func New(ctx context.Context, opt Options) (*Engine, error) {
 		if err != nil {
 			return nil, err
 		}
+		c.m = &e.m.Classifier
 		e.cls = c
 	}
 	st, err := e.load(ctx)
@@ -146,6 +149,10 @@ func (e *Engine) Close() error {
 	return nil
 }
 
+// Metrics are the engine's counters: reloads and the guard model's calls
+// (internal/metrics reads them).
+func (e *Engine) Metrics() *metrics.Policy { return &e.m }
+
 // Hash is the version hash of the bundle in force.
 func (e *Engine) Hash() string { return e.cur.Load().hash }
 
@@ -160,9 +167,11 @@ func (e *Engine) Reload(ctx context.Context) error {
 	old := e.cur.Load()
 	st, err := e.load(ctx)
 	if err != nil {
+		e.m.ReloadsFailed.Add(1)
 		e.log.Error("policy reload failed; keeping the bundle in force", "err", err, "policy_hash", old.hash)
 		return err
 	}
+	e.m.ReloadsOK.Add(1)
 	e.loaded(st)
 	if st.hash == old.hash {
 		return nil
@@ -174,6 +183,7 @@ func (e *Engine) Reload(ctx context.Context) error {
 
 // loaded tells OnLoad of a version about to be published.
 func (e *Engine) loaded(st *state) {
+	e.m.LoadedAt.Store(time.Now().Unix())
 	if e.opt.OnLoad != nil {
 		e.opt.OnLoad(st.hash, st.files)
 	}

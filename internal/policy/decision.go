@@ -35,6 +35,39 @@ type Subject struct {
 	OperatorRoles []string `json:"operator_roles,omitempty"`
 }
 
+// opaqueByDesign are the non-text kinds that are not unscanned media: a
+// provider's encrypted reasoning, which only the model that wrote it reads
+// back (Responses reasoning.encrypted_content, Anthropic redacted_thinking).
+var opaqueByDesign = map[string]bool{"reasoning.encrypted": true, "redacted_thinking": true}
+
+// Unscanned is input.unscanned without its total: the request's parts no
+// detector reads (images, audio, video, files, documents, token arrays),
+// by kind, from Subject.NonText; nil when there is none.
+func Unscanned(nonText map[string]int) map[string]int {
+	var out map[string]int
+	for k, n := range nonText {
+		if opaqueByDesign[k] || n <= 0 {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]int, len(nonText))
+		}
+		out[k] = n
+	}
+	return out
+}
+
+// hasUnscanned reports whether Unscanned(nonText) is not empty, without
+// building it.
+func hasUnscanned(nonText map[string]int) bool {
+	for k, n := range nonText {
+		if !opaqueByDesign[k] && n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Decision is the typed result of data.aup.decision (or output_decision).
 type Decision struct {
 	ID         string   `json:"decision_id"`
@@ -55,6 +88,10 @@ type Decision struct {
 	DryRun      bool   `json:"dry_run,omitempty"`
 	WouldAction Action `json:"would_action,omitempty"`
 	PolicyHash  string `json:"policy_hash"`
+	// Unscanned counts the request's parts no detector read, by kind
+	// (Unscanned), whatever the action; nil when there were none. Filled by
+	// the engine, not the policy.
+	Unscanned map[string]int `json:"unscanned,omitempty"`
 	// Operator is decision.operator: what the operator's own text (system
 	// and developer prompts) violates, to be recorded against the app, never
 	// the end user. nil when it decides nothing.

@@ -62,6 +62,13 @@ type Options struct {
 	NoModel bool
 	// Classifier is the optional guard-model tier; nil or Mode "off" disables it.
 	Classifier *ClassifierOptions
+	// Unscanned, when set, replaces data.aup.unscanned.action (config
+	// policy.unscanned): what a request carrying media no detector reads
+	// gets, allow, flag or block.
+	Unscanned Action
+	// AppUnscanned sets data.aup.apps.NAME.unscanned.action per app
+	// (config apps[].unscanned).
+	AppUnscanned map[string]Action
 	// OnLoad, when set, is called with the hash and files of every bundle
 	// version loaded successfully (the first load and every reload, an
 	// unchanged bundle too), before that version decides anything, so a
@@ -97,6 +104,9 @@ type state struct {
 	// input without signals exactly like fastAllow does, so such inputs skip
 	// Rego (see fastpath.go).
 	fast bool
+	// unscannedActs: some app's data.aup.unscanned action is not allow,
+	// so a request with unscanned media never takes the fast path.
+	unscannedActs bool
 	// modelFlag: learned-tier scores below it are signal-free for the fast
 	// path (data.aup.settings.model.flag; 0 when absent or not a number).
 	modelFlag float64
@@ -265,6 +275,11 @@ func (e *Engine) load(ctx context.Context) (*state, error) {
 	if err := mergeDryRun(data, e.opt.DryRun); err != nil {
 		return nil, err
 	}
+	mergeUnscanned(data, e.opt.Unscanned, e.opt.AppUnscanned)
+	acts, err := checkUnscanned(data)
+	if err != nil {
+		return nil, err
+	}
 	comp := ast.NewCompiler().WithStrict(true).WithEnablePrintStatements(false)
 	if comp.Compile(mods); comp.Failed() {
 		return nil, fmt.Errorf("policy: compile: %w", comp.Errors)
@@ -290,6 +305,7 @@ func (e *Engine) load(ctx context.Context) (*state, error) {
 	// A bundle must decide a plain request (probed for every app in data);
 	// the Go fast path stands in for it only if its Rego is the bundled
 	// policy's (fastpath.go).
+	st.unscannedActs = acts
 	fast, why, err := fastPath(ctx, st, b, appNames(data))
 	if err != nil {
 		return nil, err
@@ -332,13 +348,13 @@ func checkDryRun(data map[string]any, list []string) error {
 	cats, _ := aup["categories"].(map[string]any)
 	pii, _ := aup["pii"].(map[string]any)
 	for _, c := range list {
-		if c == DryRunAll || cats[c] != nil {
+		if c == DryRunAll || c == UnscannedCategory || cats[c] != nil {
 			continue
 		}
 		if k, ok := strings.CutPrefix(c, "pii_"); ok && pii[k] != nil {
 			continue
 		}
-		return fmt.Errorf("policy: dry_run: %q is not a category of data.aup.categories, pii_KIND or %q", c, DryRunAll)
+		return fmt.Errorf("policy: dry_run: %q is not a category of data.aup.categories, pii_KIND, %q or %q", c, UnscannedCategory, DryRunAll)
 	}
 	return nil
 }
@@ -435,7 +451,8 @@ func (e *Engine) Decide(ctx context.Context, s Subject, sig detect.Signals, by *
 func (e *Engine) decide(ctx context.Context, st *state, pq *rego.PreparedEvalQuery, m *memo, s Subject, sig detect.Signals, by *ByAuthor, v *Verdict) (Decision, error) {
 	var d Decision
 	switch {
-	case st.fast && v == nil && signalFreeBelow(sig, st.modelFlag) && by.signalFree():
+	case st.fast && v == nil && signalFreeBelow(sig, st.modelFlag) && by.signalFree() &&
+		!(st.unscannedActs && hasUnscanned(s.NonText)):
 		d = fastAllow()
 	case v == nil && st.use.memo:
 		k := st.use.key(s, sig, by)
@@ -455,6 +472,9 @@ func (e *Engine) decide(ctx context.Context, st *state, pq *rego.PreparedEvalQue
 	}
 	d.ID = NewID()
 	d.PolicyHash = st.hash
+	if pq == &st.req {
+		d.Unscanned = Unscanned(s.NonText)
+	}
 	if len(d.Redactions) > 0 {
 		det, kinds := st.det, d.Redactions
 		d.Redact = func(t string) string { return det.Redact(t, kinds) }

@@ -184,6 +184,9 @@ func probeFastPath(ctx context.Context, st *state, apps []string) (bool, error) 
 	want := fastAllow()
 	same := true
 	for _, s := range probeSubjects(apps) {
+		if st.unscannedActs && hasUnscanned(s.NonText) {
+			continue // never fast-pathed (decide)
+		}
 		for _, sig := range probeSignals() {
 			for _, pq := range []struct {
 				name string

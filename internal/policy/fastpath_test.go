@@ -78,7 +78,10 @@ func TestFastPathEqualsPolicy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d.ID, d.PolicyHash = "", ""
+			if !reflect.DeepEqual(d.Unscanned, Unscanned(s.NonText)) {
+				t.Fatalf("variant %d: decision counts unscanned %v, request has %v", v, d.Unscanned, s.NonText)
+			}
+			d.ID, d.PolicyHash, d.Unscanned = "", "", nil
 			if !reflect.DeepEqual(d, want) {
 				t.Fatalf("variant %d, engine for %+v: got %+v", v, s, d)
 			}

@@ -31,6 +31,7 @@ func inputValueBy(s Subject, sig detect.Signals, by *ByAuthor, v *Verdict) ast.V
 	}
 	items := [][2]*ast.Term{
 		ast.Item(ast.InternedTerm("subject"), subjectTerm(s)),
+		ast.Item(ast.InternedTerm("unscanned"), unscannedTerm(s.NonText)),
 		ast.Item(ast.InternedTerm("signals"), signalsTerm(sig)),
 		ast.Item(ast.InternedTerm("by_author"), ast.ObjectTerm(
 			ast.Item(ast.InternedTerm("operator"), signalsTerm(by.Operator)),
@@ -46,6 +47,22 @@ func inputValueBy(s Subject, sig detect.Signals, by *ByAuthor, v *Verdict) ast.V
 		)))
 	}
 	return ast.NewObject(items...)
+}
+
+// unscannedTerm is input.unscanned: Unscanned(nonText) with its total,
+// {"total": 0} when there is none.
+func unscannedTerm(nonText map[string]int) *ast.Term {
+	items := make([][2]*ast.Term, 0, len(nonText)+1)
+	total := 0
+	for k, n := range nonText {
+		if opaqueByDesign[k] || n <= 0 {
+			continue
+		}
+		items = append(items, ast.Item(ast.StringTerm(k), ast.IntNumberTerm(n)))
+		total += n
+	}
+	items = append(items, ast.Item(ast.InternedTerm("total"), ast.IntNumberTerm(total)))
+	return ast.ObjectTerm(items...)
 }
 
 func subjectTerm(s Subject) *ast.Term {

@@ -31,6 +31,8 @@ const memoMax = 4096 // entries per bundle version; the map is dropped when full
 
 var subjectFields = [...]string{"app", "end_user", "standing", "strikes", "reports", "zdr", "endpoint", "model", "non_text", "operator_roles"}
 
+const nonTextField = 8 // subjectFields[nonTextField] == "non_text"
+
 var signalFields = [...]string{"categories", "pii", "safe_context", "length", "model"}
 
 // authorFields are the keys of input.by_author, in ByAuthor's order.
@@ -71,6 +73,10 @@ func analyseInput(mods map[string]*ast.Module) inputUse {
 					}
 				}
 			}
+			return
+		case "unscanned":
+			// input.unscanned is a function of subject.non_text.
+			u.subject[nonTextField] = true
 			return
 		default:
 			// input.classifier is only set for verdicts, which bypass the

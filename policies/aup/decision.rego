@@ -13,6 +13,7 @@
 #
 #   Input:
 #     subject:    {app, end_user, standing, strikes, reports, zdr, endpoint, model, non_text, operator_roles}
+#     unscanned:  {KIND: count, total: n} the end user's parts no detector reads (below)
 #     signals:    {categories: {ID: {score, rules}}, pii: {KIND: count}, safe_context: [..], length}
 #                 (the end user's own text only)
 #     by_author:  {operator: SIGNALS, model: SIGNALS, tool: SIGNALS} (same shape; empty when no such text)
@@ -107,8 +108,11 @@ _operator_hits := {id: h |
 }
 
 # Hits are the categories and PII kinds (as pii_KIND) whose action is not
-# allow, with ranks instead of names so the decision only takes maxima.
-_request_hits := object.union(
+# allow, with ranks instead of names so the decision only takes maxima;
+# a request also carries unscanned media's (below).
+_request_hits := object.union(_text_hits, _unscanned_hits)
+
+_text_hits := object.union(
 	{id: h | some id in _ids; h := _category_hit(id, _category_conf(id))},
 	{concat("", ["pii_", kind]): h | some kind, n in _pii_counts; h := _pii_hit(kind, n, _pii_conf(kind).action)},
 )
@@ -343,5 +347,42 @@ _pii_hit(kind, n, action) := h if {
 		"kind": kind,
 		"rules": [concat("", ["pii.", kind])],
 		"reason": sprintf("pii_%s: %s (%v found)", [kind, action, n]),
+	}
+}
+
+# --- unscanned media: input.unscanned, data.aup.unscanned
+
+# Parts of a request no detector reads (images, audio, video, files,
+# documents, token arrays) are counted in input.unscanned, e.g.
+# {"image_url": 2, "total": 2}. data.aup.unscanned.action (allow | flag |
+# block; an app's data.aup.apps.NAME.unscanned overrides it) says what a
+# request carrying at least one gets: allow (the default) decides it on its
+# text alone; flag reports it; block refuses it. The hit is category
+# "unscanned_media", with the strike and severity of data.aup.unscanned (0
+# and "low" by default), never an escalation.
+
+default _unscanned_total := 0
+
+_unscanned_total := input.unscanned.total
+
+default _unscanned_conf := {"action": "allow"}
+
+_unscanned_conf := object.union(data.aup.unscanned, object.get(_app, "unscanned", {}))
+
+default _unscanned_hits := {}
+
+_unscanned_hits := {"unscanned_media": h} if {
+	_unscanned_total > 0
+	rank := _action_rank[_unscanned_conf.action]
+	rank >= 2
+	kinds := sort([k | some k, _ in input.unscanned; k != "total"])
+	h := {
+		"rank": rank,
+		"severity": _severity_rank[object.get(_unscanned_conf, "severity", "low")],
+		"strike": object.get(_unscanned_conf, "strike", 0),
+		"escalation": 0,
+		"legal_hold": false,
+		"rules": [concat("", ["unscanned.", k]) | some k in kinds],
+		"reason": sprintf("unscanned_media: %s (%v parts no detector reads: %s)", [_actions[rank], _unscanned_total, concat(",", kinds)]),
 	}
 }

@@ -611,3 +611,69 @@ test_model_and_lexicon_escalate_together if {
 	d := aup.decision with input as _model_input(cats, 0.999, {"mass_casualty_weapons": 0.95})
 	d.escalation == "suspend"
 }
+
+# --- unscanned media (input.unscanned, data.aup.unscanned)
+
+_media := object.union(_input({}, {}), {"unscanned": {"image_url": 2, "total": 2}})
+
+test_unscanned_allowed_by_default if {
+	d := aup.decision with input as _media
+	d.action == "allow"
+	d.categories == []
+}
+
+test_unscanned_none_is_no_hit if {
+	d := aup.decision with input as object.union(_input({}, {}), {"unscanned": {"total": 0}})
+		with data.aup.unscanned as {"action": "block"}
+	d.action == "allow"
+}
+
+test_unscanned_block if {
+	d := aup.decision with input as _media with data.aup.unscanned as {"action": "block", "strike": 0, "severity": "low"}
+	d.action == "block"
+	d.categories == ["unscanned_media"]
+	d.rules == ["unscanned.image_url"]
+	d.strike == 0
+	d.escalation == ""
+	d.severity == "low"
+	d.reasons == ["unscanned_media: block (2 parts no detector reads: image_url)"]
+}
+
+test_unscanned_flag_with_strike if {
+	d := aup.decision with input as _media with data.aup.unscanned as {"action": "flag", "strike": 1}
+	d.action == "flag"
+	d.strike == 1
+}
+
+test_unscanned_app_override if {
+	inp := object.union(_media, {"subject": {"app": "kids"}})
+	d := aup.decision with input as inp
+		with data.aup.unscanned as {"action": "allow"}
+		with data.aup.apps as {"kids": {"unscanned": {"action": "block"}}}
+	d.action == "block"
+	web := aup.decision with input as _media
+		with data.aup.unscanned as {"action": "allow"}
+		with data.aup.apps as {"kids": {"unscanned": {"action": "block"}}}
+	web.action == "allow"
+}
+
+test_unscanned_joins_text_hits if {
+	inp := object.union(_one("hate_and_harassment", 0.99), {"unscanned": {"file": 1, "total": 1}})
+	d := aup.decision with input as inp with data.aup.unscanned as {"action": "flag"}
+	"unscanned_media" in d.categories
+	"hate_and_harassment" in d.categories
+}
+
+test_unscanned_dry_run if {
+	d := aup.decision with input as _media
+		with data.aup.unscanned as {"action": "block"}
+		with data.aup.dry_run as ["unscanned_media"]
+	d.action == "allow"
+	d.dry_run
+	d.would_action == "block"
+}
+
+test_unscanned_not_in_answers if {
+	d := aup.output_decision with input as _media with data.aup.unscanned as {"action": "block"}
+	d.action == "allow"
+}

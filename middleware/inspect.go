@@ -94,7 +94,7 @@ func Inspect(opt InspectOptions) gin.HandlerFunc {
 		if d.Violation() && opt.Enforcer != nil {
 			r := newReport(st, "request", user, opt.Digester, opt.ExcerptBytes, d.Redact)
 			r.DecisionID, r.Action, r.Categories, r.Severity = d.ID, string(d.Action), d.Categories, d.Severity
-			r.Rules, r.Strike, r.PolicyHash = d.Rules, d.Strike, d.PolicyHash
+			r.Rules, r.Strike, r.PolicyHash, r.Unscanned = d.Rules, d.Strike, d.PolicyHash, d.Unscanned
 			// Recorded even if the client has gone away meanwhile.
 			s, err := opt.Enforcer.Report(context.WithoutCancel(c.Request.Context()), r, d.Escalation)
 			if err != nil {

@@ -349,7 +349,8 @@ func checkOptions(path string, stderr io.Writer) (policy.Options, map[string][]s
 		for _, a := range cfg.Apps {
 			roles[a.Name] = a.OperatorRoles
 		}
-		return policy.Options{Dir: cfg.Policies, DryRun: cfg.Policy.DryRun}, roles, nil
+		return policy.Options{Dir: cfg.Policies, DryRun: cfg.Policy.DryRun,
+			Unscanned: cfg.Policy.Unscanned, AppUnscanned: cfg.AppUnscanned()}, roles, nil
 	}
 	var cerr *config.Error
 	if !errors.As(err, &cerr) {

@@ -169,7 +169,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 	// hold the files of every version their reports cite.
 	g.policies = evidence.NewPolicyArchive(st, log)
 	startPolicyRetries(ctx, g)
-	popt := policy.Options{Dir: cfg.Policies, Watch: cfg.Policy.Watch, DryRun: cfg.Policy.DryRun, Logger: log, OnLoad: g.policies.Put}
+	popt := policy.Options{Dir: cfg.Policies, Watch: cfg.Policy.Watch, DryRun: cfg.Policy.DryRun, Logger: log, OnLoad: g.policies.Put,
+		Unscanned: cfg.Policy.Unscanned, AppUnscanned: cfg.AppUnscanned()}
 	if c := cfg.Policy.Classifier; c != nil {
 		popt.Classifier = &policy.ClassifierOptions{
 			Mode: c.Mode, URL: c.URL, APIKey: c.APIKey, Model: c.Model, Timeout: c.Timeout,

@@ -61,6 +61,9 @@ type PolicyOptions struct {
 	DryRun     []string    `yaml:"dry_run"`
 	Watch      bool        `yaml:"watch"` // reload on file change (SIGHUP always reloads)
 	Classifier *Classifier `yaml:"classifier"`
+	// Unscanned is what a request carrying media no detector reads gets:
+	// allow | flag | block; "" keeps the bundle's data.aup.unscanned (allow).
+	Unscanned string `yaml:"unscanned"`
 }
 
 // Classifier is the optional guard-model tier.
@@ -123,6 +126,23 @@ type App struct {
 	// the app, never the end user. An app whose end users write the system
 	// prompt sets [] and then system and developer text is the end user's.
 	OperatorRoles []string `yaml:"operator_roles"`
+	// Unscanned overrides policy.unscanned for this app.
+	Unscanned string `yaml:"unscanned"`
+}
+
+// AppUnscanned lists the apps that override policy.unscanned (for
+// policy.Options.AppUnscanned); nil when none does.
+func (c *Config) AppUnscanned() map[string]string {
+	var out map[string]string
+	for _, a := range c.Apps {
+		if a.Unscanned != "" {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[a.Name] = a.Unscanned
+		}
+	}
+	return out
 }
 
 // AdminToken grants access to the admin API and desk page.

@@ -220,3 +220,31 @@ apps:
 		}
 	}
 }
+
+func TestUnscanned(t *testing.T) {
+	y := `
+policy: {unscanned: flag}
+apps:
+  - {name: web, key: web-app-key-1}
+  - {name: gallery, key: gallery-key-2, unscanned: allow}
+`
+	e := env(map[string]string{"OPENROUTER_API_KEY": "k"})
+	c, err := load([]byte(y), "t.yaml", e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Policy.Unscanned != "flag" || fmt.Sprint(c.AppUnscanned()) != "map[gallery:allow]" {
+		t.Fatalf("unscanned %q, per app %v", c.Policy.Unscanned, c.AppUnscanned())
+	}
+	if c, err := load(nil, "", env(map[string]string{"OPENROUTER_API_KEY": "k", "AUPGUARD_POLICY_UNSCANNED": "block"})); err != nil || c.Policy.Unscanned != "block" {
+		t.Fatalf("from the environment: %v %+v", err, c)
+	}
+	if c, err := load(nil, "", e); err != nil || c.Policy.Unscanned != "" || c.AppUnscanned() != nil {
+		t.Fatalf("default (the bundle's): %v %+v", err, c)
+	}
+	_, err = load([]byte("policy: {unscanned: refuse}\napps:\n  - {name: web, key: web-app-key-1, unscanned: deny}\n"), "t.yaml", e)
+	if err == nil || !strings.Contains(err.Error(), `policy.unscanned: "refuse" is not allow, flag or block`) ||
+		!strings.Contains(err.Error(), `apps[0] (web).unscanned: "deny" is not allow, flag or block`) {
+		t.Fatalf("bad values: %v", err)
+	}
+}

@@ -72,6 +72,7 @@ func (c *Config) problems() []string {
 			bad("policy.dry_run[%d] is empty", i)
 		}
 	}
+	checkUnscanned("policy.unscanned", c.Policy.Unscanned, bad)
 	if cl := c.Policy.Classifier; cl != nil {
 		switch cl.Mode {
 		case "", "off":
@@ -192,6 +193,7 @@ func (c *Config) problems() []string {
 		if a.RateLimits != nil {
 			checkRates(key+".rate_limits", *a.RateLimits)
 		}
+		checkUnscanned(key+".unscanned", a.Unscanned, bad)
 		roles := map[string]bool{}
 		for j, r := range a.OperatorRoles {
 			switch {
@@ -266,4 +268,13 @@ func validName(s string) bool {
 		return false
 	}
 	return s != ""
+}
+
+// checkUnscanned validates policy.unscanned or an app's override.
+func checkUnscanned(key, v string, bad func(string, ...any)) {
+	switch v {
+	case "", "allow", "flag", "block":
+	default:
+		bad("%s: %q is not allow, flag or block", key, v)
+	}
 }

@@ -40,6 +40,11 @@ type Policy struct {
 	ReloadsFailed atomic.Int64 // reloads that failed; the bundle in force stayed
 	LoadedAt      atomic.Int64 // Unix seconds of the last successful load
 	Classifier    Classifier
+	// UnscannedParts are the parts of decided requests no detector read:
+	// key {kind} (image_url, input_audio, file, ...).
+	UnscannedParts Tally
+	// UnscannedRequests are the decided requests carrying any: key {action}.
+	UnscannedRequests Tally
 }
 
 // Classifier is what the guard-model client counts.

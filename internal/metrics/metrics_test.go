@@ -49,6 +49,8 @@ func TestRegisterExposesEverySeries(t *testing.T) {
 	e.Spooled.Add(2)
 	p.ReloadsFailed.Add(1)
 	p.Classifier.Calls.Inc("timeout")
+	p.UnscannedParts.Add(Key{"image_url"}, 2)
+	p.UnscannedRequests.Inc("block")
 	p.Classifier.Latency.Observe(2 * time.Second)
 	reg := prometheus.NewPedanticRegistry()
 	err := Register(reg, Sources{
@@ -91,6 +93,9 @@ func TestRegisterExposesEverySeries(t *testing.T) {
 		{"aupguard_policy_reloads_total", `result="failed"`, 1},
 		{"aupguard_policy_info", `hash="abc"`, 1},
 		{"aupguard_classifier_calls_total", `verdict="timeout"`, 1},
+		{"aupguard_unscanned_parts_total", `kind="image_url"`, 2},
+		{"aupguard_unscanned_requests_total", `action="block"`, 1},
+		{"aupguard_unscanned_requests_total", `action="allow"`, 0},
 	} {
 		if !hasSample(mfs, c.name, c.labels, c.want) {
 			t.Errorf("%s{%s} != %v", c.name, c.labels, c.want)

@@ -36,6 +36,8 @@ var Names = []string{
 	"aupguard_policy_loaded_timestamp_seconds",
 	"aupguard_classifier_calls_total",
 	"aupguard_classifier_duration_seconds",
+	"aupguard_unscanned_parts_total",
+	"aupguard_unscanned_requests_total",
 }
 
 var (
@@ -66,6 +68,10 @@ var (
 	dClsCalls = prometheus.NewDesc("aupguard_classifier_calls_total",
 		"Guard-model calls, by verdict: safe, unsafe, timeout (no verdict within policy.classifier.timeout), error.",
 		[]string{"verdict"}, nil)
+	dUnscannedParts = prometheus.NewDesc("aupguard_unscanned_parts_total",
+		"Parts of decided requests no detector read (images, audio, files, ...), by kind.", []string{"kind"}, nil)
+	dUnscannedReqs = prometheus.NewDesc("aupguard_unscanned_requests_total",
+		"Decided requests carrying parts no detector read, by the decision's action (policy.unscanned).", []string{"action"}, nil)
 	dClsLatency = prometheus.NewDesc("aupguard_classifier_duration_seconds",
 		"Time of each guard-model call, whatever its verdict.", nil, nil)
 )
@@ -79,7 +85,7 @@ type collector struct{ s Sources }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dReports, dEscalations, dStoreErrors, dStoreUp, dSpoolDepth, dSpool,
-		dWebhooks, dReloads, dPolicyInfo, dLoadedAt, dClsCalls, dClsLatency} {
+		dWebhooks, dReloads, dPolicyInfo, dLoadedAt, dClsCalls, dClsLatency, dUnscannedParts, dUnscannedReqs} {
 		ch <- d
 	}
 }
@@ -147,6 +153,17 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		for _, n := range p.Classifier.Calls.Snapshot() {
 			if !seen[n.Key[0]] {
 				counter(dClsCalls, n.N, n.Key[0])
+			}
+		}
+		for _, n := range p.UnscannedParts.Snapshot() {
+			counter(dUnscannedParts, n.N, n.Key[0])
+		}
+		for _, a := range []string{"allow", "flag", "block"} {
+			counter(dUnscannedReqs, p.UnscannedRequests.Get(a), a)
+		}
+		for _, n := range p.UnscannedRequests.Snapshot() {
+			if a := n.Key[0]; a != "allow" && a != "flag" && a != "block" {
+				counter(dUnscannedReqs, n.N, a)
 			}
 		}
 		count, sum, buckets := p.Classifier.Latency.Snapshot()

@@ -65,10 +65,10 @@ type Options struct {
 	// Unscanned, when set, replaces data.aup.unscanned.action (config
 	// policy.unscanned): what a request carrying media no detector reads
 	// gets, allow, flag or block.
-	Unscanned Action
+	Unscanned string
 	// AppUnscanned sets data.aup.apps.NAME.unscanned.action per app
-	// (config apps[].unscanned).
-	AppUnscanned map[string]Action
+	// (config apps[].unscanned; "" keeps the global one).
+	AppUnscanned map[string]string
 	// OnLoad, when set, is called with the hash and files of every bundle
 	// version loaded successfully (the first load and every reload, an
 	// unchanged bundle too), before that version decides anything, so a
@@ -382,7 +382,15 @@ func (e *Engine) CheckRequest(ctx context.Context, s Subject, texts []wire.Text)
 		cv := e.cls.Classify(ctx, user, s.ZDR)
 		v = &cv
 	}
-	return e.decide(ctx, st, &st.req, st.reqMemo, s, sig, by, v)
+	d, err := e.decide(ctx, st, &st.req, st.reqMemo, s, sig, by, v)
+	if err == nil && d.Unscanned != nil {
+		// Counted here, once per request (a parallel verdict decides it again).
+		for k, n := range d.Unscanned {
+			e.m.UnscannedParts.Add(metrics.Key{k}, int64(n))
+		}
+		e.m.UnscannedRequests.Inc(string(d.Action))
+	}
+	return d, err
 }
 
 // scanAuthor scans the texts of input.by_author[authorFields[a]]. No text,
@@ -472,7 +480,7 @@ func (e *Engine) decide(ctx context.Context, st *state, pq *rego.PreparedEvalQue
 	}
 	d.ID = NewID()
 	d.PolicyHash = st.hash
-	if pq == &st.req {
+	if pq == &st.req && hasUnscanned(s.NonText) {
 		d.Unscanned = Unscanned(s.NonText)
 	}
 	if len(d.Redactions) > 0 {

@@ -11,7 +11,7 @@ const UnscannedCategory = "unscanned_media"
 
 // mergeUnscanned writes the engine's options over data.aup.unscanned.action
 // and data.aup.apps.NAME.unscanned.action.
-func mergeUnscanned(data map[string]any, global Action, apps map[string]Action) {
+func mergeUnscanned(data map[string]any, global string, apps map[string]string) {
 	if global == "" && len(apps) == 0 {
 		return
 	}
@@ -20,13 +20,13 @@ func mergeUnscanned(data map[string]any, global Action, apps map[string]Action) 
 		aup = map[string]any{}
 		data["aup"] = aup
 	}
-	set := func(parent map[string]any, a Action) {
+	set := func(parent map[string]any, a string) {
 		u, ok := parent["unscanned"].(map[string]any)
 		if !ok {
 			u = map[string]any{}
 			parent["unscanned"] = u
 		}
-		u["action"] = string(a)
+		u["action"] = a
 	}
 	if global != "" {
 		set(aup, global)

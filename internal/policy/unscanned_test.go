@@ -41,9 +41,9 @@ func TestUnscannedNeverFastPathed(t *testing.T) {
 	media := subj
 	media.NonText = map[string]int{"image_url": 2}
 	for _, opt := range []Options{
-		{Unscanned: Block},
-		{AppUnscanned: map[string]Action{"web": Block}},
-		{Unscanned: Flag, AppUnscanned: map[string]Action{"kids": Allow}},
+		{Unscanned: "block"},
+		{AppUnscanned: map[string]string{"web": "block"}},
+		{Unscanned: "flag", AppUnscanned: map[string]string{"kids": "allow"}},
 	} {
 		e := newEngine(t, opt)
 		st := e.cur.Load()
@@ -51,7 +51,7 @@ func TestUnscannedNeverFastPathed(t *testing.T) {
 			t.Fatalf("%+v: fast %v, unscannedActs %v", opt, st.fast, st.unscannedActs)
 		}
 		want := Block
-		if opt.Unscanned == Flag {
+		if opt.Unscanned == "flag" {
 			want = Flag
 		}
 		for range 2 { // the second time from the memo
@@ -86,7 +86,7 @@ func TestUnscannedNeverFastPathed(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantKids := want
-		if opt.AppUnscanned["kids"] == Allow || opt.Unscanned == "" {
+		if opt.AppUnscanned["kids"] == "allow" || opt.Unscanned == "" {
 			wantKids = Allow
 		}
 		if d.Action != wantKids {

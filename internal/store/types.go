@@ -89,6 +89,9 @@ type Report struct {
 	Length     int       `json:"length"`            // bytes of content
 	Excerpt    string    `json:"excerpt,omitempty"` // short redacted excerpt; never in ZDR mode
 	ZDR        bool      `json:"zdr,omitempty"`
+	// Unscanned counts the request's parts no detector read (images,
+	// audio, files, ...), by kind; empty when there were none.
+	Unscanned map[string]int `json:"unscanned,omitempty"`
 	// Escalation is the sanction the policy recommended with this report:
 	// "", "suspend" or "ban". Kept with the report so a spooled report
 	// replays with the same effect.

@@ -336,6 +336,19 @@ func TestGrafanaDashboardSeriesAreExposed(t *testing.T) {
 	if code, _ := e.chat(t, "dash-2", false, map[string]string{"X-Fake-Answer": harmfulAnswer}); code != 403 {
 		t.Fatalf("refused answer: %d", code)
 	}
+	req, _ := http.NewRequest("POST", e.proxy+"/api/v1/chat/completions", strings.NewReader(`{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":[`+
+		`{"type":"text","text":"What is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]}]}`))
+	req.Header.Set("Authorization", "Bearer web-app-key-1")
+	req.Header.Set("X-AUP-End-User", "dash-3")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("a request with an image under the default (allow): %d", resp.StatusCode)
+	}
 	exposed := map[string]bool{}
 	for _, s := range scrape(t, e.admin) {
 		exposed[s.name] = true

@@ -44,6 +44,14 @@ import (
 //     and would are max({0}) = 0. The result is action allow, no categories,
 //     severity "", strike 0 * f = 0, no reasons, rules or redactions, no
 //     escalation, legal_hold false, dry_run false: fastAllow.
+//   - _request_hits also holds _unscanned_hits, which is {} unless
+//     input.unscanned.total > 0 and the app's data.aup.unscanned action
+//     (global, merged with data.aup.apps[app].unscanned) is flag or block.
+//     So the proof holds only for input without unscanned media, or when
+//     no unscanned action in data acts: decide never takes the fast path
+//     for a request with unscanned media when one does (state.unscannedActs,
+//     from checkUnscanned at load, which also refuses any action but
+//     allow, flag or block), and probeFastPath skips those subjects.
 //   - decision.operator iterates input.by_author.operator.categories, empty
 //     for signal-free input, so it is allow with nothing named, which
 //     decodeOperator turns into nil, as in fastAllow.

@@ -363,22 +363,27 @@ func checkOptions(path string, stderr io.Writer) (policy.Options, map[string][]s
 	var min struct {
 		Policies string `yaml:"policies"`
 		Policy   struct {
-			DryRun []string `yaml:"dry_run"`
+			DryRun    []string `yaml:"dry_run"`
+			Unscanned string   `yaml:"unscanned"`
 		} `yaml:"policy"`
 		Apps []struct {
 			Name          string   `yaml:"name"`
 			OperatorRoles []string `yaml:"operator_roles"`
+			Unscanned     string   `yaml:"unscanned"`
 		} `yaml:"apps"`
 	}
 	if yerr := yaml.Unmarshal(raw, &min); yerr != nil {
 		return policy.Options{}, nil, err
 	}
-	roles := map[string][]string{}
+	roles, unscanned := map[string][]string{}, map[string]string{}
 	for _, a := range min.Apps {
 		if a.OperatorRoles != nil {
 			roles[a.Name] = a.OperatorRoles
 		}
+		if a.Unscanned != "" {
+			unscanned[a.Name] = a.Unscanned // the policy engine validates it
+		}
 	}
-	fmt.Fprintf(stderr, "aupguard check: warning: %v\naupguard check: using only policies, policy.dry_run and apps[].operator_roles from %s\n", err, path)
-	return policy.Options{Dir: min.Policies, DryRun: min.Policy.DryRun}, roles, nil
+	fmt.Fprintf(stderr, "aupguard check: warning: %v\naupguard check: using only policies, policy.dry_run, policy.unscanned and apps[].operator_roles and .unscanned from %s\n", err, path)
+	return policy.Options{Dir: min.Policies, DryRun: min.Policy.DryRun, Unscanned: min.Policy.Unscanned, AppUnscanned: unscanned}, roles, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/aupguard/aupguard/internal/answer"
+	"github.com/aupguard/aupguard/internal/authguard"
 	"github.com/aupguard/aupguard/internal/config"
 	"github.com/aupguard/aupguard/internal/enforce"
 	"github.com/aupguard/aupguard/internal/evidence"
@@ -123,6 +124,7 @@ type gateway struct {
 	enforcer *enforce.Enforcer
 	policies *evidence.PolicyArchive // every version loaded, kept in the store for evidence bundles
 	privacy  *privacy.Service
+	guard    *authguard.Guard // failed-authentication throttle; its counters are methods
 	closers  []func() error
 }
 
@@ -147,6 +149,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 	}
 	g.store = st
 	g.closers = append(g.closers, st.Close)
+	if g.guard, err = authguard.New(authguard.Options{Store: st, Config: cfg.AuthThrottle, Logger: log}); err != nil {
+		return nil, err
+	}
 
 	keys, err := identity.LoadKeys(ctx, cfg.Secrets.PseudonymKey, cfg.Secrets.DigestKey, st)
 	if err != nil {
@@ -221,7 +226,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 
 	g.server, err = server.New(server.Options{
 		Config: cfg, Policy: eng, Enforcer: reporting, Pseudonymizer: pseudo, Digester: digest, Logger: log,
-		Ready: enf.Ready, Admin: admin, OnResponse: onResponse,
+		Ready: enf.Ready, Admin: admin, OnResponse: onResponse, AuthGuard: g.guard,
 	})
 	if err != nil {
 		return nil, err

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/aupguard/aupguard/internal/authguard"
 	"github.com/aupguard/aupguard/internal/config"
 	"github.com/aupguard/aupguard/internal/proxy"
 	"github.com/aupguard/aupguard/middleware"
@@ -47,6 +48,8 @@ type Options struct {
 	Admin func(*gin.Engine)
 	// OnResponse may wrap upstream responses (answer checks).
 	OnResponse func(c *gin.Context, st *middleware.State, resp *http.Response) error
+	// AuthGuard throttles app-key guessing; nil: no throttle.
+	AuthGuard *authguard.Guard
 }
 
 // Server is the gateway.
@@ -107,6 +110,7 @@ func New(opt Options) (*Server, error) {
 	s.health(s.proxyH)
 	// The pipeline, in order (DESIGN.md "Data flow of one request").
 	s.proxyH.NoRoute(
+		middleware.AuthThrottle(opt.AuthGuard),
 		middleware.Auth(apps, nil), // "no apps" is among config.Warnings, logged at start
 		middleware.Route(middleware.RouteOptions{AllowPaths: cfg.AllowPaths}),
 		// read_header_timeout bounds the body read too (no ReadTimeout on

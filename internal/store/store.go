@@ -70,6 +70,15 @@ type Store interface {
 	// (Redis); the embedded store's are process-local.
 	Shared() bool
 
+	// AddAuthFailure counts one failed authentication under key (a client
+	// address or network prefix) at now and returns the failures counted;
+	// a record whose last failure is more than forget old starts again from
+	// zero. Shared like Take: across replicas on Redis, process-local embedded.
+	AddAuthFailure(ctx context.Context, key string, forget time.Duration) (failures int, err error)
+	// AuthFailures reads what AddAuthFailure counted under key and the time
+	// of the last failure; 0 and the zero time when none (or forgotten).
+	AuthFailures(ctx context.Context, key string, forget time.Duration) (failures int, last time.Time, err error)
+
 	// GetOrCreateSecret returns the secret called name, creating it with gen
 	// when absent. The first writer wins: every caller, on every replica,
 	// gets the same bytes.

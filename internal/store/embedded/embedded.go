@@ -103,6 +103,7 @@ type Store struct {
 
 	rlMu sync.Mutex
 	tats map[string]int64
+	auth map[string]authRec // failed authentications (authfail.go), under rlMu
 }
 
 type sub struct {

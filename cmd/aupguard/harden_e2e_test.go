@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -180,4 +181,127 @@ func TestAuthThrottleAdminAndDesk(t *testing.T) {
 	if r.status != 429 || !strings.Contains(r.body, "Too many failed sign-ins") || r.retry == "" {
 		t.Fatalf("locked sign-in: %d %q %s", r.status, r.retry, r.body)
 	}
+}
+
+// hardCookie signs in at admin and returns the session cookie.
+func hardCookie(t *testing.T, admin string) string {
+	t.Helper()
+	req, _ := http.NewRequest("POST", admin+"/desk/login", strings.NewReader(url.Values{"token": {hardToken}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == "aupguard_desk" && c.Value != "" {
+			return c.Value
+		}
+	}
+	t.Fatalf("sign-in: %d, no cookie", resp.StatusCode)
+	return ""
+}
+
+var hardCSRF = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// hardPage GETs a desk page with the cookie: 200 signed in, 303 to the
+// sign-in page when not.
+func hardPage(t *testing.T, admin, cookie string) (int, string) {
+	t.Helper()
+	r := hardDo(t, "GET", admin+"/desk/", "192.0.2.10", map[string]string{"Cookie": "aupguard_desk=" + cookie}, "")
+	return r.status, r.body
+}
+
+func hardSignOut(t *testing.T, admin, cookie string) {
+	t.Helper()
+	code, page := hardPage(t, admin, cookie)
+	m := hardCSRF.FindStringSubmatch(page)
+	if code != 200 || m == nil {
+		t.Fatalf("desk page: %d", code)
+	}
+	r := hardDo(t, "POST", admin+"/desk/logout", "192.0.2.10", map[string]string{
+		"Cookie": "aupguard_desk=" + cookie, "Content-Type": "application/x-www-form-urlencoded"}, url.Values{"csrf": {m[1]}}.Encode())
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("sign-out: %d %s", r.status, r.body)
+	}
+}
+
+// A desk session signed out on one replica is dead on the other at once,
+// and on a replica started afterwards; one not signed out works on both.
+func TestDeskSignOutHoldsOnEveryReplica(t *testing.T) {
+	_, admins, _, srv := hardGateways(t, 2, "")
+	out, kept := hardCookie(t, admins[0]), hardCookie(t, admins[0])
+	for _, a := range admins {
+		if code, _ := hardPage(t, a, out); code != 200 {
+			t.Fatalf("signed in at %s: %d", a, code)
+		}
+	}
+	hardSignOut(t, admins[0], out)
+	for _, a := range admins {
+		if code, _ := hardPage(t, a, out); code != http.StatusSeeOther {
+			t.Errorf("signed-out cookie replayed at %s: %d", a, code)
+		}
+		if code, _ := hardPage(t, a, kept); code != 200 {
+			t.Errorf("the other session at %s: %d", a, code)
+		}
+	}
+	// A replica started afterwards (or after a restart) on the same Redis.
+	fresh := hardGatewayOn(t, srv.URL())
+	if code, _ := hardPage(t, fresh, out); code != http.StatusSeeOther {
+		t.Errorf("signed-out cookie after a restart: %d", code)
+	}
+	if code, _ := hardPage(t, fresh, kept); code != 200 {
+		t.Errorf("kept session after a restart: %d", code)
+	}
+}
+
+// With the embedded store, sign-out survives a restart of the gateway.
+func TestDeskSignOutSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	store := "bolt://" + filepath.Join(dir, "aupguard.db")
+	t.Setenv("OPENROUTER_API_KEY", "sk-or-op")
+	cfg := func() *config.Config {
+		y := fmt.Sprintf(`
+store: %q
+spool_dir: %q
+secrets: {signing_key_file: %q}
+apps: [{name: web, key: %s}]
+admin_tokens: [{name: ops, role: admin, token: %s}]
+`, store, filepath.Join(dir, "spool"), filepath.Join(dir, "signing.key"), hardAppKey, hardToken)
+		c, err := config.Parse([]byte(y), "harden-test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	_, _, admin, stop := runGateway(t, cfg(), slog.New(slog.DiscardHandler))
+	cookie := hardCookie(t, admin)
+	hardSignOut(t, admin, cookie)
+	stop()
+	_, _, admin, _ = runGateway(t, cfg(), slog.New(slog.DiscardHandler))
+	if code, _ := hardPage(t, admin, cookie); code != http.StatusSeeOther {
+		t.Fatalf("signed-out cookie after a restart: %d", code)
+	}
+	if code, _ := hardPage(t, admin, hardCookie(t, admin)); code != 200 {
+		t.Fatalf("a new session: %d", code)
+	}
+}
+
+// hardGatewayOn starts one more gateway on the store URL.
+func hardGatewayOn(t *testing.T, storeURL string) (admin string) {
+	t.Helper()
+	dir := t.TempDir()
+	y := fmt.Sprintf(`
+store: %q
+spool_dir: %q
+secrets: {signing_key_file: %q}
+apps: [{name: web, key: %s}]
+admin_tokens: [{name: ops, role: admin, token: %s}]
+`, storeURL, filepath.Join(dir, "spool"), filepath.Join(dir, "signing.key"), hardAppKey, hardToken)
+	cfg, err := config.Parse([]byte(y), "harden-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, admin, _ = runGateway(t, cfg, slog.New(slog.DiscardHandler))
+	return admin
 }

@@ -222,7 +222,12 @@ func (d *Desk) webLogin(c *gin.Context) {
 
 func (d *Desk) webLogout(c *gin.Context) {
 	if s, ok := c.Get(ctxSession); ok {
-		d.revoke(s.(*session))
+		if err := d.revoke(c.Request.Context(), s.(*session)); err != nil {
+			d.log.Error("desk: sign-out not stored; the session stays valid on other replicas until it expires", "err", err)
+			d.setCookie(c.Writer, c.Request, "", -1)
+			d.webError(c, http.StatusServiceUnavailable, "You are signed out here, but the store could not record it: other gateways may still accept this session until it expires. Try signing out again.")
+			return
+		}
 	}
 	d.setCookie(c.Writer, c.Request, "", -1)
 	c.Redirect(http.StatusSeeOther, "/desk/login")

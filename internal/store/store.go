@@ -79,6 +79,13 @@ type Store interface {
 	// of the last failure; 0 and the zero time when none (or forgotten).
 	AuthFailures(ctx context.Context, key string, forget time.Duration) (failures int, last time.Time, err error)
 
+	// RevokeSession records that the desk session id is signed out until
+	// until (its expiry; afterwards the record may go). SessionRevoked
+	// reports it on every process sharing the store, and after restarts:
+	// both stores keep revocations durably.
+	RevokeSession(ctx context.Context, id string, until time.Time) error
+	SessionRevoked(ctx context.Context, id string) (bool, error)
+
 	// GetOrCreateSecret returns the secret called name, creating it with gen
 	// when absent. The first writer wins: every caller, on every replica,
 	// gets the same bytes.

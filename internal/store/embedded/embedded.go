@@ -57,7 +57,8 @@ var (
 	bHolds     = []byte("holds")    // hold key → Hold JSON (holds in force)
 	bHoldSeen  = []byte("holdseen") // category hold key → "" (ever placed: configured holds are seeded once)
 	bPolicies  = []byte("policies") // policy hash → store.EncodePolicyVersion (never purged)
-	allBuckets = [][]byte{bStanding, bReports, bRID, bRUser, bRCat, bActions, bAID, bAUser, bEsc, bSecrets, bPseud, bUserApps, bHolds, bHoldSeen, bPolicies}
+	bRevoked   = []byte("revoked")  // desk session id → expiry (Unix ms, big-endian)
+	allBuckets = [][]byte{bStanding, bReports, bRID, bRUser, bRCat, bActions, bAID, bAUser, bEsc, bSecrets, bPseud, bUserApps, bHolds, bHoldSeen, bPolicies, bRevoked}
 )
 
 // record is a user's stored state.

@@ -63,6 +63,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Iterators", testIterators},
 		{"RateLimit", testRateLimit},
 		{"AuthFailures", testAuthFailures},
+		{"RevokedSessions", testRevokedSessions},
 		{"UsersScopedByApp", testScopedByApp},
 		{"AppRecord", testAppRecord},
 		{"PolicyVersions", testPolicyVersions},
@@ -946,6 +947,34 @@ func testAuthFailures(t *testing.T, s store.Store, c *Clock) {
 	}
 	if n, _ := s.AddAuthFailure(ctx, "ip:203.0.113.7", forget); n != 1 {
 		t.Fatalf("after forget: counted %d, want 1", n)
+	}
+}
+
+func testRevokedSessions(t *testing.T, s store.Store, c *Clock) {
+	if r, err := s.SessionRevoked(ctx, "s1"); err != nil || r {
+		t.Fatalf("never revoked: %v %v", r, err)
+	}
+	if err := s.RevokeSession(ctx, "s1", c.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeSession(ctx, "s:{2}", c.Now().Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"s1": true, "s:{2}": true, "s3": false, "s": false} {
+		if r, err := s.SessionRevoked(ctx, id); err != nil || r != want {
+			t.Errorf("%s: revoked %v (%v), want %v", id, r, err, want)
+		}
+	}
+	// Past its expiry the session is dead anyway; the record may go.
+	c.Advance(time.Hour + time.Second)
+	if r, _ := s.SessionRevoked(ctx, "s1"); r {
+		t.Error("revocation outlived the session's expiry")
+	}
+	if err := s.RevokeSession(ctx, "s4", c.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.SessionRevoked(ctx, "s:{2}"); !r {
+		t.Error("a later revocation dropped one still in force")
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,11 +22,13 @@ import (
 	"github.com/aupguard/aupguard/internal/enforce"
 	"github.com/aupguard/aupguard/internal/evidence"
 	"github.com/aupguard/aupguard/internal/identity"
+	"github.com/aupguard/aupguard/internal/memguard"
 	"github.com/aupguard/aupguard/internal/policy"
 	"github.com/aupguard/aupguard/internal/privacy"
 	"github.com/aupguard/aupguard/internal/server"
 	"github.com/aupguard/aupguard/internal/store"
-	_ "github.com/aupguard/aupguard/internal/store/all" // bolt:// and redis:// stores
+	_ "github.com/aupguard/aupguard/internal/store/all"
+	"github.com/aupguard/aupguard/internal/tlsreload" // bolt:// and redis:// stores
 	"github.com/aupguard/aupguard/middleware"
 )
 
@@ -47,6 +50,8 @@ func runServe(args []string) int {
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
+	lim := memguard.ApplyLimit(cfg.Limits.MemoryLimit, nil, nil)
+	log.Info("memory limit", "bytes", lim.Bytes, "source", lim.Source)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, cfg, log); err != nil {
@@ -110,6 +115,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 				} else {
 					log.Info("policies reloaded", "hash", g.policy.Hash())
 				}
+				g.reloadCerts(log)
 			}
 		}
 	}()
@@ -124,8 +130,34 @@ type gateway struct {
 	enforcer *enforce.Enforcer
 	policies *evidence.PolicyArchive // every version loaded, kept in the store for evidence bundles
 	privacy  *privacy.Service
-	guard    *authguard.Guard // failed-authentication throttle; its counters are methods
+	guard    *authguard.Guard  // failed-authentication throttle; its counters are methods
+	certs    []*tlsreload.Cert // TLS certificates, read again on SIGHUP
 	closers  []func() error
+}
+
+// reloadCerts reads the TLS certificates again; one that fails keeps the
+// certificate in use.
+func (g *gateway) reloadCerts(log *slog.Logger) {
+	for _, c := range g.certs {
+		if err := c.Reload(); err != nil {
+			log.Error("TLS certificate reload failed; keeping the one in use", "error", err.Error())
+		} else {
+			log.Info("TLS certificate reloaded", "not_after", c.NotAfter())
+		}
+	}
+}
+
+// loadTLS reads a listener's certificate; nil when it has no TLS.
+func (g *gateway) loadTLS(t config.TLS) (*tls.Config, error) {
+	if !t.Enabled() {
+		return nil, nil
+	}
+	c, err := tlsreload.Load(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	g.certs = append(g.certs, c)
+	return c.Config(), nil
 }
 
 func (g *gateway) Close() {
@@ -137,9 +169,12 @@ func (g *gateway) Close() {
 // build wires the parts together; each part validates its own options.
 func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gateway, err error) {
 	g = &gateway{}
+	// "return nil, err" clears g before this runs: close what was opened
+	// through its own pointer (a failed start must not panic or leak).
+	opened := g
 	defer func() {
 		if err != nil {
-			g.Close()
+			opened.Close()
 		}
 	}()
 	routeLibraryLogs(log)
@@ -224,9 +259,18 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 		Checker: checker, Enforcer: reporting, Digester: digest, Logger: log,
 	})
 
+	proxyTLS, err := g.loadTLS(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	adminTLS, err := g.loadTLS(cfg.AdminTLS)
+	if err != nil {
+		return nil, err
+	}
 	g.server, err = server.New(server.Options{
 		Config: cfg, Policy: eng, Enforcer: reporting, Pseudonymizer: pseudo, Digester: digest, Logger: log,
 		Ready: enf.Ready, Admin: admin, OnResponse: onResponse, AuthGuard: g.guard,
+		ProxyTLS: proxyTLS, AdminTLS: adminTLS,
 	})
 	if err != nil {
 		return nil, err

@@ -130,7 +130,6 @@ func TestPrefixIsCountedToo(t *testing.T) {
 	}
 }
 
-
 // The header is believed only from a trusted proxy, and only its
 // rightmost untrusted hop: what the client wrote to its left is ignored.
 func TestClientAddrFromTrustedProxyOnly(t *testing.T) {

@@ -100,9 +100,11 @@ type Limits struct {
 	MaxJSONDepth      int           `yaml:"max_json_depth"`      // default 64 → 400 invalid_request
 	ShutdownGrace     time.Duration `yaml:"shutdown_grace"`      // default 30s for in-flight streams
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"` // default 10s
-	// MaxBodyBytesInFlight bounds the request body bytes held at once by
-	// all requests together (default 64 × max_body_bytes); beyond it 503.
-	MaxBodyBytesInFlight int64 `yaml:"max_body_bytes_in_flight"`
+	// BodyMemory bounds the memory request bodies take at once, all
+	// requests together: each body's length and, for model calls, its
+	// parse (at most 32 × the body) and the copy sent upstream. Default
+	// 64 × max_body_bytes; beyond it 503 overloaded.
+	BodyMemory int64 `yaml:"body_memory"`
 	// MaxCallsPerApp bounds one app's model calls in flight; 0 = unbounded.
 	MaxCallsPerApp int `yaml:"max_calls_per_app"`
 	// MemoryLimit is the Go runtime's soft memory limit in bytes; 0: 90 %

@@ -38,6 +38,9 @@ type TLS struct {
 	KeyFile  string `yaml:"key_file"`
 }
 
+// MaxParseFactor is wire.MaxParseFactor (config imports nothing of ours).
+const MaxParseFactor = 32
+
 // Enabled reports whether TLS is configured.
 func (t TLS) Enabled() bool { return t.CertFile != "" }
 
@@ -79,10 +82,12 @@ func (c *Config) hardenProblems(bad func(string, ...any)) {
 		}
 	}
 	l := c.Limits
-	if l.MaxBodyBytesInFlight < 0 {
-		bad("limits.max_body_bytes_in_flight must not be negative")
-	} else if l.MaxBodyBytesInFlight > 0 && l.MaxBodyBytesInFlight < l.MaxBodyBytes {
-		bad("limits.max_body_bytes_in_flight (%d) must be at least max_body_bytes (%d)", l.MaxBodyBytesInFlight, l.MaxBodyBytes)
+	// A body of the largest size and the costliest shape must fit when the
+	// gateway is idle, or it would be refused for ever.
+	if need := (2 + MaxParseFactor) * l.MaxBodyBytes; l.BodyMemory < 0 {
+		bad("limits.body_memory must not be negative")
+	} else if l.BodyMemory > 0 && l.BodyMemory < need {
+		bad("limits.body_memory (%d) must be at least %d × max_body_bytes (%d): one body of the largest size and costliest shape must fit", l.BodyMemory, 2+MaxParseFactor, need)
 	}
 	if l.MaxCallsPerApp < 0 {
 		bad("limits.max_calls_per_app must not be negative")

@@ -307,7 +307,7 @@ func (s *Store) AddReport(ctx context.Context, rep store.Report, p store.Policy)
 		if rec.Cats == nil {
 			rec.Cats = map[string]int{}
 		}
-		for _, c := range uniq(rep.Categories) {
+		for _, c := range store.Uniq(rep.Categories) {
 			if err := tx.Bucket(bRCat).Put(cat(lp(nil, c), sq), nil); err != nil {
 				return err
 			}
@@ -379,16 +379,6 @@ func suspendFor(p store.Policy) time.Duration {
 		return 24 * time.Hour
 	}
 	return p.SuspendFor
-}
-
-func uniq(s []string) []string {
-	out := make([]string, 0, len(s))
-	for _, v := range s {
-		if v != "" && !slices.Contains(out, v) {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 func (s *Store) putAction(tx *bolt.Tx, m []byte, a store.Action) ([]byte, error) {
@@ -536,12 +526,6 @@ func walkBack(b *bolt.Bucket, prefix []byte, cursor uint64, fn func(seq []byte) 
 	}
 }
 
-func matchReport(r *store.Report, q store.ReportQuery) bool {
-	return (q.App == "" || r.App == q.App) && (q.User == "" || r.User == q.User) &&
-		(q.Category == "" || slices.Contains(r.Categories, q.Category)) &&
-		(q.Since.IsZero() || !r.Time.Before(q.Since)) && (q.Until.IsZero() || r.Time.Before(q.Until))
-}
-
 func (s *Store) Reports(ctx context.Context, q store.ReportQuery) (store.Page[store.Report], error) {
 	page := store.Page[store.Report]{Items: []store.Report{}}
 	if q.User != "" && q.App == "" {
@@ -563,7 +547,7 @@ func (s *Store) Reports(ctx context.Context, q store.ReportQuery) (store.Page[st
 		default:
 			idx = tx.Bucket(bReports)
 		}
-		page, err = pageBack(idx, prefix, tx.Bucket(bReports), cur, limit, func(r *store.Report) bool { return matchReport(r, q) })
+		page, err = pageBack(idx, prefix, tx.Bucket(bReports), cur, limit, func(r *store.Report) bool { return store.MatchReport(r, q) })
 		return err
 	})
 	return page, err
@@ -790,17 +774,13 @@ func (s *Store) each(ctx context.Context, name []byte, fn func(v []byte) error) 
 	}
 }
 
-func inRange(t, since, until time.Time) bool {
-	return (since.IsZero() || !t.Before(since)) && (until.IsZero() || t.Before(until))
-}
-
 func (s *Store) EachReport(ctx context.Context, since, until time.Time, fn func(store.Report) error) error {
 	return s.each(ctx, bReports, func(v []byte) error {
 		var r store.Report
 		if err := json.Unmarshal(v, &r); err != nil {
 			return err
 		}
-		if !inRange(r.Time, since, until) {
+		if !store.InRange(r.Time, since, until) {
 			return nil
 		}
 		return fn(r)
@@ -813,7 +793,7 @@ func (s *Store) EachAction(ctx context.Context, since, until time.Time, fn func(
 		if err := json.Unmarshal(v, &a); err != nil {
 			return err
 		}
-		if !inRange(a.Time, since, until) {
+		if !store.InRange(a.Time, since, until) {
 			return nil
 		}
 		return fn(a)

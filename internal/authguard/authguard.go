@@ -66,7 +66,7 @@ type Guard struct {
 	header  string
 
 	mu    sync.Mutex
-	cache map[string]cached
+	cache map[netip.Prefix]cached // by source: no string built on the hot path
 
 	failures, refused, lockouts atomic.Uint64
 	storeErrLogged              atomic.Int64 // Unix s of the last store error logged
@@ -98,7 +98,7 @@ func New(opt Options) (*Guard, error) {
 		opt.Sync = time.Second
 	}
 	g := &Guard{st: opt.Store, cfg: opt.Config, now: opt.Clock, log: opt.Logger, sync: opt.Sync,
-		header: http.CanonicalHeaderKey(opt.Config.ClientIPHeader), cache: map[string]cached{}}
+		header: http.CanonicalHeaderKey(opt.Config.ClientIPHeader), cache: map[netip.Prefix]cached{}}
 	for _, p := range opt.Config.TrustedProxies {
 		pfx, err := parsePrefix(p)
 		if err != nil {
@@ -147,28 +147,39 @@ func (g *Guard) Lockouts() uint64 {
 	return g.lockouts.Load()
 }
 
-// key is one counted source: an address or its network, with the
-// failures it may make before back-off.
+// key is one counted source: an address (a full-length prefix) or its
+// network, with the failures it may make before back-off. The zero
+// prefix is a request without an address (a unix socket): one shared key.
 type key struct {
-	name string
+	pfx  netip.Prefix
 	free int
 }
 
+// name is the key in the store and the audit log.
+func (k key) name() string {
+	switch {
+	case !k.pfx.IsValid():
+		return "ip:unknown"
+	case k.pfx.IsSingleIP():
+		return "ip:" + k.pfx.Addr().String()
+	}
+	return "net:" + k.pfx.String()
+}
+
 // keys are r's client address and network prefix.
-func (g *Guard) keys(r *http.Request) []key {
+func (g *Guard) keys(r *http.Request) [2]key {
 	a := g.ClientAddr(r)
 	if !a.IsValid() {
-		// No address (a unix socket, a test): one shared bucket.
-		return []key{{"ip:unknown", g.cfg.FreeFailures}}
+		return [2]key{{netip.Prefix{}, g.cfg.FreeFailures}, {netip.Prefix{}, -1}}
 	}
-	ks := []key{{"ip:" + a.String(), g.cfg.FreeFailures}}
+	ks := [2]key{{netip.PrefixFrom(a, a.BitLen()), g.cfg.FreeFailures}, {netip.Prefix{}, -1}}
 	bits := g.cfg.IPv6Prefix
 	if a.Is4() {
 		bits = g.cfg.IPv4Prefix
 	}
 	if bits < a.BitLen() {
 		p, _ := a.Prefix(bits)
-		ks = append(ks, key{"net:" + p.String(), g.cfg.PrefixFreeFailures})
+		ks[1] = key{p, g.cfg.PrefixFreeFailures}
 	}
 	return ks
 }
@@ -229,6 +240,9 @@ func (g *Guard) Check(ctx context.Context, r *http.Request) (retryAfter time.Dur
 	now := g.now()
 	var until time.Time
 	for _, k := range g.keys(r) {
+		if k.free < 0 {
+			continue // no network key
+		}
 		if u := g.lockedUntil(ctx, k, now); u.After(until) {
 			until = u
 		}
@@ -242,18 +256,18 @@ func (g *Guard) Check(ctx context.Context, r *http.Request) (retryAfter time.Dur
 
 func (g *Guard) lockedUntil(ctx context.Context, k key, now time.Time) time.Time {
 	g.mu.Lock()
-	c, ok := g.cache[k.name]
+	c, ok := g.cache[k.pfx]
 	g.mu.Unlock()
 	if ok && (c.until.After(now) || now.Sub(c.read) < g.sync) {
 		return c.until
 	}
-	n, last, err := g.st.AuthFailures(ctx, k.name, g.cfg.ForgetAfter)
+	n, last, err := g.st.AuthFailures(ctx, k.name(), g.cfg.ForgetAfter)
 	if err != nil {
 		g.storeError(err)
 		return time.Time{}
 	}
 	u := g.until(n, last, k.free)
-	g.remember(k.name, cached{until: u, read: now})
+	g.remember(k.pfx, cached{until: u, read: now})
 	return u
 }
 
@@ -275,13 +289,13 @@ func (g *Guard) delay(k int) time.Duration {
 	return min(d, g.cfg.MaxDelay)
 }
 
-func (g *Guard) remember(name string, c cached) {
+func (g *Guard) remember(k netip.Prefix, c cached) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if len(g.cache) >= maxCache {
 		clear(g.cache)
 	}
-	g.cache[name] = c
+	g.cache[k] = c
 }
 
 // Fail records one failed authentication from r in area. A failure that
@@ -293,16 +307,19 @@ func (g *Guard) Fail(ctx context.Context, r *http.Request, area string) {
 	g.failures.Add(1)
 	ctx = context.WithoutCancel(ctx) // a client hanging up must not un-count its guess
 	for _, k := range g.keys(r) {
-		n, err := g.st.AddAuthFailure(ctx, k.name, g.cfg.ForgetAfter)
+		if k.free < 0 {
+			continue
+		}
+		n, err := g.st.AddAuthFailure(ctx, k.name(), g.cfg.ForgetAfter)
 		if err != nil {
 			g.storeError(err)
 			continue
 		}
 		now := g.now()
 		u := g.until(n, now, k.free)
-		g.remember(k.name, cached{until: u, read: now})
+		g.remember(k.pfx, cached{until: u, read: now})
 		if u.After(now) {
-			g.lockout(ctx, k.name, area, n, u.Sub(now))
+			g.lockout(ctx, k.name(), area, n, u.Sub(now))
 		}
 	}
 }

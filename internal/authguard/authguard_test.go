@@ -174,3 +174,15 @@ func TestDisabled(t *testing.T) {
 		t.Fatal("a nil guard locked out")
 	}
 }
+
+// The check every proxied request makes allocates nothing once the
+// source's reading is cached.
+func TestCheckDoesNotAllocate(t *testing.T) {
+	g, _, _ := newGuard(t, nil)
+	g.sync = time.Hour
+	r := from("203.0.113.7:4000")
+	g.Check(ctx, r)
+	if n := testing.AllocsPerRun(100, func() { g.Check(ctx, r) }); n != 0 {
+		t.Fatalf("%v allocations per check", n)
+	}
+}

@@ -68,6 +68,7 @@ type Server struct {
 	draining atomic.Bool
 	proxyTLS *tls.Config
 	adminTLS *tls.Config
+	guard    *authguard.Guard
 	bodies   *memguard.Budget // request-body memory in flight (Bodies)
 	calls    *memguard.Calls  // model calls in flight per app (Calls)
 
@@ -96,7 +97,7 @@ func New(opt Options) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, registry: reg, ready: opt.Ready, metrics: middleware.NewMetrics(reg),
 		bodies: memguard.NewBudget(BodyBudget(cfg.Limits)), calls: memguard.NewCalls(cfg.Limits.MaxCallsPerApp),
-		proxyTLS: opt.ProxyTLS, adminTLS: opt.AdminTLS}
+		proxyTLS: opt.ProxyTLS, adminTLS: opt.AdminTLS, guard: opt.AuthGuard}
 
 	px, err := proxy.New(proxy.Options{
 		Upstream: cfg.Upstream.URL, APIKey: cfg.Upstream.APIKey,
@@ -174,6 +175,10 @@ func BodyBudget(l config.Limits) int64 {
 
 // Bodies is the request-body memory budget (its methods are the counters).
 func (s *Server) Bodies() *memguard.Budget { return s.bodies }
+
+// AuthGuard is the failed-authentication throttle (its methods are the
+// counters); nil when off.
+func (s *Server) AuthGuard() *authguard.Guard { return s.guard }
 
 // Calls is the per-app cap on model calls in flight; nil when unbounded.
 func (s *Server) Calls() *memguard.Calls { return s.calls }

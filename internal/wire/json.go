@@ -12,8 +12,10 @@ import (
 //
 // Why not encoding/json: decoding a body into map[string]any and encoding it
 // again costs tens of microseconds for a 2 KB chat request, reorders keys and
-// needs UseNumber to keep numbers exact. This parser builds a flat node table
-// in one pass with a few allocations; Rewrite then splices the few values it
+// needs UseNumber to keep numbers exact (and it boxes every value). This
+// parser builds a flat node table in one pass, its tables sized exactly by a
+// counting pass first (plan.go), so it allocates a few times and a fixed
+// number of bytes per value whatever the shape; Rewrite then splices the few values it
 // changes into the original bytes, so every byte it does not touch (numbers,
 // key order, whitespace, unknown fields) reaches upstream exactly as the
 // client sent it. Its grammar is RFC 8259 as encoding/json accepts it; a fuzz

@@ -22,7 +22,7 @@ func AuthThrottle(g *authguard.Guard) gin.HandlerFunc {
 		if retry, locked := g.Check(c.Request.Context(), c.Request); locked {
 			secs := authguard.RetryAfterSeconds(retry)
 			c.Writer.Header().Set("Retry-After", strconv.Itoa(secs))
-			Refuse(c, wire.ReasonAuthThrottled, "too many failed authentications from this address; retry later", map[string]any{"retry_after": secs})
+			Refuse(c, wire.ReasonAuthThrottled, "too many failed authentications from this address; retry in "+strconv.Itoa(secs)+"s", map[string]any{"retry_after": secs})
 			return
 		}
 		c.Next()

@@ -123,7 +123,8 @@ func TestAuthThrottleSharedAcrossReplicas(t *testing.T) {
 			Metadata map[string]any `json:"metadata"`
 		} `json:"error"`
 	}
-	if json.Unmarshal([]byte(r.body), &e) != nil || e.Error.Code != 429 || e.Error.Metadata["reason"] != "auth_throttled" || e.Error.Metadata["retry_after"] == nil {
+	if json.Unmarshal([]byte(r.body), &e) != nil || e.Error.Code != 429 || e.Error.Metadata["reason"] != "auth_throttled" || e.Error.Metadata["retry_after"] == nil ||
+		!strings.Contains(r.body, "retry in "+r.retry+"s") {
 		t.Fatalf("error shape: %s", r.body)
 	}
 	check429("right app key on the same replica", hardChat(t, proxies[0], attacker, hardAppKey))

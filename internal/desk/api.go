@@ -88,7 +88,7 @@ func (d *Desk) apiHeaders(c *gin.Context) {
 func (d *Desk) bearer(c *gin.Context) {
 	if secs, locked := d.throttled(c); locked {
 		apiError(c, http.StatusTooManyRequests, string(wire.ReasonAuthThrottled),
-			"too many failed authentications from this address; retry later", map[string]any{"retry_after": secs})
+			"too many failed authentications from this address; retry in "+strconv.Itoa(secs)+"s", map[string]any{"retry_after": secs})
 		return
 	}
 	auth := c.GetHeader("Authorization")

@@ -45,6 +45,9 @@ func (p *plan) cost() int64 {
 // perContainer it only counts (no allocation but past 32 levels).
 func planDoc(src []byte, max int, perContainer bool) *plan {
 	p := &plan{}
+	if perContainer {
+		p.counts = make([]int32, 0, 16) // a chat request's containers, without regrowth
+	}
 	// open holds, per open container, its index in counts and whether it
 	// is an object whose next string is a key.
 	type level struct {

@@ -33,6 +33,9 @@ type BodyOptions struct {
 	// DrainTimeout bounds that drain (0: 10s), so a client dripping an
 	// over-limit body holds the connection no longer.
 	DrainTimeout time.Duration
+	// Reserve, when set, is asked once the body is read and before it is
+	// parsed (Admitter.Reserve); false: it refused the request.
+	Reserve func(c *gin.Context, body []byte) bool
 }
 
 // Body reads the request body up to MaxBytes (a larger Content-Length is
@@ -90,6 +93,9 @@ func Body(opt BodyOptions) gin.HandlerFunc {
 		}
 		if int64(len(body)) > opt.MaxBytes {
 			refuseTooLarge(c, true)
+			return
+		}
+		if opt.Reserve != nil && !opt.Reserve(c, body) {
 			return
 		}
 		st.Body = body

@@ -57,6 +57,8 @@ type State struct {
 	UpstreamStatus  int
 	UpstreamLatency time.Duration
 	ClientGone      bool // the client left before the upstream answered
+
+	held int64 // bytes this request holds of Admission's budget
 }
 
 // statusClientGone is logged (nginx's convention) when the client left

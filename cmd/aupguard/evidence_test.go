@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -127,9 +128,17 @@ func TestExportThenVerify(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "verified against the given public key") {
 		t.Errorf("verify exit %d: %s %s", code, out, errs)
 	}
-	code, out, _ = evRun(evVerifyRun, bundlePath)
-	if code != 0 || !strings.Contains(out, "not who made it") {
-		t.Errorf("verify without key exit %d: %s", code, out)
+	// Without a pinned key the bundle is intact but not authenticated.
+	code, out, errs = evRun(evVerifyRun, bundlePath)
+	if code != 1 || !strings.Contains(out, "not who made it") || !strings.Contains(errs, "NOT authenticated") {
+		t.Errorf("verify without key exit %d: %s %s", code, out, errs)
+	}
+	code, out, errs = evRun(evVerifyRun, bundlePath, "--insecure-no-key")
+	if code != 0 || !strings.Contains(out, "not who made it") || !strings.Contains(errs, "origin NOT checked") {
+		t.Errorf("verify --insecure-no-key exit %d: %s %s", code, out, errs)
+	}
+	if code, _, errs = evRun(evVerifyRun, bundlePath, "--insecure-no-key", "--pubkey", pubPath); code != 2 || !strings.Contains(errs, "exclude") {
+		t.Errorf("both flags: exit %d %s", code, errs)
 	}
 
 	otherPub := filepath.Join(dir, "other.pub")
@@ -149,6 +158,38 @@ func TestExportThenVerify(t *testing.T) {
 	t.Logf("verify tampered:\n%s", errs)
 	if code != 1 || !strings.Contains(errs, "reports.jsonl: chain break at line 2") {
 		t.Errorf("tampered: exit %d %s", code, errs)
+	}
+}
+
+// An attacker who rewrites the evidence and signs it with a key of their own
+// makes a self-consistent bundle: only the pinned key tells it apart, and
+// without one verify must not exit 0.
+func TestVerifyRefusesAttackerResignedBundle(t *testing.T) {
+	operator := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	attacker := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{66}, 32))
+	forged := &evSource{reports: []store.Report{{ID: "1", Time: evNow, App: "web", User: "someone-else", Action: "block", Categories: []string{"fraud_scams"}}}}
+	srv := evAdminServer(t, attacker, forged)
+	dir := t.TempDir()
+	bundlePath := filepath.Join(dir, "forged.tar.gz")
+	if code, _, errs := evRun(evExportRun, "--out", bundlePath, "--admin-url", srv.URL, "--token", "sekret"); code != 0 {
+		t.Fatalf("export: %d %s", code, errs)
+	}
+	pubPath := filepath.Join(dir, "operator.pub")
+	pemPub, _ := evidence.MarshalPublicKeyPEM(operator.Public().(ed25519.PublicKey))
+	os.WriteFile(pubPath, pemPub, 0o644)
+
+	for _, args := range [][]string{{bundlePath}, {bundlePath, "--json"}} {
+		code, out, errs := evRun(evVerifyRun, args...)
+		if code != 1 || !strings.Contains(errs, "NOT authenticated") {
+			t.Errorf("%v: exit %d %s %s", args, code, out, errs)
+		}
+		if slices.Contains(args, "--json") && !strings.Contains(out, `"authenticated": false`) {
+			t.Errorf("json: %s", out)
+		}
+	}
+	code, _, errs := evRun(evVerifyRun, bundlePath, "--pubkey", pubPath)
+	if code != 1 || !strings.Contains(errs, "not made with the given public key") {
+		t.Errorf("pinned key: exit %d %s", code, errs)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,16 +17,19 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/aupguard/aupguard/internal/answer"
+	"github.com/aupguard/aupguard/internal/authguard"
 	"github.com/aupguard/aupguard/internal/config"
 	"github.com/aupguard/aupguard/internal/enforce"
 	"github.com/aupguard/aupguard/internal/evidence"
 	"github.com/aupguard/aupguard/internal/identity"
+	"github.com/aupguard/aupguard/internal/memguard"
 	"github.com/aupguard/aupguard/internal/metrics"
 	"github.com/aupguard/aupguard/internal/policy"
 	"github.com/aupguard/aupguard/internal/privacy"
 	"github.com/aupguard/aupguard/internal/server"
 	"github.com/aupguard/aupguard/internal/store"
 	_ "github.com/aupguard/aupguard/internal/store/all" // bolt:// and redis:// stores
+	"github.com/aupguard/aupguard/internal/tlsreload"
 	"github.com/aupguard/aupguard/internal/webhook"
 	"github.com/aupguard/aupguard/middleware"
 )
@@ -48,6 +52,8 @@ func runServe(args []string) int {
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
+	lim := memguard.ApplyLimit(cfg.Limits.MemoryLimit, nil, nil)
+	log.Info("memory limit", "bytes", lim.Bytes, "source", lim.Source)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, cfg, log); err != nil {
@@ -111,6 +117,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 				} else {
 					log.Info("policies reloaded", "hash", g.policy.Hash())
 				}
+				g.reloadCerts(log)
 			}
 		}
 	}()
@@ -126,7 +133,34 @@ type gateway struct {
 	policies *evidence.PolicyArchive // every version loaded, kept in the store for evidence bundles
 	privacy  *privacy.Service
 	webhooks *webhook.Notifier
+	guard    *authguard.Guard  // failed-authentication throttle; its counters are methods
+	certs    []*tlsreload.Cert // TLS certificates, read again on SIGHUP
 	closers  []func() error
+}
+
+// reloadCerts reads the TLS certificates again; one that fails keeps the
+// certificate in use.
+func (g *gateway) reloadCerts(log *slog.Logger) {
+	for _, c := range g.certs {
+		if err := c.Reload(); err != nil {
+			log.Error("TLS certificate reload failed; keeping the one in use", "error", err.Error())
+		} else {
+			log.Info("TLS certificate reloaded", "not_after", c.NotAfter())
+		}
+	}
+}
+
+// loadTLS reads a listener's certificate; nil when it has no TLS.
+func (g *gateway) loadTLS(t config.TLS) (*tls.Config, error) {
+	if !t.Enabled() {
+		return nil, nil
+	}
+	c, err := tlsreload.Load(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	g.certs = append(g.certs, c)
+	return c.Config(), nil
 }
 
 func (g *gateway) Close() {
@@ -138,9 +172,12 @@ func (g *gateway) Close() {
 // build wires the parts together; each part validates its own options.
 func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gateway, err error) {
 	g = &gateway{}
+	// "return nil, err" clears g before this runs: close what was opened
+	// through its own pointer (a failed start must not panic or leak).
+	opened := g
 	defer func() {
 		if err != nil {
-			g.Close()
+			opened.Close()
 		}
 	}()
 	routeLibraryLogs(log)
@@ -150,6 +187,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 	}
 	g.store = st
 	g.closers = append(g.closers, st.Close)
+	if g.guard, err = authguard.New(authguard.Options{Store: st, Config: cfg.AuthThrottle, Logger: log}); err != nil {
+		return nil, err
+	}
 
 	keys, err := identity.LoadKeys(ctx, cfg.Secrets.PseudonymKey, cfg.Secrets.DigestKey, st)
 	if err != nil {
@@ -223,9 +263,18 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 		Checker: checker, Enforcer: reporting, Digester: digest, Logger: log,
 	})
 
+	proxyTLS, err := g.loadTLS(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	adminTLS, err := g.loadTLS(cfg.AdminTLS)
+	if err != nil {
+		return nil, err
+	}
 	g.server, err = server.New(server.Options{
 		Config: cfg, Policy: eng, Enforcer: reporting, Pseudonymizer: pseudo, Digester: digest, Logger: log,
-		Ready: enf.Ready, Admin: admin, OnResponse: onResponse,
+		Ready: enf.Ready, Admin: admin, OnResponse: onResponse, AuthGuard: g.guard,
+		ProxyTLS: proxyTLS, AdminTLS: adminTLS,
 	})
 	if err != nil {
 		return nil, err

@@ -76,7 +76,7 @@ func wireDesk(ctx context.Context, g *gateway, cfg *config.Config, log *slog.Log
 	d, err := desk.New(desk.Options{
 		Store: st, Actor: enf, Tokens: cfg.AdminTokens, ZDR: cfg.ZDR, Logger: log,
 		Exporter: desk.WithSubjectExport(general, subject),
-		Apps:     appNames(cfg),
+		Apps:     appNames(cfg), Throttle: g.guard,
 	})
 	if err != nil {
 		return nil, err

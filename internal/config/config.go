@@ -43,6 +43,10 @@ type Config struct {
 
 	Log Log `yaml:"log"`
 
+	AuthThrottle AuthThrottle `yaml:"auth_throttle"` // failed-authentication back-off (harden.go)
+	TLS          TLS          `yaml:"tls"`           // HTTPS on the proxy listener
+	AdminTLS     TLS          `yaml:"admin_tls"`     // HTTPS on the admin listener
+
 	warnings []string // see Warnings
 }
 
@@ -99,6 +103,16 @@ type Limits struct {
 	MaxJSONDepth      int           `yaml:"max_json_depth"`      // default 64 → 400 invalid_request
 	ShutdownGrace     time.Duration `yaml:"shutdown_grace"`      // default 30s for in-flight streams
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"` // default 10s
+	// BodyMemory bounds the memory request bodies take at once, all
+	// requests together: each body's length and, for model calls, its
+	// parse (at most 32 × the body) and the copy sent upstream. Default
+	// 64 × max_body_bytes; beyond it 503 overloaded.
+	BodyMemory int64 `yaml:"body_memory"`
+	// MaxCallsPerApp bounds one app's model calls in flight; 0 = unbounded.
+	MaxCallsPerApp int `yaml:"max_calls_per_app"`
+	// MemoryLimit is the Go runtime's soft memory limit in bytes; 0: 90 %
+	// of the container's limit when one is detected (GOMEMLIMIT wins).
+	MemoryLimit int64 `yaml:"memory_limit"`
 }
 
 // Secrets are the keys behind pseudonyms, digests and signatures. Empty

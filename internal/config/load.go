@@ -57,8 +57,9 @@ func Default() *Config {
 		Secrets: Secrets{
 			SigningKeyFile: "./data/signing.key",
 		},
-		Log:       Log{Level: "info"},
-		Retention: DefaultRetention(),
+		Log:          Log{Level: "info"},
+		Retention:    DefaultRetention(),
+		AuthThrottle: defaultAuthThrottle(),
 	}
 }
 

@@ -139,6 +139,8 @@ func (c *Config) problems() []string {
 		bad("limits.read_header_timeout must be positive")
 	}
 
+	c.hardenProblems(bad)
+
 	if c.Secrets.PseudonymKey != "" && len(c.Secrets.PseudonymKey) < 16 {
 		bad("secrets.pseudonym_key is too short: use at least 16 characters (32 random bytes recommended)")
 	}

@@ -86,6 +86,11 @@ func (d *Desk) apiHeaders(c *gin.Context) {
 // bearer authenticates "Authorization: Bearer TOKEN". The API takes no
 // cookies: a browser can never be tricked into calling it.
 func (d *Desk) bearer(c *gin.Context) {
+	if secs, locked := d.throttled(c); locked {
+		apiError(c, http.StatusTooManyRequests, string(wire.ReasonAuthThrottled),
+			"too many failed authentications from this address; retry in "+strconv.Itoa(secs)+"s", map[string]any{"retry_after": secs})
+		return
+	}
 	auth := c.GetHeader("Authorization")
 	scheme, tok, _ := strings.Cut(auth, " ")
 	var p *principal
@@ -93,6 +98,7 @@ func (d *Desk) bearer(c *gin.Context) {
 		p = d.authenticate(strings.TrimSpace(tok))
 	}
 	if p == nil {
+		d.failed(c, areaAdminToken)
 		c.Header("WWW-Authenticate", `Bearer realm="aupguard admin"`)
 		msg := "missing admin token: send Authorization: Bearer TOKEN"
 		if auth != "" {

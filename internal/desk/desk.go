@@ -24,6 +24,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -87,11 +88,47 @@ type Options struct {
 	// X-Forwarded-Proto: https.
 	SecureCookie bool
 	MaxBodyBytes int64 // request body bound, default 64 KiB
+	// Throttle slows down token guessing on the API and the sign-in form
+	// (an *authguard.Guard); nil: none.
+	Throttle Throttle
 	// Apps names the configured apps. With exactly one, a user id no app
 	// has a record of is that app's (acting on a user who only ever made
 	// clean requests, or banning one named in an abuse notice, needs no
 	// ?app=); with several, the caller must say which, and is told the names.
 	Apps []string
+}
+
+// Throttle is what the desk needs of internal/authguard.
+type Throttle interface {
+	Check(ctx context.Context, r *http.Request) (retryAfter time.Duration, locked bool)
+	Fail(ctx context.Context, r *http.Request, area string)
+}
+
+// Areas passed to Throttle.Fail (authguard's names).
+const (
+	areaAdminToken = "admin_token"
+	areaSignIn     = "desk_sign_in"
+)
+
+// throttled answers a locked-out source's request with 429 and
+// Retry-After, or reports false.
+func (d *Desk) throttled(c *gin.Context) (secs int, locked bool) {
+	if d.opt.Throttle == nil {
+		return 0, false
+	}
+	retry, locked := d.opt.Throttle.Check(c.Request.Context(), c.Request)
+	if !locked {
+		return 0, false
+	}
+	secs = max(int((retry+time.Second-1)/time.Second), 1)
+	c.Header("Retry-After", strconv.Itoa(secs))
+	return secs, true
+}
+
+func (d *Desk) failed(c *gin.Context, area string) {
+	if d.opt.Throttle != nil {
+		d.opt.Throttle.Fail(c.Request.Context(), c.Request, area)
+	}
 }
 
 // Role names.

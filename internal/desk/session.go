@@ -1,6 +1,7 @@
 package desk
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -17,10 +18,12 @@ import (
 //	payload = {"n": token name, "e": expiry (Unix s), "s": random session id}
 //	mac     = HMAC-SHA256(key, "aupguard-desk-session\x00" + payload + "\x00" + SHA-256 of the token)
 //
-// It holds no token. Mixing the token's digest into the MAC ends every
-// session of a token when the token is rotated or removed; the expiry ends
-// it after SessionTTL; logout revokes its id on this replica and clears
-// the cookie.
+// It holds no token and no role: the role is the token's as configured
+// now, so a role change holds at once. Mixing the token's digest into the
+// MAC ends every session of a token when the token is rotated or removed;
+// the expiry ends it after SessionTTL; sign-out revokes its id in the store
+// (store.RevokeSession), so it holds on every replica sharing the store and
+// across restarts, and clears the cookie.
 const cookieName = "aupguard_desk"
 
 type session struct {
@@ -74,15 +77,16 @@ func (d *Desk) readSession(r *http.Request) (*session, *principal) {
 		return nil, nil
 	}
 	now := d.now()
-	if now.Unix() >= s.Expiry || d.isRevoked(s.ID, now) {
+	if now.Unix() >= s.Expiry || d.isRevoked(r.Context(), s.ID, now) {
 		return nil, nil
 	}
 	return &s, &principal{Name: tk.name, Role: tk.role}
 }
 
-func (d *Desk) revoke(s *session) {
+// revoke signs s out everywhere. When the store cannot take it the
+// session is still dead on this replica, and the caller is told.
+func (d *Desk) revoke(ctx context.Context, s *session) error {
 	d.revMu.Lock()
-	defer d.revMu.Unlock()
 	now := d.now()
 	for id, exp := range d.revoked { // drop what has expired anyway
 		if now.After(exp) {
@@ -90,13 +94,25 @@ func (d *Desk) revoke(s *session) {
 		}
 	}
 	d.revoked[s.ID] = time.Unix(s.Expiry, 0)
+	d.revMu.Unlock()
+	return d.opt.Store.RevokeSession(context.WithoutCancel(ctx), s.ID, time.Unix(s.Expiry, 0))
 }
 
-func (d *Desk) isRevoked(id string, now time.Time) bool {
+// isRevoked asks the store (another replica, or this one before a restart,
+// may have signed the session out); a store that cannot say fails closed.
+func (d *Desk) isRevoked(ctx context.Context, id string, now time.Time) bool {
 	d.revMu.Lock()
-	defer d.revMu.Unlock()
 	_, ok := d.revoked[id]
-	return ok
+	d.revMu.Unlock()
+	if ok {
+		return true
+	}
+	revoked, err := d.opt.Store.SessionRevoked(ctx, id)
+	if err != nil {
+		d.log.Warn("desk: cannot check the session against the store; refusing it", "err", err)
+		return true
+	}
+	return revoked
 }
 
 // csrfToken is the per-session CSRF token every form carries: an HMAC of

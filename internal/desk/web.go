@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"mime"
@@ -196,6 +197,11 @@ func (d *Desk) webLogin(c *gin.Context) {
 		d.webError(c, http.StatusForbidden, "Sign in from this site's own sign-in page.")
 		return
 	}
+	if secs, locked := d.throttled(c); locked {
+		d.render(c, http.StatusTooManyRequests, "login", page{Title: "Sign in",
+			Error: fmt.Sprintf("Too many failed sign-ins from your address. Try again in %d seconds.", secs)})
+		return
+	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 8<<10)
 	if err := c.Request.ParseForm(); err != nil {
 		d.webError(c, http.StatusBadRequest, "The form could not be read.")
@@ -203,6 +209,7 @@ func (d *Desk) webLogin(c *gin.Context) {
 	}
 	p := d.authenticate(strings.TrimSpace(c.Request.PostForm.Get("token")))
 	if p == nil {
+		d.failed(c, areaSignIn)
 		d.log.Warn("desk: sign-in failed", "remote", c.ClientIP())
 		d.render(c, http.StatusUnauthorized, "login", page{Title: "Sign in", Error: "That token is not valid."})
 		return
@@ -215,7 +222,12 @@ func (d *Desk) webLogin(c *gin.Context) {
 
 func (d *Desk) webLogout(c *gin.Context) {
 	if s, ok := c.Get(ctxSession); ok {
-		d.revoke(s.(*session))
+		if err := d.revoke(c.Request.Context(), s.(*session)); err != nil {
+			d.log.Error("desk: sign-out not stored; the session stays valid on other replicas until it expires", "err", err)
+			d.setCookie(c.Writer, c.Request, "", -1)
+			d.webError(c, http.StatusServiceUnavailable, "You are signed out here, but the store could not record it: other gateways may still accept this session until it expires. Try signing out again.")
+			return
+		}
 	}
 	d.setCookie(c.Writer, c.Request, "", -1)
 	c.Redirect(http.StatusSeeOther, "/desk/login")

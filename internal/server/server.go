@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -21,7 +22,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/aupguard/aupguard/internal/authguard"
 	"github.com/aupguard/aupguard/internal/config"
+	"github.com/aupguard/aupguard/internal/memguard"
 	"github.com/aupguard/aupguard/internal/proxy"
 	"github.com/aupguard/aupguard/middleware"
 )
@@ -47,6 +50,10 @@ type Options struct {
 	Admin func(*gin.Engine)
 	// OnResponse may wrap upstream responses (answer checks).
 	OnResponse func(c *gin.Context, st *middleware.State, resp *http.Response) error
+	// AuthGuard throttles app-key guessing; nil: no throttle.
+	AuthGuard *authguard.Guard
+	// ProxyTLS and AdminTLS serve the listeners over TLS; nil: plain HTTP.
+	ProxyTLS, AdminTLS *tls.Config
 }
 
 // Server is the gateway.
@@ -59,6 +66,11 @@ type Server struct {
 	registry *prometheus.Registry
 	ready    func(ctx context.Context) error
 	draining atomic.Bool
+	proxyTLS *tls.Config
+	adminTLS *tls.Config
+	guard    *authguard.Guard
+	bodies   *memguard.Budget // request-body memory in flight (Bodies)
+	calls    *memguard.Calls  // model calls in flight per app (Calls)
 
 	mu        sync.Mutex
 	proxyAddr net.Addr
@@ -83,7 +95,9 @@ func New(opt Options) (*Server, error) {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	s := &Server{cfg: cfg, log: log, registry: reg, ready: opt.Ready, metrics: middleware.NewMetrics(reg)}
+	s := &Server{cfg: cfg, log: log, registry: reg, ready: opt.Ready, metrics: middleware.NewMetrics(reg),
+		bodies: memguard.NewBudget(BodyBudget(cfg.Limits)), calls: memguard.NewCalls(cfg.Limits.MaxCallsPerApp),
+		proxyTLS: opt.ProxyTLS, adminTLS: opt.AdminTLS, guard: opt.AuthGuard}
 
 	px, err := proxy.New(proxy.Options{
 		Upstream: cfg.Upstream.URL, APIKey: cfg.Upstream.APIKey,
@@ -95,6 +109,8 @@ func New(opt Options) (*Server, error) {
 	}
 
 	apps := Apps(cfg)
+	adm := middleware.NewAdmitter(middleware.AdmissionOptions{Bodies: s.bodies, Calls: s.calls,
+		MaxBody: cfg.Limits.MaxBodyBytes, MaxDepth: cfg.Limits.MaxJSONDepth})
 	s.proxyH = newEngine()
 	s.proxyH.Use(
 		middleware.RequestID(),
@@ -107,12 +123,14 @@ func New(opt Options) (*Server, error) {
 	s.health(s.proxyH)
 	// The pipeline, in order (DESIGN.md "Data flow of one request").
 	s.proxyH.NoRoute(
+		middleware.AuthThrottle(opt.AuthGuard),
 		middleware.Auth(apps, nil), // "no apps" is among config.Warnings, logged at start
 		middleware.Route(middleware.RouteOptions{AllowPaths: cfg.AllowPaths}),
+		adm.Handler(),
 		// read_header_timeout bounds the body read too (no ReadTimeout on
 		// the http.Server: it would end long streams).
 		middleware.Body(middleware.BodyOptions{MaxBytes: cfg.Limits.MaxBodyBytes, MaxDepth: cfg.Limits.MaxJSONDepth,
-			ReadTimeout: cfg.Limits.ReadHeaderTimeout}),
+			ReadTimeout: cfg.Limits.ReadHeaderTimeout, Reserve: adm.Reserve}),
 		middleware.EndUser(opt.Pseudonymizer),
 		middleware.Models(),
 		middleware.Standing(opt.Enforcer),
@@ -142,6 +160,28 @@ func New(opt Options) (*Server, error) {
 	}
 	return s, nil
 }
+
+// DefaultBodyMemoryFactor: without limits.body_memory, request bodies
+// and what is built from them may take this many times max_body_bytes.
+const DefaultBodyMemoryFactor = 64
+
+// BodyBudget is the memory request bodies may take at once.
+func BodyBudget(l config.Limits) int64 {
+	if l.BodyMemory > 0 {
+		return l.BodyMemory
+	}
+	return DefaultBodyMemoryFactor * l.MaxBodyBytes
+}
+
+// Bodies is the request-body memory budget (its methods are the counters).
+func (s *Server) Bodies() *memguard.Budget { return s.bodies }
+
+// AuthGuard is the failed-authentication throttle (its methods are the
+// counters); nil when off.
+func (s *Server) AuthGuard() *authguard.Guard { return s.guard }
+
+// Calls is the per-app cap on model calls in flight; nil when unbounded.
+func (s *Server) Calls() *memguard.Calls { return s.calls }
 
 // Apps turns the configured apps into the pipeline's view of them.
 func Apps(cfg *config.Config) []*middleware.App {
@@ -242,6 +282,14 @@ func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error
 	s.mu.Lock()
 	s.proxyAddr, s.adminAddr = proxyLn.Addr(), adminLn.Addr()
 	s.mu.Unlock()
+	// The handshake is bounded like the headers: net/http gives it
+	// ReadHeaderTimeout.
+	if s.proxyTLS != nil {
+		proxyLn = tls.NewListener(proxyLn, s.proxyTLS)
+	}
+	if s.adminTLS != nil {
+		adminLn = tls.NewListener(adminLn, s.adminTLS)
+	}
 	mk := func(h http.Handler) *http.Server {
 		return &http.Server{
 			Handler:           h,
@@ -258,7 +306,8 @@ func (s *Server) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error
 	errc := make(chan error, 2)
 	go func() { errc <- ps.Serve(proxyLn) }()
 	go func() { errc <- as.Serve(adminLn) }()
-	s.log.Info("aupguard listening", "proxy", proxyLn.Addr().String(), "admin", adminLn.Addr().String())
+	s.log.Info("aupguard listening", "proxy", proxyLn.Addr().String(), "admin", adminLn.Addr().String(),
+		"proxy_tls", s.proxyTLS != nil, "admin_tls", s.adminTLS != nil)
 
 	var runErr error
 	select {

@@ -70,6 +70,22 @@ type Store interface {
 	// (Redis); the embedded store's are process-local.
 	Shared() bool
 
+	// AddAuthFailure counts one failed authentication under key (a client
+	// address or network prefix) at now and returns the failures counted;
+	// a record whose last failure is more than forget old starts again from
+	// zero. Shared like Take: across replicas on Redis, process-local embedded.
+	AddAuthFailure(ctx context.Context, key string, forget time.Duration) (failures int, err error)
+	// AuthFailures reads what AddAuthFailure counted under key and the time
+	// of the last failure; 0 and the zero time when none (or forgotten).
+	AuthFailures(ctx context.Context, key string, forget time.Duration) (failures int, last time.Time, err error)
+
+	// RevokeSession records that the desk session id is signed out until
+	// until (its expiry; afterwards the record may go). SessionRevoked
+	// reports it on every process sharing the store, and after restarts:
+	// both stores keep revocations durably.
+	RevokeSession(ctx context.Context, id string, until time.Time) error
+	SessionRevoked(ctx context.Context, id string) (bool, error)
+
 	// GetOrCreateSecret returns the secret called name, creating it with gen
 	// when absent. The first writer wins: every caller, on every replica,
 	// gets the same bytes.

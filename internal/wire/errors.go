@@ -27,6 +27,12 @@ const (
 	ReasonUpstreamTimeout     Reason = "upstream_timeout"
 	ReasonStoreUnavailable    Reason = "store_unavailable"
 	ReasonInternal            Reason = "internal_error"
+	// ReasonAuthThrottled: too many failed authentications from the
+	// client's address or network; even a right key waits out Retry-After.
+	ReasonAuthThrottled Reason = "auth_throttled"
+	// ReasonOverloaded: the gateway holds as many request bodies (or an
+	// app as many model calls) as it is configured to; retry shortly.
+	ReasonOverloaded Reason = "overloaded"
 )
 
 // ProviderName is what aupguard puts in metadata.provider_name, so clients
@@ -45,13 +51,13 @@ func (r Reason) Status() int {
 		return http.StatusUnauthorized
 	case ReasonPayloadTooLarge:
 		return http.StatusRequestEntityTooLarge
-	case ReasonRateLimited:
+	case ReasonRateLimited, ReasonAuthThrottled:
 		return http.StatusTooManyRequests
 	case ReasonUpstreamUnavailable:
 		return http.StatusBadGateway
 	case ReasonUpstreamTimeout:
 		return http.StatusGatewayTimeout
-	case ReasonStoreUnavailable:
+	case ReasonStoreUnavailable, ReasonOverloaded:
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError

@@ -13,7 +13,7 @@ func TestReasonStatus(t *testing.T) {
 		ReasonAUPBlocked: 403, ReasonSuspended: 403, ReasonBanned: 403, ReasonPathNotAllowed: 403,
 		ReasonModelNotAllowed: 403, ReasonEndUserRequired: 400, ReasonInvalidRequest: 400,
 		ReasonUnauthorized: 401, ReasonPayloadTooLarge: 413, ReasonRateLimited: 429,
-		ReasonUpstreamUnavailable: 502, ReasonUpstreamTimeout: 504, ReasonStoreUnavailable: 503,
+		ReasonUpstreamUnavailable: 502, ReasonUpstreamTimeout: 504, ReasonStoreUnavailable: 503, ReasonAuthThrottled: 429, ReasonOverloaded: 503,
 		ReasonInternal: 500, Reason("nonsense"): 500,
 	}
 	for r, s := range want {

@@ -12,8 +12,10 @@ import (
 //
 // Why not encoding/json: decoding a body into map[string]any and encoding it
 // again costs tens of microseconds for a 2 KB chat request, reorders keys and
-// needs UseNumber to keep numbers exact. This parser builds a flat node table
-// in one pass with a few allocations; Rewrite then splices the few values it
+// needs UseNumber to keep numbers exact (and it boxes every value). This
+// parser builds a flat node table in one pass, its tables sized exactly by a
+// counting pass first (plan.go), so it allocates a few times and a fixed
+// number of bytes per value whatever the shape; Rewrite then splices the few values it
 // changes into the original bytes, so every byte it does not touch (numbers,
 // key order, whitespace, unknown fields) reaches upstream exactly as the
 // client sent it. Its grammar is RFC 8259 as encoding/json accepts it; a fuzz
@@ -46,11 +48,15 @@ type doc struct {
 	alias bool
 	nodes []node
 	kids  []int32
-	stack []int32
-	depth int
-	max   int
-	err   string
-	errAt int
+	// counts and next: the plan's child count per container and the
+	// next container's index in it (plan.go).
+	counts []int32
+	next   int
+	strs   int // the plan's non-empty string values: Texts at most
+	depth  int
+	max    int
+	err    string
+	errAt  int
 }
 
 func (d *doc) fail(msg string, at int) int {
@@ -72,16 +78,21 @@ func (d *doc) skip(i int) int {
 // errTooDeep is doc.err for a value nested past max.
 const errTooDeep = "nesting too deep"
 
-// parseDoc parses src as exactly one JSON value. max bounds nesting.
+// errPlan is doc.err when a container does not hold what the plan
+// counted: only on a body that is not valid JSON anyway.
+const errPlan = "malformed container"
+
+// parseDoc parses src as exactly one JSON value. max bounds nesting. The
+// tables are sized by a plan of src (plan.go), so they never regrow.
 func parseDoc(src []byte, max int) (*doc, bool) {
-	d := &doc{src: src, max: max}
-	// Rough sizing: one node per ~12 bytes of typical JSON keeps regrowth rare.
-	est := len(src)/12 + 8
-	if est > 4096 {
-		est = 4096
+	p := planDoc(src, max, true)
+	d := &doc{src: src, max: max, counts: p.counts, strs: p.strs}
+	d.nodes = make([]node, 0, p.nodes)
+	kids := p.nodes - 1
+	if kids < 0 {
+		kids = 0
 	}
-	d.nodes = make([]node, 0, est)
-	d.kids = make([]int32, 0, est)
+	d.kids = make([]int32, 0, kids)
 	i := d.skip(0)
 	_, i = d.value(i)
 	if i < 0 {
@@ -121,7 +132,27 @@ func (d *doc) value(i int) (int32, int) {
 			kind, closer = kArray, ']'
 		}
 		d.nodes = append(d.nodes, node{kind: kind, start: int32(i)})
-		mark := len(d.stack)
+		// The container's children go straight into their place in kids,
+		// reserved now at the size the plan counted.
+		if d.next >= len(d.counts) {
+			return -1, d.fail(errPlan, i)
+		}
+		want := d.counts[d.next]
+		d.next++
+		first := int32(len(d.kids))
+		if int(first)+int(want) > cap(d.kids) {
+			return -1, d.fail(errPlan, i)
+		}
+		d.kids = d.kids[:first+want]
+		pos := first
+		put := func(n int32) bool {
+			if pos >= first+want {
+				return false
+			}
+			d.kids[pos] = n
+			pos++
+			return true
+		}
 		j := d.skip(i + 1)
 		if j < len(src) && src[j] == closer {
 			j++
@@ -135,7 +166,9 @@ func (d *doc) value(i int) (int32, int) {
 					if k < 0 {
 						return -1, -1
 					}
-					d.stack = append(d.stack, int32(len(d.nodes)))
+					if !put(int32(len(d.nodes))) {
+						return -1, d.fail(errPlan, j)
+					}
 					d.nodes = append(d.nodes, node{kind: kString, esc: esc, start: int32(j), end: int32(k)})
 					k = d.skip(k)
 					if k >= len(src) || src[k] != ':' {
@@ -147,7 +180,9 @@ func (d *doc) value(i int) (int32, int) {
 				if k < 0 {
 					return -1, -1
 				}
-				d.stack = append(d.stack, v)
+				if !put(v) {
+					return -1, d.fail(errPlan, j)
+				}
 				k = d.skip(k)
 				if k >= len(src) {
 					return -1, d.fail("unexpected end of JSON input", k)
@@ -163,11 +198,11 @@ func (d *doc) value(i int) (int32, int) {
 				return -1, d.fail("expected comma or closing bracket", k)
 			}
 		}
-		kids := d.stack[mark:]
+		if pos != first+want {
+			return -1, d.fail(errPlan, j)
+		}
 		nd := &d.nodes[idx]
-		nd.first, nd.n, nd.end = int32(len(d.kids)), int32(len(kids)), int32(j)
-		d.kids = append(d.kids, kids...)
-		d.stack = d.stack[:mark]
+		nd.first, nd.n, nd.end = first, want, int32(j)
 		d.depth--
 		return idx, j
 	case c == 't':

@@ -78,7 +78,9 @@ func ParseRequest(ep Endpoint, body []byte, opt ParseOptions) (*Request, error) 
 	if err := d.checkDuplicates(); err != nil {
 		return nil, err
 	}
-	req := &Request{Endpoint: ep, doc: d, Texts: make([]Text, 0, 16), spans: make([]int32, 0, 16)}
+	// Sized once from the plan: texts are at most its string values, and
+	// growing a slice of a million texts would allocate several times that.
+	req := &Request{Endpoint: ep, doc: d, Texts: make([]Text, 0, d.strs), spans: make([]int32, 0, d.strs)}
 	x := extractor{d: d, req: req, path: make([]byte, 0, 64)}
 	if err := x.request(ep); err != nil {
 		return nil, err

@@ -119,7 +119,7 @@ func purgeReport(tx *bolt.Tx, sq []byte, r *store.Report, rec *record) error {
 		b []byte
 		k []byte
 	}{{bReports, sq}, {bRID, []byte(r.ID)}, {bRUser, cat(m, sq)}, {bEsc, []byte(r.ID)}}
-	for _, c := range uniq(r.Categories) {
+	for _, c := range store.Uniq(r.Categories) {
 		dels = append(dels, struct {
 			b []byte
 			k []byte
@@ -135,7 +135,7 @@ func purgeReport(tx *bolt.Tx, sq []byte, r *store.Report, rec *record) error {
 		if !r.Reviewed {
 			rec.Unreviewed = max(rec.Unreviewed-1, 0)
 		}
-		for _, c := range uniq(r.Categories) {
+		for _, c := range store.Uniq(r.Categories) {
 			if rec.Cats[c]--; rec.Cats[c] <= 0 {
 				delete(rec.Cats, c)
 			}
@@ -319,7 +319,7 @@ func (s *Store) EraseUser(ctx context.Context, req store.EraseRequest) (store.Er
 			if req.Holds.Report(&r) != "" {
 				held[r.ID] = true
 				keptPseud[r.Pseudonym] = true
-				for _, cg := range uniq(r.Categories) {
+				for _, cg := range store.Uniq(r.Categories) {
 					cats[cg]++
 				}
 				if !r.Reviewed {

@@ -46,7 +46,9 @@ import (
 //	{P:pol}:HASH        string  store.EncodePolicyVersion JSON (SET NX: first writer wins)
 //
 // Rate limits: {P:rl:KEY} string, the GCRA theoretical arrival time (µs),
-// expiring when idle. Change feed: Pub/Sub channel P:standing.
+// expiring when idle. Failed authentications: {P:af:KEY} hash n, last (ms),
+// expiring after forget. Signed-out desk sessions: {P:rev:ID} string, the
+// session's expiry (ms). Change feed: Pub/Sub channel P:standing.
 type keys struct{ p string }
 
 type userKeys struct {
@@ -67,6 +69,8 @@ func (k keys) userApps(user string) string { return k.g("ua:" + esc(user)) }
 func (k keys) secret(name string) string   { return k.g("secret:" + esc(name)) }
 func (k keys) policy(hash string) string   { return "{" + k.p + ":pol}:" + esc(hash) }
 func (k keys) rate(key string) string      { return "{" + k.p + ":rl:" + esc(key) + "}" }
+func (k keys) authFail(key string) string  { return "{" + k.p + ":af:" + esc(key) + "}" }
+func (k keys) revoked(id string) string    { return "{" + k.p + ":rev:" + esc(id) + "}" }
 func (k keys) channel() string             { return k.p + ":standing" }
 
 // esc percent-escapes the characters that would break a key's structure:

@@ -305,7 +305,7 @@ func (s *Store) HoldList(ctx context.Context) ([]store.Hold, error) {
 // the next sweep pass.
 func (s *Store) purgeReport(ctx context.Context, r *store.Report) error {
 	uk := s.k.user(r.App, r.User)
-	cats := uniq(r.Categories)
+	cats := store.Uniq(r.Categories)
 	args := []any{r.ID, r.App, r.User}
 	for _, c := range cats {
 		args = append(args, c)
@@ -475,7 +475,7 @@ func (s *Store) EraseUser(ctx context.Context, req store.EraseRequest) (store.Er
 			return e, err
 		}
 		e.Reports++
-		for _, c := range uniq(r.Categories) {
+		for _, c := range store.Uniq(r.Categories) {
 			if k := s.k.cat(c); !slices.Contains(streams, k) {
 				streams = append(streams, k)
 			}

@@ -229,18 +229,6 @@ func decodeAction(js string) (store.Action, error) {
 
 func fnum(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
-func uniq(s []string) []string {
-	out := make([]string, 0, len(s))
-	seen := map[string]bool{}
-	for _, v := range s {
-		if v != "" && !seen[v] {
-			seen[v] = true
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
 func (s *Store) AddReport(ctx context.Context, rep store.Report, p store.Policy) (store.AddResult, error) {
 	if err := store.ValidateReport(rep); err != nil {
 		return store.AddResult{}, err
@@ -252,7 +240,7 @@ func (s *Store) AddReport(ctx context.Context, rep store.Report, p store.Policy)
 	}
 	now := s.now()
 	uk := s.k.user(rep.App, rep.User)
-	cats := uniq(rep.Categories)
+	cats := store.Uniq(rep.Categories)
 	sfor := p.SuspendFor
 	if sfor <= 0 {
 		sfor = 24 * time.Hour
@@ -376,20 +364,6 @@ func (s *Store) fillReviewed(ctx context.Context, rs []store.Report) error {
 	return nil
 }
 
-func matchReport(r *store.Report, q store.ReportQuery) bool {
-	if q.Category != "" {
-		found := false
-		for _, c := range r.Categories {
-			found = found || c == q.Category
-		}
-		if !found {
-			return false
-		}
-	}
-	return (q.App == "" || r.App == q.App) && (q.User == "" || r.User == q.User) &&
-		(q.Since.IsZero() || !r.Time.Before(q.Since)) && (q.Until.IsZero() || r.Time.Before(q.Until))
-}
-
 // scanBudget bounds the entries one listing call reads while filtering;
 // when it runs out the page is short but has a next cursor.
 const scanBudget = 5000
@@ -458,7 +432,7 @@ func (s *Store) Reports(ctx context.Context, q store.ReportQuery) (store.Page[st
 		if err != nil {
 			return false, err
 		}
-		if matchReport(&rs[0], q) {
+		if store.MatchReport(&rs[0], q) {
 			page.Items = append(page.Items, rs[0])
 			return true, nil
 		}
@@ -650,10 +624,6 @@ func (s *Store) walk(ctx context.Context, stream string, fn func(redis.XMessage)
 	}
 }
 
-func inRange(t, since, until time.Time) bool {
-	return (since.IsZero() || !t.Before(since)) && (until.IsZero() || t.Before(until))
-}
-
 func (s *Store) EachReport(ctx context.Context, since, until time.Time, fn func(store.Report) error) error {
 	var buf []store.Report
 	flush := func() error {
@@ -673,7 +643,7 @@ func (s *Store) EachReport(ctx context.Context, since, until time.Time, fn func(
 		if err != nil {
 			return err
 		}
-		if inRange(rs[0].Time, since, until) {
+		if store.InRange(rs[0].Time, since, until) {
 			buf = append(buf, rs[0])
 		}
 		if len(buf) == 500 {
@@ -694,7 +664,7 @@ func (s *Store) EachAction(ctx context.Context, since, until time.Time, fn func(
 		if err != nil {
 			return err
 		}
-		if !inRange(a.Time, since, until) {
+		if !store.InRange(a.Time, since, until) {
 			return nil
 		}
 		return fn(a)

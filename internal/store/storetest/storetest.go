@@ -62,6 +62,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Subscribe", testSubscribe},
 		{"Iterators", testIterators},
 		{"RateLimit", testRateLimit},
+		{"AuthFailures", testAuthFailures},
+		{"RevokedSessions", testRevokedSessions},
 		{"UsersScopedByApp", testScopedByApp},
 		{"AppRecord", testAppRecord},
 		{"PolicyVersions", testPolicyVersions},
@@ -908,6 +910,71 @@ func testRateLimit(t *testing.T, s store.Store, c *Clock) {
 	}
 	if g, _, _ := s.Take(ctx, "web/free", store.Limit{}, 7); g != 7 {
 		t.Fatalf("unlimited: granted %d", g)
+	}
+}
+
+func testAuthFailures(t *testing.T, s store.Store, c *Clock) {
+	const forget = time.Hour
+	if n, last, err := s.AuthFailures(ctx, "ip:203.0.113.7", forget); err != nil || n != 0 || !last.IsZero() {
+		t.Fatalf("never failed: %d %v %v", n, last, err)
+	}
+	for want := 1; want <= 3; want++ {
+		n, err := s.AddAuthFailure(ctx, "ip:203.0.113.7", forget)
+		if err != nil || n != want {
+			t.Fatalf("failure %d: counted %d, %v", want, n, err)
+		}
+		c.Advance(time.Second)
+	}
+	n, last, err := s.AuthFailures(ctx, "ip:203.0.113.7", forget)
+	if err != nil || n != 3 || !last.Equal(c.Now().Add(-time.Second)) {
+		t.Fatalf("after 3: %d at %v (%v), want 3 at %v", n, last, err, c.Now().Add(-time.Second))
+	}
+	if n, _, _ := s.AuthFailures(ctx, "ip:203.0.113.8", forget); n != 0 {
+		t.Fatalf("keys are not separate: %d", n)
+	}
+	// Keys with separator-like characters are their own.
+	if n, _ := s.AddAuthFailure(ctx, "net:{2001:db8::}/64", forget); n != 1 {
+		t.Fatalf("odd key: %d", n)
+	}
+	// Forgotten forget after the last failure, then counted from zero.
+	c.Advance(forget - time.Second)
+	if n, _, _ := s.AuthFailures(ctx, "ip:203.0.113.7", forget); n != 3 {
+		t.Fatalf("just within forget: %d", n)
+	}
+	c.Advance(time.Millisecond)
+	if n, last, _ := s.AuthFailures(ctx, "ip:203.0.113.7", forget); n != 0 || !last.IsZero() {
+		t.Fatalf("past forget: %d %v", n, last)
+	}
+	if n, _ := s.AddAuthFailure(ctx, "ip:203.0.113.7", forget); n != 1 {
+		t.Fatalf("after forget: counted %d, want 1", n)
+	}
+}
+
+func testRevokedSessions(t *testing.T, s store.Store, c *Clock) {
+	if r, err := s.SessionRevoked(ctx, "s1"); err != nil || r {
+		t.Fatalf("never revoked: %v %v", r, err)
+	}
+	if err := s.RevokeSession(ctx, "s1", c.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeSession(ctx, "s:{2}", c.Now().Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"s1": true, "s:{2}": true, "s3": false, "s": false} {
+		if r, err := s.SessionRevoked(ctx, id); err != nil || r != want {
+			t.Errorf("%s: revoked %v (%v), want %v", id, r, err, want)
+		}
+	}
+	// Past its expiry the session is dead anyway; the record may go.
+	c.Advance(time.Hour + time.Second)
+	if r, _ := s.SessionRevoked(ctx, "s1"); r {
+		t.Error("revocation outlived the session's expiry")
+	}
+	if err := s.RevokeSession(ctx, "s4", c.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.SessionRevoked(ctx, "s:{2}"); !r {
+		t.Error("a later revocation dropped one still in force")
 	}
 }
 

@@ -81,8 +81,26 @@ func unspaced(r rune) bool {
 	if r < 0x0E00 {
 		return false
 	}
+	if r < 0x10000 {
+		return unspacedBMP[r>>6]&(1<<(r&63)) != 0
+	}
+	return unspacedScript(r)
+}
+
+func unspacedScript(r rune) bool {
 	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Thai, unicode.Lao, unicode.Khmer, unicode.Myanmar)
 }
+
+// unspacedBMP is unspacedScript over the Basic Multilingual Plane, a bit
+// per rune (8 KiB): the script tables are slow to search for every rune.
+var unspacedBMP = func() (t [0x10000 / 64]uint64) {
+	for r := rune(0x0E00); r < 0x10000; r++ {
+		if unspacedScript(r) {
+			t[r>>6] |= 1 << (r & 63)
+		}
+	}
+	return t
+}()
 
 // folder folds whole texts for training (Prepare). A folded text is runes
 // with single spaces and a space at each end; Score folds the same windows

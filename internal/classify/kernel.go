@@ -84,6 +84,10 @@ func (m *Model) prepare() {
 	if fs.CharMin == 4 && fs.CharMax == 4 {
 		m.g4 = buildG4(m.harm, m.mask)
 	}
+	m.cm = nil
+	if len(m.h.Concepts) > 0 {
+		m.cm = newConceptMatcher(m.h.Concepts)
+	}
 	m.catw = nil
 	if rows := len(m.cat) / m.nCat; m.nCat <= 2*catWords && rows <= 1<<16 {
 		m.catw = buildCatWords(m.cat, m.nCat, rows)

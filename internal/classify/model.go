@@ -37,7 +37,15 @@ type Header struct {
 	HarmBias   float32    `json:"harm_bias"`
 	CatScale   float32    `json:"cat_scale"`
 	CatBias    []float32  `json:"cat_bias"`
-	Training   Training   `json:"training"`
+	// The concept head (concepts.go): a logistic head over the concepts of
+	// a window, stacked with the n-gram head: the harm logit is
+	// Stack[0]·n-gram logit + Stack[1]·concept logit + Stack[2]. No
+	// concepts: the n-gram head alone.
+	Concepts     []Concept  `json:"concepts,omitempty"`
+	ConceptScale float32    `json:"concept_scale,omitempty"`
+	ConceptBias  float32    `json:"concept_bias,omitempty"`
+	Stack        [3]float32 `json:"stack,omitzero"`
+	Training     Training   `json:"training"`
 }
 
 // Training records how a model was made.
@@ -67,13 +75,15 @@ type Model struct {
 	h     Header
 	harm  []int16
 	cat   []int16
+	con   []int16 // concept head: conceptDim(len(Concepts)) weights
 	nCat  int
 	pool  sync.Pool // *scorer
 	mask  uint32
 	cmask uint32
-	g4    *g4Table  // nil: the features have no 4-grams
-	bmp   *bmpTable // foldBMP(), shared by all models
-	catw  []uint64  // the category head in words; nil: too many categories or rows
+	g4    *g4Table        // nil: the features have no 4-grams
+	bmp   *bmpTable       // foldBMP(), shared by all models
+	catw  []uint64        // the category head in words; nil: too many categories or rows
+	cm    *conceptMatcher // nil: no concepts
 }
 
 // Scores is what the model says about a set of texts: the largest harm
@@ -125,9 +135,12 @@ func Load(b []byte) (*Model, error) {
 	if fs := h.Features; fs.CharMin < 1 || fs.CharMax < fs.CharMin || fs.CharMax > 8 || fs.Words < 0 || fs.Words > 2 || fs.MaxRunes < 64 {
 		return nil, errors.New("classify: header: bad feature set")
 	}
-	nh, nc := 1<<h.Bits, (1<<h.CatBits)*len(h.Categories)
-	if len(b) != 2*(nh+nc) {
-		return nil, fmt.Errorf("classify: %d bytes of weights, want %d", len(b), 2*(nh+nc))
+	if len(h.Concepts) > maxConcepts {
+		return nil, errors.New("classify: header: too many concepts")
+	}
+	nh, nc, ncon := 1<<h.Bits, (1<<h.CatBits)*len(h.Categories), conceptDim(len(h.Concepts))
+	if len(b) != 2*(nh+nc+ncon) {
+		return nil, fmt.Errorf("classify: %d bytes of weights, want %d", len(b), 2*(nh+nc+ncon))
 	}
 	m := &Model{h: h, nCat: len(h.Categories), mask: uint32(nh - 1), cmask: uint32(1<<h.CatBits - 1)}
 	m.harm = make([]int16, nh)
@@ -138,6 +151,11 @@ func Load(b []byte) (*Model, error) {
 	b = b[2*nh:]
 	for i := range m.cat {
 		m.cat[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
+	}
+	b = b[2*nc:]
+	m.con = make([]int16, ncon)
+	for i := range m.con {
+		m.con[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
 	}
 	m.prepare()
 	return m, nil
@@ -155,6 +173,7 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	buf.Write(hb)
 	_ = binary.Write(&buf, binary.LittleEndian, m.harm)
 	_ = binary.Write(&buf, binary.LittleEndian, m.cat)
+	_ = binary.Write(&buf, binary.LittleEndian, m.con)
 	return buf.Bytes(), nil
 }
 
@@ -170,7 +189,11 @@ func (m *Model) Score(texts []string) Scores {
 			if n == 0 {
 				break
 			}
-			if z := m.logit(m.windowSum(sr.cur.runes[:n], sr.cur.syms[:n], sr.cur.words, ascii)); z > bestLogit {
+			z := m.logit(m.windowSum(sr.cur.runes[:n], sr.cur.syms[:n], sr.cur.words, ascii))
+			if m.cm != nil {
+				z = m.stack(z, sr.cur.runes[:n])
+			}
+			if z > bestLogit {
 				bestLogit, best, bestLen = z, i, n
 				sr.cur, sr.best = sr.best, sr.cur
 			}
@@ -276,6 +299,9 @@ func (m *Model) harmSum(w []rune) (sum int64, n int) {
 func (m *Model) catProbs(sr *scorer, w []rune) []float64 {
 	k := m.nCat
 	sr.hashes = m.h.Features.appendHashes(sr.hashes[:0], w)
+	if m.cm != nil {
+		m.cm.find(w).each(func(h uint32) { sr.hashes = append(sr.hashes, h) })
+	}
 	sums := sr.sums(k)
 	if m.catw != nil && len(sr.hashes) <= catMaxFeats {
 		m.catSumsWords(sums, sr.hashes)
@@ -298,6 +324,27 @@ func (m *Model) catProbs(sr *scorer, w []rune) []float64 {
 		z[j] = float64(m.h.CatBias[j]) + float64(sums[j])*float64(m.h.CatScale)*inv
 	}
 	return softmax(z)
+}
+
+// stack combines the n-gram head's logit z of window w with the concept
+// head's.
+func (m *Model) stack(z float64, w []rune) float64 {
+	st := m.h.Stack
+	return float64(st[0])*z + float64(st[1])*m.conceptLogit(m.cm.find(w)) + float64(st[2])
+}
+
+// conceptLogit is the concept head's logit for a window's concepts.
+func (m *Model) conceptLogit(set conceptSet) float64 {
+	var sum int64
+	n := 0
+	set.dense(m.cm.n, func(i int) {
+		sum += int64(m.con[i])
+		n++
+	})
+	if n == 0 {
+		return float64(m.h.ConceptBias)
+	}
+	return float64(m.h.ConceptBias) + float64(sum)*float64(m.h.ConceptScale)/math.Sqrt(float64(n))
 }
 
 func sigmoid(z float64) float64 { return 1 / (1 + math.Exp(-z)) }

@@ -2,6 +2,7 @@ package classify
 
 import (
 	"math"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -157,6 +158,10 @@ func refScore(m *Model, texts []string) Scores {
 			if n > 0 {
 				z += float64(sum) * float64(m.h.HarmScale) / math.Sqrt(float64(n))
 			}
+			if len(m.h.Concepts) > 0 {
+				st := m.h.Stack
+				z = float64(st[0])*z + float64(st[1])*refConceptLogit(m, refConcepts(m.h.Concepts, w)) + float64(st[2])
+			}
 			if z > bestLogit {
 				bestLogit, best = z, i
 				bestWin = append([]rune(nil), w...)
@@ -173,12 +178,16 @@ func refScore(m *Model, texts []string) Scores {
 	k := m.nCat
 	sums := make([]int64, k)
 	n := 0
-	refHashes(fs, bestWin, func(h uint32) {
+	addCat := func(h uint32) {
 		for j, v := range m.cat[int(h&m.cmask)*k:][:k] {
 			sums[j] += int64(v)
 		}
 		n++
-	})
+	}
+	refHashes(fs, bestWin, addCat)
+	if len(m.h.Concepts) > 0 {
+		refConcepts(m.h.Concepts, bestWin).each(addCat)
+	}
 	z := make([]float64, k)
 	inv := 1.0
 	if n > 0 {
@@ -203,4 +212,108 @@ func refScore(m *Model, texts []string) Scores {
 		}
 	}
 	return s
+}
+
+// refConcepts is conceptMatcher.find the plain way: every form of every
+// concept compared at every place it may start.
+func refConcepts(cs []Concept, w []rune) conceptSet {
+	return refConceptsOf(refParse(cs), w)
+}
+
+type refForm struct {
+	k           int
+	f           []rune
+	stem, infix bool
+}
+
+var refParsed sync.Map // *Concept (the list's first) -> map[rune][]refForm
+
+// refParse parses the forms, by first rune (so that the search compares
+// only forms that can start at a place).
+func refParse(cs []Concept) map[rune][]refForm {
+	if v, ok := refParsed.Load(&cs[0]); ok {
+		return v.(map[rune][]refForm)
+	}
+	fs := map[rune][]refForm{}
+	for k, c := range cs {
+		for _, form := range c.Forms {
+			if f, stem, infix, ok := parseForm(form); ok {
+				fs[f[0]] = append(fs[f[0]], refForm{k, f, stem, infix})
+			}
+		}
+	}
+	refParsed.Store(&cs[0], fs)
+	return fs
+}
+
+func refConceptsOf(byFirst map[rune][]refForm, w []rune) conceptSet {
+	var set conceptSet
+	wordStart := func(i int) bool { return i == 0 || w[i-1] == ' ' || refUnspaced(w[i-1]) }
+	wordEnd := func(j int) bool { return j == len(w) || w[j] == ' ' || refUnspaced(w[j]) }
+	at := func(i int, f []rune) bool {
+		if i+len(f) > len(w) {
+			return false
+		}
+		for k, r := range f {
+			if w[i+k] != r {
+				return false
+			}
+		}
+		return true
+	}
+	for i := range w {
+		for _, rf := range byFirst[w[i]] {
+			k, f := uint8(rf.k), rf.f
+			if w[i] == ' ' || !at(i, f) {
+				continue
+			}
+			switch {
+			case refUnspaced(f[0]):
+				set.add(k)
+			case wordStart(i):
+				if rf.stem || wordEnd(i+len(f)) {
+					set.add(k)
+				}
+			case rf.infix:
+				// Inside a word, within reach of its start.
+				s := i
+				for s > 0 && !wordStart(s) {
+					s--
+				}
+				reach := infixReach
+				if w[s] < 128 {
+					reach = 3
+				}
+				if i-s < reach {
+					set.add(k)
+				}
+			}
+		}
+	}
+	return set
+}
+
+// refConceptLogit is Model.conceptLogit over refConcepts.
+func refConceptLogit(m *Model, set conceptSet) float64 {
+	n := len(m.h.Concepts)
+	var ids []int
+	for k := range n {
+		if set[k>>6]&(1<<(k&63)) != 0 {
+			ids = append(ids, k)
+		}
+	}
+	var sum int64
+	cnt := 0
+	for a, x := range ids {
+		sum += int64(m.con[x])
+		cnt++
+		for _, y := range ids[a+1:] {
+			sum += int64(m.con[n+x*n+y])
+			cnt++
+		}
+	}
+	if cnt == 0 {
+		return float64(m.h.ConceptBias)
+	}
+	return float64(m.h.ConceptBias) + float64(sum)*float64(m.h.ConceptScale)/math.Sqrt(float64(cnt))
 }

@@ -35,25 +35,37 @@ type TrainOptions struct {
 	// source are its quirks (a template, a translator's habit), and
 	// learning them is memorising, not generalising.
 	MinSources int
-	LR         float64 // AdaGrad learning rate, default 1
-	Accum0     float64 // AdaGrad starting accumulator, default 1
+	// Stack combines the n-gram and concept heads' logits (a, b, c: a·n-gram
+	// + b·concept + c); zero: DefaultStack.
+	Stack  [3]float64
+	LR     float64 // AdaGrad learning rate, default 1
+	Accum0 float64 // AdaGrad starting accumulator, default 1
 }
+
+// DefaultStack was fitted by logistic regression on held-out logits of a
+// leave-one-source-out run (aupeval --loso prints the fit): weights that
+// generalise to sources the heads never saw, not the in-sample best.
+var DefaultStack = [3]float64{0.4, 0.55, 0}
 
 // Prepared holds the hashed features of a corpus, so that several models
 // (the folds of a leave-one-source-out evaluation) are trained without
 // hashing it again.
 type Prepared struct {
-	fs   featureSet
-	docs []doc
+	fs       featureSet
+	concepts []Concept
+	docs     []doc
 }
 
 type doc struct {
-	feats   []feat // sorted by hash
+	feats   []feat   // n-gram features, sorted by hash
+	con     []int32  // concept head indices (conceptSet.dense)
+	conHash []uint32 // the same features hashed, for the category head
 	harmful bool
 	cat     string
 	source  string
 	lang    string
 	weight  float64 // per window: the example's weight over its windows
+	nFeat   int     // n-gram features of the window (with repeats)
 }
 
 type feat struct {
@@ -61,12 +73,19 @@ type feat struct {
 	v float32 // count / sqrt(features in the window)
 }
 
-// Prepare hashes the features of every window of every example.
-func Prepare(examples []Example) *Prepared { return PrepareWith(defaultFeatures, examples) }
+// Prepare hashes the features of every window of every example, with the
+// default feature set and the bundled concepts.
+func Prepare(examples []Example) *Prepared {
+	return PrepareWith(defaultFeatures, bundledConcepts(), examples)
+}
 
-// PrepareWith is Prepare with another feature set (for evaluations).
-func PrepareWith(fs featureSet, examples []Example) *Prepared {
-	p := &Prepared{fs: fs}
+// PrepareWith is Prepare with another feature set and concepts (none: n-grams only).
+func PrepareWith(fs featureSet, concepts []Concept, examples []Example) *Prepared {
+	p := &Prepared{fs: fs, concepts: concepts}
+	var cm *conceptMatcher
+	if len(concepts) > 0 {
+		cm = newConceptMatcher(concepts)
+	}
 	var fo folder
 	counts := map[uint32]int{}
 	for _, ex := range examples {
@@ -75,11 +94,17 @@ func PrepareWith(fs featureSet, examples []Example) *Prepared {
 			clear(counts)
 			n := 0
 			p.fs.hashes(w, func(h uint32) { counts[h]++; n++ })
-			if n == 0 {
+			d := doc{harmful: ex.Harmful, cat: ex.Category, source: ex.Source, lang: ex.Lang, feats: make([]feat, 0, len(counts))}
+			if cm != nil {
+				set := cm.find(w)
+				set.dense(cm.n, func(i int) { d.con = append(d.con, int32(i)) })
+				set.each(func(h uint32) { d.conHash = append(d.conHash, h) })
+			}
+			if n == 0 && len(d.con) == 0 {
 				return
 			}
-			d := doc{harmful: ex.Harmful, cat: ex.Category, source: ex.Source, lang: ex.Lang, feats: make([]feat, 0, len(counts))}
-			inv := 1 / math.Sqrt(float64(n))
+			d.nFeat = n
+			inv := 1 / math.Sqrt(float64(max(n, 1)))
 			for h, c := range counts {
 				d.feats = append(d.feats, feat{h, float32(float64(c) * inv)})
 			}
@@ -190,11 +215,28 @@ func (p *Prepared) Train(opt TrainOptions, exclude map[string]bool) (*Model, err
 	}
 	keep := func(h uint32) bool { return bits.OnesCount64(seen[h]) >= opt.MinSources }
 	feats := make([][]feat, len(p.docs))
+	// The category head reads the concept features too (Model.catProbs),
+	// all normalised together.
+	catFeats := make([][]feat, len(p.docs))
 	for _, i := range idx {
-		for _, f := range p.docs[i].feats {
+		d := &p.docs[i]
+		for _, f := range d.feats {
 			if keep(f.h) {
 				feats[i] = append(feats[i], f)
 			}
+		}
+		catFeats[i] = feats[i]
+		if len(d.conHash) > 0 {
+			scale := float32(math.Sqrt(float64(d.nFeat) / float64(d.nFeat+len(d.conHash))))
+			inv := float32(1 / math.Sqrt(float64(d.nFeat+len(d.conHash))))
+			cf := make([]feat, 0, len(feats[i])+len(d.conHash))
+			for _, f := range feats[i] {
+				cf = append(cf, feat{f.h, f.v * scale})
+			}
+			for _, h := range d.conHash {
+				cf = append(cf, feat{h, inv})
+			}
+			catFeats[i] = cf
 		}
 	}
 	seen = nil
@@ -220,6 +262,14 @@ func (p *Prepared) Train(opt TrainOptions, exclude map[string]bool) (*Model, err
 		catG[i] = accum0
 	}
 	var bias, biasG float64
+	// Concept head: dense, one weight per concept and per pair.
+	nCon := len(p.concepts)
+	con := make([]float32, conceptDim(nCon))
+	conG := make([]float32, len(con))
+	for i := range conG {
+		conG[i] = accum0
+	}
+	var conBias, conBiasG float64
 	cbias := make([]float64, K)
 	cbiasG := make([]float64, K)
 	lr := opt.LR
@@ -249,12 +299,28 @@ func (p *Prepared) Train(opt TrainOptions, exclude map[string]bool) (*Model, err
 				harmG[j] += float32(gj * gj)
 				harm[j] -= float32(lr * gj / math.Sqrt(float64(harmG[j])+eps))
 			}
+			if nCon > 0 {
+				inv := 1 / math.Sqrt(float64(max(len(d.con), 1)))
+				z := conBias
+				for _, j := range d.con {
+					z += float64(con[j]) * inv
+				}
+				g := (sigmoid(z) - y) * w[i]
+				conBiasG += g * g
+				conBias -= lr * g / math.Sqrt(conBiasG+eps)
+				for _, j := range d.con {
+					gj := g*inv + opt.L2*float64(con[j])
+					conG[j] += float32(gj * gj)
+					con[j] -= float32(lr * gj / math.Sqrt(float64(conG[j])+eps))
+				}
+			}
 			// Category head: softmax over the taxonomy, on rows with a
 			// known category.
 			k, ok := catOf[d.cat]
 			if !ok || opt.HarmOnly {
 				continue
 			}
+			fs = catFeats[i]
 			for c := range probs {
 				probs[c] = cbias[c]
 			}
@@ -292,7 +358,7 @@ func (p *Prepared) Train(opt TrainOptions, exclude map[string]bool) (*Model, err
 	}
 	h := Header{
 		Version: 1, Features: p.fs, Bits: opt.Bits, CatBits: opt.CatBits,
-		Categories: slices.Clone(opt.Categories), HarmBias: float32(bias),
+		Categories: slices.Clone(opt.Categories), HarmBias: float32(bias), Concepts: p.concepts,
 		Training: Training{Seed: opt.Seed, Epochs: opt.Epochs, L2: opt.L2, Windows: len(idx), Sources: perSource},
 	}
 	for _, b := range cbias {
@@ -301,6 +367,15 @@ func (p *Prepared) Train(opt TrainOptions, exclude map[string]bool) (*Model, err
 	m := &Model{h: h, nCat: K, mask: hmask, cmask: cmask}
 	m.harm, m.h.HarmScale = quantize(harm)
 	m.cat, m.h.CatScale = quantize(cat)
+	if nCon > 0 {
+		m.con, m.h.ConceptScale = quantize(con)
+		m.h.ConceptBias = float32(conBias)
+		st := opt.Stack
+		if st == [3]float64{} {
+			st = DefaultStack
+		}
+		m.h.Stack = [3]float32{float32(st[0]), float32(st[1]), float32(st[2])}
+	}
 	m.prepare()
 	return m, nil
 }

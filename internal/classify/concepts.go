@@ -1,0 +1,559 @@
+package classify
+
+import (
+	"bufio"
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/bits"
+	"path"
+	"slices"
+	"strings"
+)
+
+//go:embed concepts/*.txt
+var conceptFiles embed.FS
+
+// BundledConcepts are the concepts of concepts/*.txt: English first (its
+// order is the ids' order), then the other languages by file name.
+func BundledConcepts() ([]Concept, error) {
+	names, err := fs.Glob(conceptFiles, "concepts/*.txt")
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		switch {
+		case path.Base(a) == "en.txt":
+			return -1
+		case path.Base(b) == "en.txt":
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	var files [][]byte
+	for _, n := range names {
+		b, err := conceptFiles.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, b)
+	}
+	return ParseConcepts(files...)
+}
+
+// Concepts carry meaning across languages. Hashed n-grams are specific to
+// a language: what the model learns from English rows ("bomb", "how to
+// make") says nothing about Swahili or Thai ones, and most harmful rows of
+// the corpus are English. A concept is one id for the words of every
+// language that mean the same thing (bomb, bombe, bomba, 炸弹, ระเบิด): a
+// concept feature learned from English is the same feature in Thai. The
+// lexicon is in concepts/*.txt (one file per language, same ids), compiled
+// into the model file at training, so a model is always read with the
+// concepts it was trained on.
+//
+// A window's concept features are binary: each concept present, and each
+// unordered pair of concepts present (word order differs between
+// languages, so "how to"+"bomb" must not depend on it).
+
+// Concept is one concept and its forms in every language.
+type Concept struct {
+	ID    string   `json:"id"`
+	Forms []string `json:"forms"`
+}
+
+// bundledConcepts is BundledConcepts for code that cannot fail: the files
+// are compiled in, and TestBundledConceptsParse holds them valid.
+func bundledConcepts() []Concept {
+	cs, err := BundledConcepts()
+	if err != nil {
+		panic(err)
+	}
+	return cs
+}
+
+// Form syntax (concepts/en.txt explains it to translators):
+//
+//	word     the whole word (words, for a form with spaces)
+//	stem*    a word starting with stem
+//	*part*   part starting at one of a word's first infixReach runes (3
+//	         in a word of ASCII letters): past an article or conjunction
+//	         fused to the word (l'explosif folds to lexplosif, القنبلة)
+//
+// A form in a script written without spaces matches anywhere.
+const infixReach = 4
+
+// maxConcepts bounds the ids: a window's concepts are a 128-bit set.
+const maxConcepts = 128
+
+// Salts of the concept features' hash space.
+const (
+	saltConcept     = 0x27d4eb2f
+	saltConceptPair = 0x165667b1
+)
+
+// ParseConcepts reads concept files (the contents of concepts/*.txt, in
+// the order given) into one list: the ids in the order of their first
+// appearance, each with the forms of every file. A line is
+// `id<TAB>form, form, ...`; `#` starts a comment line.
+func ParseConcepts(files ...[]byte) ([]Concept, error) {
+	var out []Concept
+	at := map[string]int{}
+	for fi, b := range files {
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+		line := 0
+		for sc.Scan() {
+			line++
+			l := strings.TrimSpace(sc.Text())
+			if l == "" || strings.HasPrefix(l, "#") {
+				continue
+			}
+			id, forms, ok := strings.Cut(l, "\t")
+			id = strings.TrimSpace(id)
+			if !ok || id == "" {
+				return nil, fmt.Errorf("classify: concept file %d line %d: want id<TAB>forms", fi+1, line)
+			}
+			k, seen := at[id]
+			if !seen {
+				if len(out) == maxConcepts {
+					return nil, fmt.Errorf("classify: more than %d concepts", maxConcepts)
+				}
+				k = len(out)
+				at[id] = k
+				out = append(out, Concept{ID: id})
+			}
+			for f := range strings.SplitSeq(forms, ",") {
+				if f = strings.TrimSpace(f); f != "" && f != "*" && f != "**" {
+					out[k].Forms = append(out[k].Forms, f)
+				}
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("classify: no concepts")
+	}
+	return out, nil
+}
+
+// conceptMatcher finds the concepts of a folded window word by word, the
+// way the detector matches its lexicon: a rolling FNV-1a hash over each
+// word's runes is tested at every rune against a bit set of the hashes of
+// all forms (terms), and only where its bit is set is the table of forms
+// read. The tests are independent loads from a bit set that stays in
+// cache, not a chain of dependent steps down a trie, so a word costs
+// about a multiply and a load per rune. A form of several words is a run
+// of the same hash over the words and the spaces between them: a word
+// whose hash (with the space after it) begins such a form opens a phrase,
+// which the next words continue.
+type conceptMatcher struct {
+	n          int                                 // concepts
+	term       *[1 << (64 - termShift) / 64]uint64 // bit hash>>termShift: some form may end here
+	phrase     []uint64                            // bit hash>>phraseShift: some multi-word form continues past here (a space)
+	slots      []cslot                             // open addressing by hash
+	mask       uint64
+	maxUnspace int          // the longest form of an unspaced script, in runes
+	sets       []conceptSet // sets[0] is empty
+	infixFirst map[rune]bool
+	infixASCII [2]uint64
+	// start3: a bit per three symbols (asciiSym) where some form may start;
+	// an ASCII word whose first three runes start no form is not rolled.
+	start3 [28 * 28 * 28 / 64]uint64
+	infix3 [28 * 28 * 28 / 64]uint64 // the same for infix forms
+}
+
+// cslot is the forms with one hash: the concepts of its exact forms (which
+// must end a word), of its stems and infix forms (a word may go on), and of
+// its infix forms alone (they may start inside a word), as indexes into
+// conceptMatcher.sets (0: none). A form may mean two concepts.
+type cslot struct {
+	tag                uint32 // the hash's low 32 bits; 0: empty
+	exact, stem, infix uint16
+}
+
+const (
+	termShift   = 64 - 20 // 1 Mi bits (128 KiB)
+	phraseShift = 64 - 16 // 64 Ki bits
+	fnv64Offset = 14695981039346656037
+	fnv64Prime  = 1099511628211
+)
+
+func bitOf(set []uint64, h uint64, shift uint) bool {
+	b := h >> shift
+	return set[b>>6]&(1<<(b&63)) != 0
+}
+
+func setBit(set []uint64, h uint64, shift uint) {
+	b := h >> shift
+	set[b>>6] |= 1 << (b & 63)
+}
+
+func newConceptMatcher(cs []Concept) *conceptMatcher {
+	m := &conceptMatcher{n: len(cs), term: new([1 << (64 - termShift) / 64]uint64),
+		phrase: make([]uint64, 1<<(64-phraseShift)/64), infixFirst: map[rune]bool{}}
+	type entry struct{ exact, stem, infix conceptSet }
+	entries := map[uint64]*entry{}
+	for k, c := range cs {
+		for _, f := range c.Forms {
+			runes, stem, infix, ok := parseForm(f)
+			if !ok {
+				continue
+			}
+			if unspaced(runes[0]) {
+				m.maxUnspace = max(m.maxUnspace, len(runes))
+			}
+			if infix {
+				m.infixFirst[runes[0]] = true
+			}
+			m.markStart(&m.start3, runes, infix || stem)
+			if infix {
+				m.markStart(&m.infix3, runes, true)
+			}
+			h := uint64(fnv64Offset)
+			for _, r := range runes {
+				if r == ' ' {
+					setBit(m.phrase, (h^' ')*fnv64Prime, phraseShift)
+				}
+				h = (h ^ uint64(r)) * fnv64Prime
+			}
+			if h&0xFFFFFFFF == 0 {
+				h |= 1 // tag 0 marks an empty slot
+			}
+			e := entries[h]
+			if e == nil {
+				e = &entry{}
+				entries[h] = e
+			}
+			switch {
+			case infix:
+				e.infix.add(uint8(k))
+				e.stem.add(uint8(k))
+			case stem:
+				e.stem.add(uint8(k))
+			default:
+				e.exact.add(uint8(k))
+			}
+		}
+	}
+	for r := range m.infixFirst {
+		if r < 128 {
+			m.infixASCII[r>>6] |= 1 << (r & 63)
+		}
+	}
+	size := 1
+	for size < 2*len(entries)+2 {
+		size <<= 1
+	}
+	m.slots, m.mask = make([]cslot, size), uint64(size-1)
+	m.sets = []conceptSet{{}}
+	index := map[conceptSet]uint16{{}: 0}
+	intern := func(s conceptSet) uint16 {
+		i, ok := index[s]
+		if !ok {
+			i = uint16(len(m.sets))
+			index[s] = i
+			m.sets = append(m.sets, s)
+		}
+		return i
+	}
+	for h, e := range entries {
+		setBit(m.term[:], h, termShift)
+		i := (h >> 32) & m.mask
+		for m.slots[i].tag != 0 {
+			i = (i + 1) & m.mask
+		}
+		m.slots[i] = cslot{tag: uint32(h), exact: intern(e.exact), stem: intern(e.stem), infix: intern(e.infix)}
+	}
+	return m
+}
+
+// parseForm folds a form and says how it matches: stem (a word may go
+// on after it), infix (it may start inside a word, past a clitic).
+// ok is false for a form that can never match: empty, or mixing a script
+// written without spaces with others (a word of a spaced script ends
+// where such a script starts).
+func parseForm(f string) (runes []rune, stem, infix, ok bool) {
+	infix = strings.HasPrefix(f, "*")
+	stem = strings.HasSuffix(f, "*")
+	var fo folder
+	fo.windows(featureSet{}, strings.Trim(f, "*"), func(w []rune) { runes = append(runes, w...) })
+	// Folded runes come with a space at each end.
+	for len(runes) > 0 && runes[0] == ' ' {
+		runes = runes[1:]
+	}
+	for len(runes) > 0 && runes[len(runes)-1] == ' ' {
+		runes = runes[:len(runes)-1]
+	}
+	if len(runes) == 0 {
+		return nil, false, false, false
+	}
+	first := unspaced(runes[0])
+	for _, r := range runes {
+		if first && (r == ' ' || !unspaced(r)) || !first && unspaced(r) {
+			return nil, false, false, false
+		}
+	}
+	switch {
+	case first:
+		stem, infix = true, false // matches anywhere
+	case infix && strings.ContainsRune(string(runes), ' '):
+		infix = false // a phrase starts at a word
+	}
+	if infix {
+		stem = true
+	}
+	return runes, stem, infix, true
+}
+
+// lookup is the entry of the forms with hash h, or nil.
+func (m *conceptMatcher) lookup(h uint64) *cslot {
+	if h&0xFFFFFFFF == 0 {
+		h |= 1
+	}
+	for i := (h >> 32) & m.mask; ; i = (i + 1) & m.mask {
+		s := &m.slots[i]
+		switch s.tag {
+		case uint32(h):
+			return s
+		case 0:
+			return nil
+		}
+	}
+}
+
+// conceptSet is a window's concepts.
+type conceptSet [2]uint64
+
+func (s *conceptSet) add(k uint8) { s[k>>6] |= 1 << (k & 63) }
+
+func (s *conceptSet) or(o conceptSet) { s[0] |= o[0]; s[1] |= o[1] }
+
+// maxOpen bounds the phrases followed at once: more than a few forms of
+// several words never overlap in one place of a text.
+const maxOpen = 8
+
+// find returns the concepts of folded window w.
+func (m *conceptMatcher) find(w []rune) conceptSet {
+	var set conceptSet
+	var open [maxOpen]uint64 // phrases begun at earlier words: their hashes up to here
+	nOpen := 0
+	for i := 0; i < len(w); {
+		c := w[i]
+		if c == ' ' {
+			i++
+			continue
+		}
+		if c >= 0x0E00 && unspaced(c) {
+			m.unspacedAt(w, i, &set)
+			nOpen = 0
+			i++
+			continue
+		}
+		e := i
+		for e < len(w) && w[e] != ' ' && (w[e] < 0x0E00 || !unspaced(w[e])) {
+			e++
+		}
+		word := w[i:e]
+		var h uint64
+		if m.mayStart(word) {
+			h = m.roll(fnv64Offset, word, false, &set)
+		} else {
+			h = hashRunes(fnv64Offset, word)
+		}
+		// The phrases that go on through this word, and the one it begins.
+		var next [maxOpen]uint64
+		nNext := 0
+		for _, p := range open[:nOpen] {
+			p = m.roll((p^' ')*fnv64Prime, word, false, &set)
+			if q := (p ^ ' ') * fnv64Prime; bitOf(m.phrase, q, phraseShift) && nNext < len(next) {
+				next[nNext] = p
+				nNext++
+			}
+		}
+		if q := (h ^ ' ') * fnv64Prime; bitOf(m.phrase, q, phraseShift) && nNext < len(next) {
+			next[nNext] = h
+			nNext++
+		}
+		open, nOpen = next, nNext
+		// Infix forms, from the next few runes of the word: past an Arabic
+		// or Hebrew article and conjunction (3 runes), a Romance elided
+		// article (l', d', qu') or a Bantu noun-class prefix (2).
+		reach := infixReach
+		if word[0] < 128 {
+			reach = 3
+		}
+		for j := 1; j < reach && j < len(word); j++ {
+			if m.startsInfix(word[j]) && may3(&m.infix3, word[j:]) {
+				m.roll(fnv64Offset, word[j:], true, &set)
+			}
+		}
+		i = e
+	}
+	return set
+}
+
+func hashRunes(h uint64, rs []rune) uint64 {
+	for _, r := range rs {
+		h = (h ^ uint64(r)) * fnv64Prime
+	}
+	return h
+}
+
+// asciiSym numbers the runes ASCII folds to: 0 space, 1-26 letters, 27
+// '0'; -1 for any other rune.
+func asciiSym(c rune) int {
+	switch {
+	case 'a' <= c && c <= 'z':
+		return int(c-'a') + 1
+	case c == ' ':
+		return 0
+	case c == '0':
+		return 27
+	}
+	return -1
+}
+
+// mayStart reports whether some form may start at word[0] (false only
+// when its first three runes, or the word and a space, are ASCII and
+// start no form).
+func (m *conceptMatcher) mayStart(word []rune) bool { return may3(&m.start3, word) }
+
+func may3(t *[28 * 28 * 28 / 64]uint64, word []rune) bool {
+	x := 0
+	for k := range 3 {
+		s := 0
+		if k < len(word) {
+			if s = asciiSym(word[k]); s < 0 {
+				return true
+			}
+		}
+		x = x*28 + s
+	}
+	return t[x>>6]&(1<<(x&63)) != 0
+}
+
+// markStart sets the start3 bits of a form's first runes (open: a stem,
+// which any rune may follow; a closed form is followed by a space).
+func (m *conceptMatcher) markStart(t *[28 * 28 * 28 / 64]uint64, r []rune, open bool) {
+	syms := make([]int, 0, 3)
+	for _, c := range r[:min(3, len(r))] {
+		s := asciiSym(c)
+		if s < 0 {
+			return // not an ASCII start: mayStart never rules it out
+		}
+		syms = append(syms, s)
+	}
+	var mark func(syms []int)
+	mark = func(syms []int) {
+		if len(syms) == 3 {
+			x := (syms[0]*28+syms[1])*28 + syms[2]
+			t[x>>6] |= 1 << (x & 63)
+			return
+		}
+		if !open {
+			mark(append(syms, 0))
+			return
+		}
+		for s := range 28 {
+			mark(append(slices.Clip(syms), s))
+		}
+	}
+	mark(syms)
+}
+
+// roll continues hash h over the runes of one word, adding the concepts
+// of the forms that end inside it (stems) or with it (exact forms; inside:
+// infix forms only). It returns the hash at the word's end.
+func (m *conceptMatcher) roll(h uint64, word []rune, inside bool, set *conceptSet) uint64 {
+	last := len(word) - 1
+	for k, r := range word {
+		h = (h ^ uint64(r)) * fnv64Prime
+		if b := h >> termShift; m.term[b>>6]&(1<<(b&63)) == 0 {
+			continue
+		}
+		s := m.lookup(h)
+		switch {
+		case s == nil:
+		case inside:
+			set.or(m.sets[s.infix])
+		default:
+			set.or(m.sets[s.stem])
+			if k == last {
+				set.or(m.sets[s.exact])
+			}
+		}
+	}
+	return h
+}
+
+// unspacedAt adds the concepts of the forms that start at w[i], a rune of
+// a script written without spaces.
+func (m *conceptMatcher) unspacedAt(w []rune, i int, set *conceptSet) {
+	h := uint64(fnv64Offset)
+	for j := i; j < len(w) && j < i+m.maxUnspace && unspaced(w[j]); j++ {
+		h = (h ^ uint64(w[j])) * fnv64Prime
+		if b := h >> termShift; m.term[b>>6]&(1<<(b&63)) != 0 {
+			if s := m.lookup(h); s != nil {
+				set.or(m.sets[s.stem])
+			}
+		}
+	}
+}
+
+func (m *conceptMatcher) startsInfix(r rune) bool {
+	if r < 128 {
+		return m.infixASCII[r>>6]&(1<<(r&63)) != 0
+	}
+	return len(m.infixFirst) > 0 && m.infixFirst[r]
+}
+
+// conceptDim is the size of the concept head for n concepts: a weight per
+// concept and per ordered pair (only a < b is used; the square keeps the
+// index arithmetic plain).
+func conceptDim(n int) int {
+	if n == 0 {
+		return 0
+	}
+	return n + n*n
+}
+
+// dense calls f with the concept head's index of every feature of a set
+// of n concepts: each concept, and each unordered pair.
+func (set conceptSet) dense(n int, f func(i int)) {
+	var ids [maxConcepts]uint8
+	k := set.ids(&ids)
+	for a := 0; a < k; a++ {
+		f(int(ids[a]))
+		for b := a + 1; b < k; b++ {
+			f(n + int(ids[a])*n + int(ids[b]))
+		}
+	}
+}
+
+func (set conceptSet) ids(ids *[maxConcepts]uint8) int {
+	n := 0
+	for b := range 2 {
+		for v := set[b]; v != 0; v &= v - 1 {
+			ids[n] = uint8(b*64 + bits.TrailingZeros64(v))
+			n++
+		}
+	}
+	return n
+}
+
+// each calls f with the hash of every concept feature of a set: each
+// concept, and each unordered pair.
+func (set conceptSet) each(f func(h uint32)) {
+	var ids [maxConcepts]uint8
+	n := set.ids(&ids)
+	for a := 0; a < n; a++ {
+		f((saltConcept ^ uint32(ids[a])) * fnvPrime)
+		for b := a + 1; b < n; b++ {
+			f(((saltConceptPair ^ uint32(ids[a])<<8 ^ uint32(ids[b])) * fnvPrime) ^ saltConceptPair)
+		}
+	}
+}

@@ -282,11 +282,19 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 	registerPrivacyMetrics(g.server.Registry(), g.privacy)
 	if err := metrics.Register(g.server.Registry(), metrics.Sources{
 		Enforcement: enf.Metrics(), SpoolDepth: enf.Spooled, StoreUp: enf.StoreUp,
-		Webhooks: g.webhooks.Stats, Policy: eng.Metrics(), PolicyHash: eng.Hash,
+		Webhooks: g.webhooks.Stats, Policy: eng.Metrics(), PolicyHash: eng.Hash, Auth: g.authCounts,
 	}); err != nil {
 		return nil, err
 	}
 	return g, nil
+}
+
+// authCounts reads the authentication throttle's counters for /metrics.
+func (g *gateway) authCounts() (failures, refused, lockouts uint64) {
+	if g.guard == nil {
+		return 0, 0, 0
+	}
+	return g.guard.Failures(), g.guard.Refused(), g.guard.Lockouts()
 }
 
 // openStore opens the store, waiting for a Redis that does not answer yet

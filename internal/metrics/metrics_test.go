@@ -56,6 +56,7 @@ func TestRegisterExposesEverySeries(t *testing.T) {
 	err := Register(reg, Sources{
 		Enforcement: &e, SpoolDepth: func() int { return 2 }, StoreUp: func() bool { return false },
 		Webhooks: func() (int64, int64, int64) { return 5, 1, 2 }, Policy: &p, PolicyHash: func() string { return "abc" },
+		Auth: func() (uint64, uint64, uint64) { return 3, 2, 1 },
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,9 @@ type Sources struct {
 	Webhooks   func() (sent, dropped, failed int64)
 	Policy     *Policy
 	PolicyHash func() string // version hash of the bundle in force
+	// Auth returns failed credentials, requests refused while their source
+	// was locked out, and lock-outs begun (authguard.Guard).
+	Auth func() (failures, refused, lockouts uint64)
 }
 
 // StoreOperations are the enforcer's store calls that may fail (the
@@ -38,6 +41,9 @@ var Names = []string{
 	"aupguard_classifier_duration_seconds",
 	"aupguard_unscanned_parts_total",
 	"aupguard_unscanned_requests_total",
+	"aupguard_auth_failures_total",
+	"aupguard_auth_refused_total",
+	"aupguard_auth_lockouts_total",
 }
 
 var (
@@ -72,6 +78,12 @@ var (
 		"Parts of decided requests no detector read (images, audio, files, ...), by kind.", []string{"kind"}, nil)
 	dUnscannedReqs = prometheus.NewDesc("aupguard_unscanned_requests_total",
 		"Decided requests carrying parts no detector read, by the decision's action (policy.unscanned).", []string{"action"}, nil)
+	dAuthFailures = prometheus.NewDesc("aupguard_auth_failures_total",
+		"Wrong credentials (app keys, admin tokens, desk sign-ins) counted by the authentication throttle.", nil, nil)
+	dAuthRefused = prometheus.NewDesc("aupguard_auth_refused_total",
+		"Requests refused with 429 auth_throttled because their address or network was locked out.", nil, nil)
+	dAuthLockouts = prometheus.NewDesc("aupguard_auth_lockouts_total",
+		"Lock-outs begun by the authentication throttle (each also an audit entry).", nil, nil)
 	dClsLatency = prometheus.NewDesc("aupguard_classifier_duration_seconds",
 		"Time of each guard-model call, whatever its verdict.", nil, nil)
 )
@@ -85,7 +97,8 @@ type collector struct{ s Sources }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dReports, dEscalations, dStoreErrors, dStoreUp, dSpoolDepth, dSpool,
-		dWebhooks, dReloads, dPolicyInfo, dLoadedAt, dClsCalls, dClsLatency, dUnscannedParts, dUnscannedReqs} {
+		dWebhooks, dReloads, dPolicyInfo, dLoadedAt, dClsCalls, dClsLatency, dUnscannedParts, dUnscannedReqs,
+		dAuthFailures, dAuthRefused, dAuthLockouts} {
 		ch <- d
 	}
 }
@@ -171,5 +184,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.s.PolicyHash != nil {
 		gauge(dPolicyInfo, 1, c.s.PolicyHash())
+	}
+	if c.s.Auth != nil {
+		f, r, l := c.s.Auth()
+		counter(dAuthFailures, int64(f))
+		counter(dAuthRefused, int64(r))
+		counter(dAuthLockouts, int64(l))
 	}
 }

@@ -326,6 +326,30 @@ func (m *Model) catProbs(sr *scorer, w []rune) []float64 {
 	return softmax(z)
 }
 
+// Heads returns the largest logit of each head over the texts' windows:
+// the n-gram head and the concept head (0 without concepts), before
+// stacking. For evaluations that fit or compare the heads; Score is the
+// hot path.
+func (m *Model) Heads(texts []string) (ngram, concept float64) {
+	ngram, concept = math.Inf(-1), math.Inf(-1)
+	var fo folder
+	for _, t := range texts {
+		fo.windows(m.h.Features, t, func(w []rune) {
+			ngram = max(ngram, m.logit(m.harmSum(w)))
+			if m.cm != nil {
+				concept = max(concept, m.conceptLogit(m.cm.find(w)))
+			}
+		})
+	}
+	if math.IsInf(ngram, -1) {
+		ngram = float64(m.h.HarmBias)
+	}
+	if math.IsInf(concept, -1) {
+		concept = float64(m.h.ConceptBias)
+	}
+	return ngram, concept
+}
+
 // stack combines the n-gram head's logit z of window w with the concept
 // head's.
 func (m *Model) stack(z float64, w []rune) float64 {

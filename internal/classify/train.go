@@ -45,7 +45,7 @@ type TrainOptions struct {
 // DefaultStack was fitted by logistic regression on held-out logits of a
 // leave-one-source-out run (aupeval --loso prints the fit): weights that
 // generalise to sources the heads never saw, not the in-sample best.
-var DefaultStack = [3]float64{0.4, 0.55, 0}
+var DefaultStack = [3]float64{0.34, 0.65, -0.15}
 
 // Prepared holds the hashed features of a corpus, so that several models
 // (the folds of a leave-one-source-out evaluation) are trained without

@@ -12,6 +12,7 @@ import (
 	"github.com/aupguard/aupguard/internal/classify/corpus"
 	"github.com/aupguard/aupguard/internal/detect"
 	"github.com/aupguard/aupguard/internal/policy"
+	"github.com/aupguard/aupguard/internal/wire"
 )
 
 // Leave-one-source-out evaluation: for every source of the corpus, a model
@@ -43,6 +44,8 @@ func sliceOf(r corpus.Row) string {
 		return "harmful, not in English"
 	case r.Harmful():
 		return "harmful, direct (English)"
+	case r.Role == "system":
+		return sliceOperator
 	case ordinarySources[r.Source]:
 		return "benign, ordinary app traffic"
 	case riskySources[r.Source]:
@@ -53,8 +56,25 @@ func sliceOf(r corpus.Row) string {
 
 var sliceOrder = []string{
 	"harmful, direct (English)", "harmful, jailbreak or injection", "harmful, not in English",
-	"benign, ordinary app traffic", "benign, risky-looking", "benign, other",
+	"benign, ordinary app traffic", "benign, risky-looking", sliceOperator, "benign, other",
 }
+
+// An operator's system prompt is decided as the gateway decides it: as the
+// operator's text, which never makes an end user's record; it counts when
+// the policy records it against the app (decision.operator).
+const sliceOperator = "benign, operator's system prompt"
+
+// textsOf is a row as the gateway would see it: the end user's words, or
+// the operator's system prompt.
+func textsOf(r corpus.Row) []wire.Text {
+	if r.Role == "system" {
+		return []wire.Text{{Text: r.Text, Role: wire.RoleSystem, Author: wire.AuthorOperator, New: true}}
+	}
+	return policy.EndUserTexts(r.Text)
+}
+
+// recorded: the decision makes a record, against the end user or the app.
+func recorded(d policy.Decision) bool { return d.Violation() || d.Operator.Violation() }
 
 // outcome is one row's result in its held-out fold.
 type outcome struct {
@@ -130,13 +150,13 @@ func runLOSO(ctx context.Context, files []string, seed uint64, stdout, stderr io
 			engines = append(engines, ep)
 		}
 		for _, i := range bySource[s] {
-			texts := policy.EndUserTexts(rows[i].Text)
+			texts := textsOf(rows[i])
 			for k, ep := range engines {
 				d, err := ep.CheckRequest(ctx, subj, texts)
 				if err != nil {
 					return "", err
 				}
-				sweep[k].caught[i] = d.Violation()
+				sweep[k].caught[i] = recorded(d)
 			}
 			d, err := e.CheckRequest(ctx, subj, texts)
 			if err != nil {
@@ -150,7 +170,7 @@ func runLOSO(ctx context.Context, files []string, seed uint64, stdout, stderr io
 			zn, zc := m.Heads([]string{rows[i].Text})
 			sig := det.Scan([]string{rows[i].Text})
 			sig.Model = &detect.ModelScores{Harmful: math.Round(score*100) / 100}
-			out[i] = outcome{row: rows[i], combined: d.Violation(), lexicon: dl.Violation(), score: score, zn: zn, zc: zc, unsure: policy.Unsure(sig, policy.DefaultCascadeBand)}
+			out[i] = outcome{row: rows[i], combined: recorded(d), lexicon: recorded(dl), score: score, zn: zn, zc: zc, unsure: policy.Unsure(sig, policy.DefaultCascadeBand)}
 		}
 		fmt.Fprintf(stderr, "aupeval: fold %-24s %5d rows  %s\n", s, len(bySource[s]), time.Since(start).Round(time.Second))
 	}

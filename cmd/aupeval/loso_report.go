@@ -44,7 +44,8 @@ func losoMarkdown(out []outcome, sweep []*sweepPoint, files, described []string,
 	b.WriteString("Every row is decided by a model trained **without its source**. *Shipped* is the bundled decision " +
 		"(lexicon confirmed by the learned tier, plus the learned tier alone above its thresholds, `settings.model`); " +
 		"*lexicon* is the lexicon alone (no learned tier). Caught = flag or block; for benign slices the figure is the " +
-		"false-positive rate.\n\n")
+		"false-positive rate. An operator's system prompt is decided as the gateway decides it, as the operator's text: " +
+		"it never makes an end user's record, and counts here when the policy records it against the app.\n\n")
 	slicesC := map[string]*count{}
 	for _, o := range out {
 		s := sliceOf(o.row)

@@ -18,8 +18,8 @@ import (
 // sweepGrid: flag thresholds (2: the model alone never flags) by confirm
 // thresholds.
 var (
-	sweepFlags    = []float64{0.80, 0.86, 0.92, 0.96, 2}
-	sweepConfirms = []float64{0.05, 0.1, 0.25, 0.4}
+	sweepFlags    = []float64{0.80, 0.86, 0.90, 0.93, 0.96, 2}
+	sweepConfirms = []float64{0.1, 0.25, 0.4, 0.55}
 )
 
 type sweepPoint struct {
@@ -80,7 +80,7 @@ func sweepMarkdown(out []outcome, pts []*sweepPoint) string {
 	var b strings.Builder
 	b.WriteString("\nOperating points (`data.aup.settings.model`), every row decided by the whole policy with a model trained " +
 		"without its source: *flag* is the score from which the learned tier alone flags (`off`: never), *confirm* the score " +
-		"a non-critical lexicon hit needs to count.\n\n| flag | confirm | direct | jailbreak | not English | ordinary FP | risky-looking FP |\n|---:|---:|---:|---:|---:|---:|---:|\n")
+		"a non-critical lexicon hit needs to count.\n\n| flag | confirm | direct | jailbreak | not English | ordinary FP | risky-looking FP | system prompts recorded |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, p := range pts {
 		hit := map[string][2]int{}
 		for i, o := range out {
@@ -97,8 +97,8 @@ func sweepMarkdown(out []outcome, pts []*sweepPoint) string {
 		if p.flag > 1 {
 			flag = "off"
 		}
-		fmt.Fprintf(&b, "| %s | %.2f | %s | %s | %s | %s | %s |\n", flag, p.confirm,
-			get(sliceOrder[0]), get(sliceOrder[1]), get(sliceOrder[2]), get(sliceOrder[3]), get(sliceOrder[4]))
+		fmt.Fprintf(&b, "| %s | %.2f | %s | %s | %s | %s | %s | %s |\n", flag, p.confirm,
+			get(sliceOrder[0]), get(sliceOrder[1]), get(sliceOrder[2]), get(sliceOrder[3]), get(sliceOrder[4]), get(sliceOperator))
 	}
 	return b.String()
 }

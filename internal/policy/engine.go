@@ -401,8 +401,20 @@ func (st *state) scanAuthor(a int, texts []string) detect.Signals {
 	if len(texts) == 0 || (st.use.memo && st.use.byAuthor[a] == signalUse{}) {
 		return detect.Signals{}
 	}
-	return st.sigs.scan(st.det, texts)
+	// The learned tier reads the operator's text too, so that the policy can
+	// confirm the lexicon's hits on a system prompt as it does on the end
+	// user's words (most system prompts name what the app must refuse).
+	withModel := a == 0 && (!st.use.memo || st.use.byAuthor[0][modelField])
+	return st.sigs.scan(a, texts, func() detect.Signals {
+		sig := st.det.ScanCached(texts)
+		if withModel {
+			sig.Model = st.modelScores(texts)
+		}
+		return sig
+	})
 }
+
+const modelField = 4 // signalFields[modelField] == "model"
 
 const sigCacheMax = 1024 // entries per bundle version; the map is dropped when full
 
@@ -416,9 +428,10 @@ type sigCache struct {
 	m    map[uint64]detect.Signals
 }
 
-func (c *sigCache) scan(det *detect.Detector, texts []string) detect.Signals {
+func (c *sigCache) scan(author int, texts []string, compute func() detect.Signals) detect.Signals {
 	var h maphash.Hash
 	h.SetSeed(c.seed)
+	h.WriteByte(byte(author)) // the same text is read differently per author
 	var n [8]byte
 	for _, t := range texts {
 		binary.LittleEndian.PutUint64(n[:], uint64(len(t)))
@@ -432,7 +445,7 @@ func (c *sigCache) scan(det *detect.Detector, texts []string) detect.Signals {
 	if ok {
 		return sig
 	}
-	sig = det.ScanCached(texts)
+	sig = compute()
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= sigCacheMax {
 		c.m = make(map[uint64]detect.Signals, 64)

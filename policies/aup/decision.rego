@@ -86,8 +86,9 @@ _decide(hits, strike_factor) := d if {
 	}
 }
 
-# The operator's part: categories only (PII in a system prompt is the
-# operator's own data), no classifier, no strike, no escalation.
+# The operator's part: categories only, confirmed by the learned tier on
+# the operator's text (PII in a system prompt is the operator's own data),
+# no classifier, no strike, no escalation.
 _operator_decision := d if {
 	hits := _operator_hits
 	enforced := _enforced(hits)
@@ -104,8 +105,22 @@ _operator_decision := d if {
 _operator_hits := {id: h |
 	some id, s in _operator_categories
 	conf := _category_conf(id)
+	_operator_confirmed(conf)
 	h := _hit(id, conf, s.score, s.rules, _operator_safe_context)
 }
+
+# The operator's lexicon hits need the learned tier's agreement on the
+# operator's text, as the end user's do: a system prompt lists what the
+# app must refuse, and those words meet the lexicon's rules by chance.
+default _operator_model := {"ran": false, "harmful": 0}
+
+_operator_model := input.by_author.operator.model
+
+_operator_confirmed(_) if not _operator_model.ran
+
+_operator_confirmed(conf) if conf.severity == "critical"
+
+_operator_confirmed(_) if _operator_model.harmful >= _model_settings.confirm
 
 # Hits are the categories and PII kinds (as pii_KIND) whose action is not
 # allow, with ranks instead of names so the decision only takes maxima;

@@ -554,14 +554,17 @@ test_model_alone_blocks_its_top_category if {
 	d.rules == ["model.violent_crime_and_terrorism"]
 }
 
+# The bundled thresholds are read from data: they are chosen by evaluation.
+_between := (data.aup.settings.model.flag + data.aup.settings.model.block) / 2
+
 test_model_alone_flags_between_thresholds if {
-	d := aup.decision with input as _model_input({}, 0.992, {"fraud_and_systematic_deception": 0.9})
+	d := aup.decision with input as _model_input({}, _between, {"fraud_and_systematic_deception": 0.9})
 	d.action == "flag"
 	d.categories == ["fraud_and_systematic_deception"]
 }
 
 test_model_below_flag_threshold_does_nothing if {
-	d := aup.decision with input as _model_input({}, 0.98, {"fraud_and_systematic_deception": 0.9})
+	d := aup.decision with input as _model_input({}, data.aup.settings.model.flag - 0.01, {"fraud_and_systematic_deception": 0.9})
 	d.action == "allow"
 }
 
@@ -572,8 +575,8 @@ test_model_never_acts_for_allowed_categories if {
 
 test_lexicon_hit_needs_the_models_agreement if {
 	cats := {"violent_crime_and_terrorism": {"score": 0.95, "rules": ["vc.a"]}}
-	aup.decision.action == "allow" with input as _model_input(cats, 0.02, {})
-	aup.decision.action == "block" with input as _model_input(cats, 0.4, {})
+	aup.decision.action == "allow" with input as _model_input(cats, data.aup.settings.model.confirm - 0.01, {})
+	aup.decision.action == "block" with input as _model_input(cats, data.aup.settings.model.confirm, {})
 }
 
 test_lexicon_critical_hit_stands_without_the_model if {
@@ -676,4 +679,24 @@ test_unscanned_dry_run if {
 test_unscanned_not_in_answers if {
 	d := aup.output_decision with input as _media with data.aup.unscanned as {"action": "block"}
 	d.action == "allow"
+}
+
+# --- the operator's lexicon hits, confirmed by the learned tier on the operator's text
+
+_operator_with_model(op_cats, harmful) := object.union(_by_author(op_cats), {"by_author": {"operator": {
+	"categories": op_cats, "pii": {}, "safe_context": [], "length": 100,
+	"model": {"ran": true, "harmful": harmful, "categories": {}},
+}}})
+
+test_operator_hit_needs_the_models_agreement if {
+	cats := {"violent_crime_and_terrorism": {"score": 0.95, "rules": ["vc.a"]}}
+	confirm := data.aup.settings.model.confirm
+	aup.decision.operator.action == "allow" with input as _operator_with_model(cats, confirm - 0.01)
+	aup.decision.operator.action == "block" with input as _operator_with_model(cats, confirm)
+}
+
+test_operator_critical_hit_stands_without_the_model if {
+	d := aup.decision with input as _operator_with_model(_mcw, 0)
+	d.operator.action == "block"
+	d.operator.categories == ["mass_casualty_weapons"]
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/aupguard/aupguard/internal/identity"
+	"github.com/aupguard/aupguard/internal/policy"
 	"github.com/aupguard/aupguard/internal/wire"
 )
 
@@ -44,6 +45,14 @@ func (a *App) AllowsModel(model string) bool {
 		}
 	}
 	return false
+}
+
+// operatorRoles is the app's operator roles (nil: the default).
+func (a *App) operatorRoles() []string {
+	if a.OperatorRoles == nil {
+		return policy.DefaultOperatorRoles
+	}
+	return a.OperatorRoles
 }
 
 // Auth authenticates the app by "Authorization: Bearer KEY" or

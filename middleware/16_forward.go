@@ -8,15 +8,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/aupguard/aupguard/internal/policy"
 	"github.com/aupguard/aupguard/internal/proxy"
 	"github.com/aupguard/aupguard/internal/wire"
 )
-
-// ProxyOptions are proxy.Options, re-exported so operators can build one.
-type ProxyOptions = proxy.Options
-
-// NewProxy builds the upstream hop for Forward.
-func NewProxy(opt ProxyOptions) (*proxy.Proxy, error) { return proxy.New(opt) }
 
 // HeaderZDROverride names, on the response, the client's provider values
 // that ZDR routing overrode (e.g. "provider.zdr, provider.data_collection").
@@ -30,6 +25,8 @@ type ForwardOptions struct {
 	// metadata.reasons) as reports; nil: not recorded.
 	Enforcer Enforcer
 	Digester Digester
+	// ExcerptBytes bounds the redacted excerpt of those reports (default 200; -1: none).
+	ExcerptBytes int
 	// ModerationStrike is the strike weight of an upstream moderation
 	// refusal (default 1).
 	ModerationStrike float64
@@ -93,9 +90,9 @@ func Forward(opt ForwardOptions) gin.HandlerFunc {
 }
 
 func (opt ForwardOptions) reportModeration(c *gin.Context, st *State, reasons []string) {
-	r := newReport(st, "upstream_moderation", requestTexts(st), opt.Digester, 200, st.Redact)
-	r.Action, r.Categories, r.Strike = "flag", reasons, opt.ModerationStrike
-	r.Rules = []string{"openrouter_moderation"}
+	r := newReportBuilder(opt.Digester, opt.ExcerptBytes).build(st, "upstream_moderation", requestTexts(st), st.Redact, policy.Decision{
+		Action: policy.Flag, Categories: reasons, Strike: opt.ModerationStrike, Rules: []string{"openrouter_moderation"},
+	})
 	if _, err := opt.Enforcer.Report(context.WithoutCancel(c.Request.Context()), r, ""); err != nil {
 		opt.Logger.Error("recording an upstream moderation report failed", "request_id", st.RequestID, "error", err.Error())
 	}

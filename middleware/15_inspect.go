@@ -2,15 +2,10 @@ package middleware
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base32"
-	"encoding/binary"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -19,25 +14,9 @@ import (
 	"github.com/aupguard/aupguard/internal/wire"
 )
 
-// msgRequestBlocked is the message of every aup_blocked refusal of a request.
-const msgRequestBlocked = "this request was refused under the acceptable use policy"
-
 // HeaderZDR lets a request ask for zero data retention ("1" or "true"); it
 // can never turn a configured ZDR off.
 const HeaderZDR = "X-AUP-ZDR"
-
-// Policy decides a request from its texts with their provenance (who wrote
-// each: a text with an empty author is the end user's);
-// internal/policy.Engine implements it.
-type Policy interface {
-	CheckRequest(ctx context.Context, s policy.Subject, texts []wire.Text) (policy.Decision, error)
-}
-
-// Digester makes the keyed digest kept in reports instead of content;
-// internal/identity.Digester implements it.
-type Digester interface {
-	Digest(parts ...string) string
-}
 
 // InspectOptions configure Inspect.
 type InspectOptions struct {
@@ -66,9 +45,7 @@ func Inspect(opt InspectOptions) gin.HandlerFunc {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	if opt.ExcerptBytes == 0 {
-		opt.ExcerptBytes = 200
-	}
+	reports := newReportBuilder(opt.Digester, opt.ExcerptBytes)
 	seen := &operatorSeen{}
 	return func(c *gin.Context) {
 		st := StateOf(c)
@@ -89,12 +66,10 @@ func Inspect(opt InspectOptions) gin.HandlerFunc {
 		st.Decision, st.DecisionID, st.Redact = string(d.Action), d.ID, d.Redact
 		user, operator, _, _ := policy.Split(texts)
 		if d.Operator.Violation() && opt.Enforcer != nil {
-			opt.reportOperator(c, st, seen, operator, d)
+			opt.reportOperator(c, st, reports, seen, operator, d)
 		}
 		if d.Violation() && opt.Enforcer != nil {
-			r := newReport(st, "request", user, opt.Digester, opt.ExcerptBytes, d.Redact)
-			r.DecisionID, r.Action, r.Categories, r.Severity = d.ID, string(d.Action), d.Categories, d.Severity
-			r.Rules, r.Strike, r.PolicyHash, r.Unscanned = d.Rules, d.Strike, d.PolicyHash, d.Unscanned
+			r := reports.build(st, "request", user, d.Redact, d)
 			// Recorded even if the client has gone away meanwhile.
 			s, err := opt.Enforcer.Report(context.WithoutCancel(c.Request.Context()), r, d.Escalation)
 			if err != nil {
@@ -155,7 +130,7 @@ func (s *operatorSeen) forget(key string) {
 // app: user store.OperatorUser, no pseudonym, no strike, no escalation;
 // the digest and length are of the operator's text alone (an excerpt only
 // outside ZDR).
-func (opt InspectOptions) reportOperator(c *gin.Context, st *State, seen *operatorSeen, texts []string, d policy.Decision) {
+func (opt InspectOptions) reportOperator(c *gin.Context, st *State, reports reportBuilder, seen *operatorSeen, texts []string, d policy.Decision) {
 	// The key first: a prompt recorded this hour costs a digest, no more.
 	digest := ""
 	if opt.Digester != nil {
@@ -166,35 +141,15 @@ func (opt InspectOptions) reportOperator(c *gin.Context, st *State, seen *operat
 	if !seen.first(key, hour.UnixMilli()) {
 		return
 	}
-	r := newReport(st, store.SourceOperator, texts, nil, opt.ExcerptBytes, d.Redact)
-	r.ID, r.User, r.Pseudonym, r.Digest = operatorReportID(hour, key), store.OperatorUser, "", digest
 	o := d.Operator
-	r.DecisionID, r.Action, r.Categories, r.Severity = d.ID, string(o.Action), o.Categories, o.Severity
-	r.Rules, r.PolicyHash = o.Rules, d.PolicyHash
+	r := reports.build(st, store.SourceOperator, texts, d.Redact, policy.Decision{
+		ID: d.ID, Action: o.Action, Categories: o.Categories, Severity: o.Severity, Rules: o.Rules, PolicyHash: d.PolicyHash,
+	})
+	r.ID, r.User, r.Pseudonym = operatorReportID(hour, key), store.OperatorUser, ""
 	if _, err := opt.Enforcer.Report(context.WithoutCancel(c.Request.Context()), r, ""); err != nil {
 		seen.forget(key)
 		opt.Logger.Error("recording an operator report failed", "request_id", st.RequestID, "decision_id", d.ID, "error", err.Error())
 	}
-}
-
-// operatorReportID is newReportID's format with the hour for the time and
-// a hash of key (app, keyed digest, policy hash) for the random part: the
-// same operator text gives the same id all hour, and the store records it
-// once.
-func operatorReportID(hour time.Time, key string) string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(hour.UnixMilli())<<16)
-	h := sha256.Sum256([]byte(key))
-	copy(b[6:], h[:10])
-	return idEnc.EncodeToString(b[:])
-}
-
-// operatorRoles is the app's operator roles (nil: the default).
-func (a *App) operatorRoles() []string {
-	if a.OperatorRoles == nil {
-		return policy.DefaultOperatorRoles
-	}
-	return a.OperatorRoles
 }
 
 // resolveZDR sets st.ZDR from the global switch, the app and the request header.
@@ -209,64 +164,16 @@ func resolveZDR(c *gin.Context, st *State, global bool) {
 	}
 }
 
-// newReport fills what every report carries about the request.
-func newReport(st *State, source string, texts []string, dg Digester, excerptBytes int, redact func(string) string) store.Report {
-	r := store.Report{
-		ID: newReportID(), Time: Now().UTC(), Source: source, ZDR: st.ZDR,
-		Pseudonym: st.Pseudonym, User: st.EndUser,
+// subjectOf is the policy's view of the request's sender.
+func subjectOf(st *State) policy.Subject {
+	status := string(st.Standing.Status)
+	if status == "" {
+		status = string(store.Active)
 	}
-	if st.App != nil {
-		r.App = st.App.Name
+	return policy.Subject{
+		App: st.App.Name, EndUser: st.Pseudonym, Standing: status,
+		Strikes: st.Standing.Strikes, Reports: st.Standing.Reports, ZDR: st.ZDR,
+		Endpoint: st.Request.Endpoint.String(), Model: st.Request.Model, NonText: st.Request.NonText,
+		OperatorRoles: st.App.operatorRoles(),
 	}
-	if st.Request != nil {
-		r.Model = st.Request.Model
-	}
-	for _, t := range texts {
-		r.Length += len(t)
-	}
-	if dg != nil {
-		r.Digest = dg.Digest(texts...)
-	}
-	if !st.ZDR && excerptBytes > 0 {
-		r.Excerpt = excerpt(texts, excerptBytes, redact)
-	}
-	return r
-}
-
-func excerpt(texts []string, n int, redact func(string) string) string {
-	var b strings.Builder
-	for _, t := range texts {
-		if b.Len() >= n*2 {
-			break
-		}
-		if b.Len() > 0 {
-			b.WriteString(" | ")
-		}
-		b.WriteString(t)
-	}
-	s := b.String()
-	if len(s) > n*2 {
-		s = s[:n*2] // redaction needs some context past the cut
-	}
-	if redact != nil {
-		s = redact(s)
-	}
-	if len(s) > n {
-		s = s[:n]
-	}
-	for !utf8.ValidString(s) && len(s) > 0 {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-var idEnc = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
-
-// newReportID is sortable by time (48-bit milliseconds first) and unique
-// (80 random bits): 26 characters of Crockford-style base32.
-func newReportID() string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(Now().UnixMilli())<<16)
-	_, _ = rand.Read(b[6:])
-	return idEnc.EncodeToString(b[:])
 }

@@ -1,9 +1,6 @@
 package middleware
 
 import (
-	"context"
-	"math"
-	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -14,17 +11,6 @@ import (
 
 // HeaderStanding tells the app its end user has been warned.
 const HeaderStanding = "X-AUP-Standing"
-
-// Enforcer is what the pipeline needs from internal/enforce: standing,
-// rate limits and reports.
-type Enforcer interface {
-	Standing(ctx context.Context, app, user string) (store.Standing, error)
-	Allow(ctx context.Context, app, user string, userPerMin, appPerMin int) (ok bool, retryAfter time.Duration)
-	Report(ctx context.Context, r store.Report, escalation string) (store.Standing, error)
-}
-
-// Now is the clock for suspensions; tests replace it.
-var Now = time.Now
 
 // Standing refuses suspended (until their suspension ends) and banned end
 // users before anything else is spent on them, and marks warned users'
@@ -73,27 +59,4 @@ func refuseStanding(c *gin.Context, s store.Standing) bool {
 		c.Writer.Header().Set(HeaderStanding, string(store.Warned))
 	}
 	return false
-}
-
-// RateLimit takes one request from the end user's and the app's budgets
-// (the app's limits); over budget → 429 rate_limited with Retry-After.
-func RateLimit(e Enforcer) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		st := StateOf(c)
-		if st.App == nil || st.EndUser == "" || (st.App.UserPerMinute == 0 && st.App.AppPerMinute == 0) {
-			c.Next()
-			return
-		}
-		ok, retry := e.Allow(c.Request.Context(), st.App.Name, st.EndUser, st.App.UserPerMinute, st.App.AppPerMinute)
-		if !ok {
-			secs := int(math.Ceil(retry.Seconds()))
-			if secs < 1 {
-				secs = 1
-			}
-			c.Writer.Header().Set("Retry-After", strconv.Itoa(secs))
-			Refuse(c, wire.ReasonRateLimited, "too many requests for this end user or app; retry later", map[string]any{"retry_after": secs})
-			return
-		}
-		c.Next()
-	}
 }

@@ -83,7 +83,8 @@ func Body(opt BodyOptions) gin.HandlerFunc {
 			_ = rc.SetReadDeadline(time.Time{})
 		}
 		if err != nil {
-			var mbe *httpMaxBytesError
+			// An http.MaxBytesReader in front of the gateway: too large, not broken.
+			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
 				Refuse(c, wire.ReasonPayloadTooLarge, tooLarge, nil)
 				return

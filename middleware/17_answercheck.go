@@ -14,14 +14,6 @@ import (
 	"github.com/aupguard/aupguard/internal/wire"
 )
 
-// ParallelClassifier is a policy whose guard-model tier runs beside the
-// upstream call (classifier mode "parallel"), on the end user's own text;
-// internal/policy.Engine implements it.
-type ParallelClassifier interface {
-	ClassifierMode() string
-	StartClassify(ctx context.Context, s policy.Subject, texts []string) *policy.Pending
-}
-
 // AnswerOptions configure AnswerCheck.
 type AnswerOptions struct {
 	// Checker checks model answers for apps with answer checking on; nil:
@@ -29,7 +21,9 @@ type AnswerOptions struct {
 	Checker  *answer.Checker
 	Enforcer Enforcer // records reports; nil: not recorded
 	Digester Digester
-	Logger   *slog.Logger
+	// ExcerptBytes bounds the redacted excerpt of reports (default 200; -1: none).
+	ExcerptBytes int
+	Logger       *slog.Logger
 }
 
 // AnswerCheck is Forward's OnResponse hook: it applies a parallel
@@ -96,20 +90,10 @@ func (opt AnswerOptions) report(c *gin.Context, st *State, source string, d poli
 	if opt.Enforcer == nil || !d.Violation() {
 		return
 	}
-	r := newReport(st, source, requestTexts(st), opt.Digester, 200, st.Redact)
-	r.DecisionID, r.Action, r.Categories, r.Severity = d.ID, string(d.Action), d.Categories, d.Severity
-	r.Rules, r.Strike, r.PolicyHash = d.Rules, d.Strike, d.PolicyHash
+	r := newReportBuilder(opt.Digester, opt.ExcerptBytes).build(st, source, requestTexts(st), st.Redact, d)
 	if _, err := opt.Enforcer.Report(context.WithoutCancel(c.Request.Context()), r, d.Escalation); err != nil {
 		opt.Logger.Error("recording a report failed", "request_id", st.RequestID, "decision_id", d.ID, "error", err.Error())
 	}
-}
-
-func requestTexts(st *State) []string {
-	texts := make([]string, len(st.Request.Texts))
-	for i := range st.Request.Texts {
-		texts[i] = st.Request.Texts[i].Text
-	}
-	return texts
 }
 
 // verdictGate passes a stream on while the parallel classifier works. Once
@@ -173,17 +157,3 @@ func (g *verdictGate) decide() bool {
 }
 
 func (g *verdictGate) Close() error { return g.body.Close() }
-
-// subjectOf is the policy's view of the request's sender.
-func subjectOf(st *State) policy.Subject {
-	status := string(st.Standing.Status)
-	if status == "" {
-		status = string(StatusActive)
-	}
-	return policy.Subject{
-		App: st.App.Name, EndUser: st.Pseudonym, Standing: status,
-		Strikes: st.Standing.Strikes, Reports: st.Standing.Reports, ZDR: st.ZDR,
-		Endpoint: st.Request.Endpoint.String(), Model: st.Request.Model, NonText: st.Request.NonText,
-		OperatorRoles: st.App.operatorRoles(),
-	}
-}

@@ -31,7 +31,6 @@ import (
 	_ "github.com/aupguard/aupguard/internal/store/all" // bolt:// and redis:// stores
 	"github.com/aupguard/aupguard/internal/tlsreload"
 	"github.com/aupguard/aupguard/internal/webhook"
-	"github.com/aupguard/aupguard/middleware"
 )
 
 func init() {
@@ -259,9 +258,6 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 	if err != nil {
 		return nil, err
 	}
-	onResponse := middleware.AnswerCheck(middleware.AnswerOptions{
-		Checker: checker, Enforcer: reporting, Digester: digest, Logger: log,
-	})
 
 	proxyTLS, err := g.loadTLS(cfg.TLS)
 	if err != nil {
@@ -273,7 +269,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gatewa
 	}
 	g.server, err = server.New(server.Options{
 		Config: cfg, Policy: eng, Enforcer: reporting, Pseudonymizer: pseudo, Digester: digest, Logger: log,
-		Ready: enf.Ready, Admin: admin, OnResponse: onResponse, AuthGuard: g.guard,
+		Ready: enf.Ready, Admin: admin, Answers: checker, AuthGuard: g.guard,
 		ProxyTLS: proxyTLS, AdminTLS: adminTLS,
 	})
 	if err != nil {

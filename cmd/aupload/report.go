@@ -14,7 +14,7 @@ const (
 	markEnd   = "<!-- aupload:end -->"
 )
 
-// The quality bars of DESIGN.md.
+// The quality bars of docs/architecture.md ("Quality bars").
 const (
 	barP50      = 100 * time.Microsecond
 	barP50Aim   = 50 * time.Microsecond
@@ -251,7 +251,7 @@ func (r *report) markdown() string {
 		} else if s.idleH2Err != "" {
 			p("\nIdle streams, upstream over HTTP/2: %s\n", s.idleH2Err)
 		}
-		p("\n| bar (DESIGN.md) | limit | measured | result |\n|---|---|---|---|\n")
+		p("\n| bar (docs/architecture.md) | limit | measured | result |\n|---|---|---|---|\n")
 		for _, bb := range s.bars() {
 			p("| %s | %s | %s | %s |\n", bb.name, bb.limit, bb.measured, bb.result())
 		}

@@ -66,3 +66,27 @@ func TestBuildOutputsIgnored(t *testing.T) {
 		}
 	}
 }
+
+// maxCmdLines bounds a file of cmd/: commands parse flags and wire; the
+// gateway itself is assembled in internal/gateway.
+const maxCmdLines = 300
+
+func TestCmdFilesShort(t *testing.T) {
+	err := filepath.WalkDir(filepath.Join(root, "cmd"), func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if n := bytes.Count(b, []byte("\n")); n > maxCmdLines {
+			rel, _ := filepath.Rel(root, path)
+			t.Errorf("%s has %d lines (at most %d): move what is not flag parsing or wiring into internal/", rel, n, maxCmdLines)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 )
 
 // TestDeskSuspendsThroughGateway is issue 6's acceptance run on the real
-// gateway (build(), embedded store): an end user is flagged through the
+// gateway (New(), embedded store): an end user is flagged through the
 // proxy, a reviewer suspends them in headless Chromium through the desk on
 // the admin listener, and the user's next request through the proxy is
 // refused with end_user_suspended. A screenshot of the case page is kept

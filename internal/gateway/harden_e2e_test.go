@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"encoding/json"
@@ -25,7 +25,7 @@ const (
 
 // hardGateways runs n gateways sharing one private redis-server, as
 // replicas behind a load balancer at 127.0.0.1 that sets X-Forwarded-For.
-func hardGateways(t *testing.T, n int, extra string) (proxies, admins []string, gws []*gateway, srv *redistest.Server) {
+func hardGateways(t *testing.T, n int, extra string) (proxies, admins []string, gws []*Gateway, srv *redistest.Server) {
 	t.Helper()
 	fake := fakeupstream.Start(fakeupstream.Options{APIKey: "sk-or-op"})
 	t.Cleanup(fake.Close)

@@ -1,7 +1,8 @@
-package main
+package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -9,6 +10,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/aupguard/aupguard/internal/deskapi"
+	"github.com/aupguard/aupguard/internal/deskclient"
+	"github.com/aupguard/aupguard/internal/store"
 )
 
 // syncBuffer is a bytes.Buffer safe for the gateway's concurrent log writes.
@@ -93,16 +99,24 @@ func TestGatewayMessagesRefusalsAndDecisionLookup(t *testing.T) {
 		t.Fatalf("no access log line with decision_id %s:\n%s", id, logBuf.String())
 	}
 
-	env := map[string]string{"AUPGUARD_ADMIN_URL": e.admin, "AUPGUARD_TOKEN": tok}
-	code, out, errs := runDesk(env, "decision", id)
-	if code != 0 || !strings.Contains(out, "bert") || !strings.Contains(out, "answer") || !strings.Contains(out, "case: aupguard desk show bert --app web") {
-		t.Fatalf("desk decision: %d %q %q", code, out, errs)
+	// The desk finds the decision from the id alone.
+	ctx := context.Background()
+	auditor, err := deskclient.New(e.admin, tok, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, _, err := auditor.Decision(ctx, id)
+	if err != nil || len(dec.Reports) == 0 || dec.Reports[0].User != "bert" || dec.Reports[0].App != "web" || dec.Reports[0].Source != "answer" {
+		t.Fatalf("decision %s: %+v %v", id, dec, err)
 	}
 	// With one app configured, a user with no record (a pre-emptive ban
-	// from an abuse notice) needs no --app.
-	env["AUPGUARD_TOKEN"] = rev
-	code, out, errs = runDesk(env, "act", "nobody-yet", "--action", "ban", "--reason", "named in an abuse notice")
-	if code != 0 || !strings.Contains(out, "in app web is now banned") {
-		t.Fatalf("act on unknown user: %d %q %q", code, out, errs)
+	// from an abuse notice) needs no app.
+	reviewer, err := deskclient.New(e.admin, rev, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _, err := reviewer.Act(ctx, "nobody-yet", deskapi.ActionRequest{Action: "ban", Reason: "named in an abuse notice"})
+	if err != nil || res.Action.App != "web" || res.Standing.Status != store.Banned {
+		t.Fatalf("act on unknown user: %+v %v", res, err)
 	}
 }

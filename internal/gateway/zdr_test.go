@@ -1,8 +1,8 @@
-package main
+package gateway
 
 // The zero-data-retention acceptance test (issue 5): a mixed workload with a
 // unique canary in every prompt and answer goes through the gateway as
-// `aupguard serve` builds it (build()), then every byte the gateway wrote is
+// `aupguard serve` builds it (gateway.New), then every byte the gateway wrote is
 // read back — the store (bolt file, or every Redis key and value and the
 // append-only file), the spool, the logs, /metrics, webhook deliveries and
 // an evidence bundle from the admin API — and searched for the canaries.
@@ -86,7 +86,7 @@ type zdrEnv struct {
 	fake     *fakeupstream.Server
 	logs     *lockedBuffer
 	hooks    *lockedBuffer
-	g        *gateway
+	g        *Gateway
 	proxy    string
 	admin    string
 	stop     func()

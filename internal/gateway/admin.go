@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -23,7 +23,7 @@ const webhookDrain = 5 * time.Second
 
 // wireWebhooks starts the notifier and returns the enforcer the pipeline
 // should use: the real one, decorated so every report reaches the notifier.
-func wireWebhooks(g *gateway, cfg *config.Config, log *slog.Logger, enf *enforce.Enforcer) (webhook.Enforcer, error) {
+func wireWebhooks(g *Gateway, cfg *config.Config, log *slog.Logger, enf *enforce.Enforcer) (webhook.Enforcer, error) {
 	wh, err := webhook.New(webhook.Options{Hooks: cfg.Webhooks, Logger: log})
 	if err != nil {
 		return nil, err
@@ -39,7 +39,7 @@ func wireWebhooks(g *gateway, cfg *config.Config, log *slog.Logger, enf *enforce
 
 // wireDesk builds the abuse desk and its evidence export; the returned
 // function mounts both on the admin listener.
-func wireDesk(ctx context.Context, g *gateway, cfg *config.Config, log *slog.Logger, st store.Store, enf *enforce.Enforcer) (func(*gin.Engine), error) {
+func wireDesk(ctx context.Context, g *Gateway, cfg *config.Config, log *slog.Logger, st store.Store, enf *enforce.Enforcer) (func(*gin.Engine), error) {
 	key, err := evidence.LoadOrCreateKey(cfg.Secrets.SigningKeyFile)
 	if err != nil {
 		return nil, err
@@ -90,7 +90,7 @@ const policyRetry = 30 * time.Second
 
 // startPolicyRetries retries, until shutdown, the policy versions the
 // store could not take when they were loaded.
-func startPolicyRetries(ctx context.Context, g *gateway) {
+func startPolicyRetries(ctx context.Context, g *Gateway) {
 	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"crypto/ecdsa"
@@ -154,7 +154,7 @@ tls: {cert_file: %q, key_file: %q}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g, err := build(t.Context(), cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "missing.pem") {
+	if g, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "missing.pem") {
 		if g != nil {
 			g.Close()
 		}

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -18,12 +18,12 @@ import (
 	"github.com/aupguard/aupguard/internal/store"
 )
 
-// answerEnv is the real gateway built by build(), in front of the fake.
+// answerEnv is the real gateway built by New(), in front of the fake.
 type answerEnv struct {
 	proxy string
 	admin string
 	fake  *fakeupstream.Server
-	g     *gateway
+	g     *Gateway
 }
 
 func startAnswerEnv(t *testing.T, extraYAML string) *answerEnv {

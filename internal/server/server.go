@@ -32,7 +32,7 @@ import (
 
 func init() { gin.SetMode(gin.ReleaseMode) }
 
-// Options are the parts the server chains; cmd/aupguard builds them.
+// Options are the parts the server chains; internal/gateway builds them.
 type Options struct {
 	Config        *config.Config
 	Policy        middleware.Policy        // required

@@ -7,27 +7,31 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/aupguard/aupguard/internal/identity"
+	"github.com/aupguard/aupguard/internal/policy"
+	"github.com/aupguard/aupguard/internal/proxy"
+	"github.com/aupguard/aupguard/internal/wire"
 	"github.com/aupguard/aupguard/middleware"
 )
 
 type allowAll struct{}
 
-func (allowAll) CheckRequest(context.Context, middleware.Subject, []middleware.Text) (middleware.Decision, error) {
-	return middleware.Decision{Action: middleware.ActionAllow}, nil
+func (allowAll) CheckRequest(context.Context, policy.Subject, []wire.Text) (policy.Decision, error) {
+	return policy.Decision{Action: policy.Allow}, nil
 }
 
-// An operator's own gin app can take just the steps it wants: here app
-// keys, the path guard, the bounded body, end-user pseudonyms and a
-// policy, in front of OpenRouter.
+// A test or a tool inside this module can take just the steps it needs:
+// here app keys, the path guard, the bounded body, end-user pseudonyms and
+// a policy, in front of OpenRouter. The whole chain is middleware.Chain.
 func Example() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	px, err := middleware.NewProxy(middleware.ProxyOptions{
+	px, err := proxy.New(proxy.Options{
 		Upstream: "https://openrouter.ai/api/v1", APIKey: os.Getenv("OPENROUTER_API_KEY"),
 	})
 	if err != nil {
 		return
 	}
-	pseudo, err := middleware.NewPseudonymizer([]byte(os.Getenv("PSEUDONYM_KEY")))
+	pseudo, err := identity.NewPseudonymizer([]byte(os.Getenv("PSEUDONYM_KEY")))
 	if err != nil {
 		return
 	}

@@ -123,7 +123,7 @@ func newHarness(t *testing.T, pol Policy, mod func(*[]*App)) *harness {
 		io.WriteString(w, `{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"hi"}}]}`)
 	}))
 	t.Cleanup(up.Close)
-	px, err := NewProxy(ProxyOptions{Upstream: up.URL + "/api/v1", APIKey: "sk-or-operator"})
+	px, err := proxy.New(proxy.Options{Upstream: up.URL + "/api/v1", APIKey: "sk-or-operator"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/aupguard/aupguard/internal/enforce"
 	"github.com/aupguard/aupguard/internal/identity"
 	"github.com/aupguard/aupguard/internal/policy"
+	"github.com/aupguard/aupguard/internal/proxy"
 	"github.com/aupguard/aupguard/internal/store"
 	"github.com/aupguard/aupguard/internal/store/embedded"
 	"github.com/aupguard/aupguard/internal/wire"
@@ -88,7 +89,7 @@ func newProvEnv(t *testing.T, apps ...*App) *provEnv {
 		io.WriteString(w, `{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"Paris."}}]}`)
 	}))
 	t.Cleanup(up.Close)
-	px, err := NewProxy(ProxyOptions{Upstream: up.URL + "/api/v1", APIKey: "sk-or-operator"})
+	px, err := proxy.New(proxy.Options{Upstream: up.URL + "/api/v1", APIKey: "sk-or-operator"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,6 +96,9 @@ func StateOf(c *gin.Context) *State {
 	return s
 }
 
+// msgRequestBlocked is the message of every aup_blocked refusal of a request.
+const msgRequestBlocked = "this request was refused under the acceptable use policy"
+
 // Refuse answers with OpenRouter's error shape (Anthropic's on the
 // messages endpoint, see ErrorShape) and stops the chain.
 func Refuse(c *gin.Context, r wire.Reason, message string, meta map[string]any) {

@@ -13,9 +13,7 @@ import (
 	"sort"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
-
-	"github.com/aupguard/aupguard/internal/config"
+	"github.com/aupguard/aupguard/internal/gateway"
 	"github.com/aupguard/aupguard/internal/policy"
 	"github.com/aupguard/aupguard/internal/wire"
 )
@@ -119,12 +117,12 @@ decision JSON per input: action, categories, reasons, ... (id repeated).
 		fs.Usage()
 		return 2
 	}
-	ep, ok := checkEndpoints[*endpoint]
+	ep, ok := gateway.Endpoints[*endpoint]
 	if !ok {
 		fmt.Fprintf(stderr, "aupguard check: --endpoint %q: want chat, completions, responses, messages or embeddings\n", *endpoint)
 		return 2
 	}
-	opt, roles, err := checkOptions(*cfgPath, stderr)
+	opt, roles, err := gateway.OfflinePolicy(*cfgPath, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "aupguard check:", err)
 		return 2
@@ -164,9 +162,9 @@ decision JSON per input: action, categories, reasons, ... (id repeated).
 			fmt.Fprintln(stderr, "aupguard check: cannot read the request from stdin (at most 16 MiB)")
 			return checkFailed
 		}
-		texts, s, err := requestTexts(body, ep)
+		texts, s, err := gateway.RequestTexts(body, ep)
 		if err != nil {
-			if looksLikeJSONL(body) {
+			if gateway.LooksLikeJSONL(body) {
 				fmt.Fprintln(stderr, "aupguard check: stdin holds {\"id\",\"text\"} lines, not a request body: run aupguard check --jsonl")
 				return checkUsage
 			}
@@ -175,7 +173,7 @@ decision JSON per input: action, categories, reasons, ... (id repeated).
 		}
 		texts = policy.WithOperatorRoles(texts, appRoles)
 		switch {
-		case !hasEndUserText(texts) && looksLikeJSONL(body):
+		case !hasEndUserText(texts) && gateway.LooksLikeJSONL(body):
 			// A top-level "text" is not a message: the parser reads it
 			// as operator set-up, and the end user's decision would be
 			// an allow of nothing.
@@ -235,26 +233,6 @@ decision JSON per input: action, categories, reasons, ... (id repeated).
 	return code
 }
 
-// looksLikeJSONL reports whether a request body is rather a --jsonl
-// input: its first JSON value is an object with a string "text" and none of
-// the keys a request body carries its text in.
-func looksLikeJSONL(body []byte) bool {
-	var first map[string]json.RawMessage
-	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&first); err != nil {
-		return false
-	}
-	var text string
-	if json.Unmarshal(first["text"], &text) != nil {
-		return false
-	}
-	for _, k := range []string{"messages", "input", "prompt", "instructions", "system"} {
-		if _, ok := first[k]; ok {
-			return false
-		}
-	}
-	return true
-}
-
 func hasText(texts []wire.Text) bool {
 	for i := range texts {
 		if strings.TrimSpace(texts[i].Text) != "" {
@@ -296,94 +274,4 @@ type checkLine struct {
 type checkError struct {
 	ID    json.RawMessage `json:"id,omitempty"`
 	Error string          `json:"error"`
-}
-
-// checkEndpoints are the --endpoint values; "" guesses from the body.
-var checkEndpoints = map[string]wire.Endpoint{
-	"":            wire.EndpointOther,
-	"chat":        wire.EndpointChat,
-	"completions": wire.EndpointCompletions,
-	"responses":   wire.EndpointResponses,
-	"messages":    wire.EndpointMessages,
-	"embeddings":  wire.EndpointEmbeddings,
-}
-
-// requestTexts extracts every text a model would read from an
-// OpenRouter-style request body, with its provenance, with the gateway's
-// own parser; ep EndpointOther guesses the endpoint from the body's keys.
-// System and developer text is the operator's unless the config's app
-// (--app) says otherwise in apps[].operator_roles.
-func requestTexts(body []byte, ep wire.Endpoint) ([]wire.Text, policy.Subject, error) {
-	if ep == wire.EndpointOther {
-		var keys map[string]json.RawMessage
-		if err := json.Unmarshal(body, &keys); err != nil {
-			return nil, policy.Subject{}, fmt.Errorf("request is not a JSON object: %w", err)
-		}
-		ep = wire.EndpointChat
-		switch {
-		case keys["messages"] != nil:
-		case keys["input"] != nil:
-			ep = wire.EndpointResponses
-		case keys["prompt"] != nil:
-			ep = wire.EndpointCompletions
-		}
-	}
-	req, err := wire.ParseRequest(ep, body, wire.ParseOptions{})
-	if err != nil {
-		return nil, policy.Subject{}, err
-	}
-	return req.Texts, policy.Subject{Endpoint: ep.String(), Model: req.Model, NonText: req.NonText}, nil
-}
-
-// checkOptions reads the policy directory, the dry-run list and each app's
-// operator_roles from the config. A config that does not validate as a
-// whole (e.g. no upstream key on an offline machine) still gives them, with
-// a warning.
-func checkOptions(path string, stderr io.Writer) (policy.Options, map[string][]string, error) {
-	if path == "" {
-		return policy.Options{}, nil, nil
-	}
-	cfg, err := config.Load(path)
-	if err == nil {
-		roles := map[string][]string{}
-		for _, a := range cfg.Apps {
-			roles[a.Name] = a.OperatorRoles
-		}
-		return policy.Options{Dir: cfg.Policies, DryRun: cfg.Policy.DryRun,
-			Unscanned: cfg.Policy.Unscanned, AppUnscanned: cfg.AppUnscanned()}, roles, nil
-	}
-	var cerr *config.Error
-	if !errors.As(err, &cerr) {
-		return policy.Options{}, nil, err
-	}
-	raw, rerr := os.ReadFile(path)
-	if rerr != nil {
-		return policy.Options{}, nil, rerr
-	}
-	var min struct {
-		Policies string `yaml:"policies"`
-		Policy   struct {
-			DryRun    []string `yaml:"dry_run"`
-			Unscanned string   `yaml:"unscanned"`
-		} `yaml:"policy"`
-		Apps []struct {
-			Name          string   `yaml:"name"`
-			OperatorRoles []string `yaml:"operator_roles"`
-			Unscanned     string   `yaml:"unscanned"`
-		} `yaml:"apps"`
-	}
-	if yerr := yaml.Unmarshal(raw, &min); yerr != nil {
-		return policy.Options{}, nil, err
-	}
-	roles, unscanned := map[string][]string{}, map[string]string{}
-	for _, a := range min.Apps {
-		if a.OperatorRoles != nil {
-			roles[a.Name] = a.OperatorRoles
-		}
-		if a.Unscanned != "" {
-			unscanned[a.Name] = a.Unscanned // the policy engine validates it
-		}
-	}
-	fmt.Fprintf(stderr, "aupguard check: warning: %v\naupguard check: using only policies, policy.dry_run, policy.unscanned and apps[].operator_roles and .unscanned from %s\n", err, path)
-	return policy.Options{Dir: min.Policies, DryRun: min.Policy.DryRun, Unscanned: min.Policy.Unscanned, AppUnscanned: unscanned}, roles, nil
 }

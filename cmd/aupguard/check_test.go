@@ -3,52 +3,17 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"io/fs"
+
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/aupguard/aupguard/policies"
+	"github.com/aupguard/aupguard/internal/testpolicy"
 )
 
-const checkTestLexicon = `{
-  "version": 1,
-  "lists": {
-    "make_verb": {"terms": ["synthesize"]},
-    "nerve_agent": {"terms": ["sarin"]}
-  },
-  "categories": {
-    "mass_casualty_weapons": {"rules": [{"id": "mcw.make_agent", "lists": ["make_verb", "nerve_agent"], "score": 0.95}]}
-  }
-}`
-
-// policyDir copies the bundled Rego and data with a small lexicon, so these
-// tests do not depend on the tuning of the real word lists.
-func policyDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	err := fs.WalkDir(policies.FS, "aup", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || (!strings.HasSuffix(p, ".rego") && filepath.Base(p) != "data.json") {
-			return err
-		}
-		src, err := fs.ReadFile(policies.FS, p)
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, p), src, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "aup", "lexicon.json"), []byte(checkTestLexicon), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
+// policyDir is the bundled policy with a small lexicon (internal/testpolicy).
+func policyDir(t *testing.T) string { return testpolicy.Dir(t) }
 
 func runCheckCmd(t *testing.T, stdin string, args ...string) (int, []map[string]any, string) {
 	t.Helper()

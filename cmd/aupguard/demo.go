@@ -25,6 +25,7 @@ import (
 
 	"github.com/aupguard/aupguard/internal/config"
 	"github.com/aupguard/aupguard/internal/fakeupstream"
+	"github.com/aupguard/aupguard/internal/gateway"
 )
 
 func init() {
@@ -141,7 +142,7 @@ would send anything elsewhere (upstream.*, policy.classifier.*).
 		fmt.Fprintf(stderr, "aupguard demo: admin listener: %v (try --admin-listen 127.0.0.1:0)\n", err)
 		return 1
 	}
-	g, err := build(ctx, cfg, log)
+	g, err := gateway.New(ctx, cfg, log)
 	if err != nil {
 		lp.Close()
 		la.Close()
@@ -155,7 +156,7 @@ would send anything elsewhere (upstream.*, policy.classifier.*).
 		kept = "kept"
 	}
 	printDemoBanner(stdout, "http://"+lp.Addr().String(), "http://"+la.Addr().String(), appKey, deskToken, dir, kept)
-	if err := g.server.Serve(ctx, lp, la); err != nil {
+	if err := g.Serve(ctx, lp, la); err != nil {
 		log.Error("aupguard demo stopped", "error", err.Error())
 		return 1
 	}

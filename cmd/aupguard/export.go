@@ -1,20 +1,19 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/aupguard/aupguard/internal/deskclient"
 	"github.com/aupguard/aupguard/internal/evidence"
 )
 
@@ -127,28 +126,18 @@ or a duration back from now (24h, 7d). --since is inclusive, --until exclusive.
 	}
 	f.User, f.App, f.Category = *user, *app, *category
 
-	base := strings.TrimRight(*adminURL, "/")
-	if !strings.HasSuffix(base, "/admin/v1") {
-		base += "/admin/v1"
-	}
-	req, err := http.NewRequest(http.MethodGet, base+"/export?"+f.Query().Encode(), nil)
+	c, err := deskclient.New(*adminURL, *token, *timeout)
 	if err != nil {
 		fmt.Fprintf(stderr, "export: %v\n", err)
 		return 2
 	}
-	req.Header.Set("Authorization", "Bearer "+*token)
-	resp, err := (&http.Client{Timeout: *timeout}).Do(req)
+	body, err := c.Export(context.Background(), f.Query())
 	if err != nil {
 		fmt.Fprintf(stderr, "export: %v\n", err)
 		return 1
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "export: %s: %s\n", resp.Status, exportErrorMessage(resp.Body))
-		return 1
-	}
-
-	if err := saveVerified(resp.Body, *out, pub, stdout); err != nil {
+	defer body.Close()
+	if err := saveVerified(body, *out, pub, stdout); err != nil {
 		fmt.Fprintf(stderr, "export: %v\n", err)
 		return 1
 	}
@@ -189,30 +178,6 @@ func saveVerified(body io.Reader, out string, pub ed25519.PublicKey, stdout io.W
 	}
 	fmt.Fprintf(stdout, "wrote %s (%d bytes, sha256 %s)\n%s\n", out, n, hex.EncodeToString(h.Sum(nil)), res.Summary)
 	return nil
-}
-
-// exportErrorMessage pulls the message out of an error JSON body.
-func exportErrorMessage(r io.Reader) string {
-	body, _ := io.ReadAll(io.LimitReader(r, 64<<10))
-	var e struct {
-		Error json.RawMessage `json:"error"`
-	}
-	if json.Unmarshal(body, &e) == nil && len(e.Error) > 0 {
-		var obj struct {
-			Message string `json:"message"`
-		}
-		if json.Unmarshal(e.Error, &obj) == nil && obj.Message != "" {
-			return obj.Message
-		}
-		var s string
-		if json.Unmarshal(e.Error, &s) == nil && s != "" {
-			return s
-		}
-	}
-	if s := strings.TrimSpace(string(body)); s != "" {
-		return s
-	}
-	return "no details"
 }
 
 func exportEnvOr(name, def string) string {

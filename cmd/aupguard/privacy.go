@@ -4,20 +4,21 @@ package main
 // erasure) over the admin API of a running gateway; admin role.
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
+	"github.com/aupguard/aupguard/internal/deskapi"
+	"github.com/aupguard/aupguard/internal/deskclient"
 	"github.com/aupguard/aupguard/internal/evidence"
+	"github.com/aupguard/aupguard/internal/store"
 )
 
 const privacyUsage = `usage:
@@ -126,36 +127,13 @@ func deskPrivacy(sub string, args []string, stdout, stderr io.Writer, getenv fun
 	return 0, true
 }
 
-func deskErase(c *deskClient, user, app, reason string, asJSON bool, stdout io.Writer) error {
-	q := url.Values{}
-	if app != "" {
-		q.Set("app", app)
-	}
-	var raw json.RawMessage
-	if err := c.do("POST", "users/"+url.PathEscape(user)+"/erase", q, map[string]string{"reason": reason}, &raw); err != nil {
+func deskErase(c *deskclient.Client, user, app, reason string, asJSON bool, stdout io.Writer) error {
+	res, raw, err := c.Erase(context.Background(), app, user, reason)
+	if err != nil {
 		return err
 	}
 	if asJSON {
 		return deskPrintJSON(stdout, raw)
-	}
-	var res struct {
-		Erasures []struct {
-			App     string `json:"app"`
-			Subject string `json:"subject"`
-			Spooled int    `json:"spooled_reports"`
-			Erasure struct {
-				Reports     int  `json:"reports"`
-				Actions     int  `json:"actions"`
-				Pseudonyms  int  `json:"pseudonyms"`
-				HeldReports int  `json:"held_reports"`
-				HeldActions int  `json:"held_actions"`
-				Standing    bool `json:"standing"`
-				UserHeld    bool `json:"user_held"`
-			} `json:"erasure"`
-		} `json:"erasures"`
-	}
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "APP\tREMOVED\tKEPT (LEGAL HOLD)\tAUDIT REFERENCE")
@@ -180,25 +158,13 @@ func deskErase(c *deskClient, user, app, reason string, asJSON bool, stdout io.W
 
 // deskSubjectExport downloads the bundle next to out, verifies it and only
 // then moves it into place.
-func deskSubjectExport(c *deskClient, user, app, out string, pub ed25519.PublicKey, stdout io.Writer) error {
-	u := c.base + "/admin/v1/users/" + url.PathEscape(user) + "/export"
-	if app != "" {
-		u += "?" + url.Values{"app": {app}}.Encode()
-	}
-	req, err := http.NewRequest(http.MethodGet, u, nil)
+func deskSubjectExport(c *deskclient.Client, user, app, out string, pub ed25519.PublicKey, stdout io.Writer) error {
+	body, err := c.SubjectExport(context.Background(), app, user)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", resp.Status, exportErrorMessage(resp.Body))
-	}
-	return saveVerified(resp.Body, out, pub, stdout)
+	defer body.Close()
+	return saveVerified(body, out, pub, stdout)
 }
 
 // deskHolds lists, places or lifts legal holds.
@@ -240,7 +206,7 @@ func deskHolds(sub string, args []string, stdout, stderr io.Writer, getenv func(
 	if len(pos) != 0 {
 		return usage("takes no arguments")
 	}
-	body := map[string]string{"reason": strings.TrimSpace(reason)}
+	req := deskapi.HoldRequest{Reason: strings.TrimSpace(reason)}
 	if sub != "holds" {
 		n := 0
 		for _, v := range []string{user, report, category} {
@@ -253,14 +219,14 @@ func deskHolds(sub string, args []string, stdout, stderr io.Writer, getenv func(
 			return usage("name exactly one of --user, --report, --category")
 		case user != "" && app == "":
 			return usage("--user needs --app")
-		case body["reason"] == "":
+		case req.Reason == "":
 			return usage("--reason is required")
 		case user != "":
-			body["kind"], body["user"], body["app"] = "user", user, app
+			req.Kind, req.User, req.App = store.HoldUser, user, app
 		case report != "":
-			body["kind"], body["report_id"] = "report", report
+			req.Kind, req.ReportID = store.HoldReport, report
 		default:
-			body["kind"], body["category"] = "category", category
+			req.Kind, req.Category = store.HoldCategory, category
 		}
 	}
 	c, err := common.client()
@@ -268,19 +234,22 @@ func deskHolds(sub string, args []string, stdout, stderr io.Writer, getenv func(
 		fmt.Fprintf(stderr, "aupguard desk %s: %s\n", sub, err)
 		return 2
 	}
+	ctx := context.Background()
 	var raw json.RawMessage
 	switch sub {
 	case "holds":
-		err = c.do("GET", "holds", nil, nil, &raw)
+		var hs deskapi.Holds
+		if hs, raw, err = c.Holds(ctx); err == nil && !common.json {
+			err = deskPrintHolds(stdout, hs)
+			raw = nil
+		}
 	case "hold":
-		err = c.do("POST", "holds", nil, body, &raw)
+		_, raw, err = c.Hold(ctx, req)
 	default:
-		err = c.do("POST", "holds/release", nil, body, &raw)
+		_, raw, err = c.Release(ctx, req)
 	}
-	if err == nil && (common.json || sub != "holds") {
+	if err == nil && raw != nil {
 		err = deskPrintJSON(stdout, raw)
-	} else if err == nil {
-		err = deskPrintHolds(stdout, raw)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "aupguard desk %s: %s\n", sub, err)
@@ -289,22 +258,7 @@ func deskHolds(sub string, args []string, stdout, stderr io.Writer, getenv func(
 	return 0
 }
 
-func deskPrintHolds(w io.Writer, raw json.RawMessage) error {
-	var res struct {
-		Items []struct {
-			Kind     string    `json:"kind"`
-			App      string    `json:"app"`
-			User     string    `json:"user"`
-			ReportID string    `json:"report_id"`
-			Category string    `json:"category"`
-			Actor    string    `json:"actor"`
-			Reason   string    `json:"reason"`
-			Since    time.Time `json:"since"`
-		} `json:"items"`
-	}
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return err
-	}
+func deskPrintHolds(w io.Writer, res deskapi.Holds) error {
 	if len(res.Items) == 0 {
 		_, err := fmt.Fprintln(w, "no legal holds")
 		return err

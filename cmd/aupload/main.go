@@ -20,7 +20,7 @@
 // machine noise hits all alike. It reports p50/p99 latency, throughput and
 // errors per target, the gateway's added latency over the floor, time to
 // first streamed token, and the gateway's memory per open idle stream; it
-// checks the quality bars of DESIGN.md and writes the table into
+// checks the quality bars of docs/architecture.md and writes the table into
 // docs/benchmarks.md between the aupload markers (and to stdout).
 //
 //	go run ./cmd/aupload                    # both stores, -c 1,32, -d 10s per target and mode

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/aupguard/aupguard/internal/deskapi"
 	"github.com/aupguard/aupguard/internal/store"
 	"github.com/aupguard/aupguard/internal/wire"
 )
@@ -38,7 +39,7 @@ func apiError(c *gin.Context, status int, reason, msg string, meta map[string]an
 	md["reason"] = reason
 	md["provider_name"] = wire.ProviderName
 	c.Header("Cache-Control", "no-store")
-	c.AbortWithStatusJSON(status, gin.H{"error": gin.H{"code": status, "message": msg, "metadata": md}})
+	c.AbortWithStatusJSON(status, deskapi.Error{Error: deskapi.ErrorBody{Code: status, Message: msg, Metadata: md}})
 }
 
 func badRequest(c *gin.Context, msg string) {
@@ -221,7 +222,7 @@ func (d *Desk) apiFindUser(c *gin.Context) {
 			apiError(c, http.StatusNotFound, reasonNotFound, "no report names this pseudonym", nil)
 			return
 		}
-		c.JSON(http.StatusOK, gin.H{"pseudonym": ps, "app": app, "user": user})
+		c.JSON(http.StatusOK, deskapi.PseudonymOwner{App: app, Pseudonym: ps, User: user})
 		return
 	}
 	if u := c.Query("user"); u != "" {
@@ -233,54 +234,23 @@ func (d *Desk) apiFindUser(c *gin.Context) {
 		if apps == nil {
 			apps = []string{}
 		}
-		c.JSON(http.StatusOK, gin.H{"user": u, "apps": apps})
+		c.JSON(http.StatusOK, deskapi.UserApps{Apps: apps, User: u})
 		return
 	}
 	badRequest(c, "give ?pseudonym=P (or ?user=U to list the apps that know an id)")
 }
 
-// caseView is GET users/{user}.
-type caseView struct {
-	App        string         `json:"app"`
-	User       string         `json:"user"`
-	Standing   store.Standing `json:"standing"`
-	Reports    []store.Report `json:"reports"`
-	Actions    []apiAction    `json:"actions"`
-	Notes      []apiAction    `json:"notes"`
-	Categories map[string]int `json:"categories"`
-	Pseudonyms []string       `json:"pseudonyms"`
-}
-
-// apiAction is an audit-log entry with a readable duration.
-type apiAction struct {
-	ID        string       `json:"id"`
-	Time      time.Time    `json:"time"`
-	Actor     string       `json:"actor"`
-	App       string       `json:"app"`
-	User      string       `json:"user"`
-	Action    string       `json:"action"`
-	Duration  string       `json:"duration,omitempty"`
-	Reason    string       `json:"reason"`
-	ReportIDs []string     `json:"report_ids,omitempty"`
-	Before    store.Status `json:"before"`
-	After     store.Status `json:"after"`
-	Until     time.Time    `json:"until,omitzero"`
-	// Legal holds and erasures (docs/privacy.md).
-	Hold    string         `json:"hold,omitempty"`
-	Subject string         `json:"subject,omitempty"`
-	Counts  map[string]int `json:"counts,omitempty"`
-}
-
-func toAPIAction(a store.Action) apiAction {
-	return apiAction{ID: a.ID, Time: a.Time, Actor: a.Actor, App: a.App, User: a.User, Action: a.Action,
+// toAPIAction is a as the API shows it.
+func toAPIAction(a store.Action) deskapi.Action {
+	return deskapi.Action{ID: a.ID, Time: a.Time, Actor: a.Actor, App: a.App, User: a.User, Action: a.Action,
 		Duration: fmtDuration(a.Duration), Reason: a.Reason, ReportIDs: a.ReportIDs, Before: a.Before, After: a.After, Until: a.Until,
 		Hold: a.Hold, Subject: a.Subject, Counts: a.Counts}
 }
 
 // loadCase resolves the app and reads the case. It answers 404 for an id
 // no app knows and 409 (listing the apps) for one several apps know.
-func (d *Desk) loadCase(ctx context.Context, app, user string) (caseView, int, []string, error) {
-	var cv caseView
+func (d *Desk) loadCase(ctx context.Context, app, user string) (deskapi.Case, int, []string, error) {
+	var cv deskapi.Case
 	app, apps, err := d.resolveApp(ctx, app, user)
 	if err != nil {
 		return cv, 0, nil, err
@@ -298,8 +268,8 @@ func (d *Desk) loadCase(ctx context.Context, app, user string) (caseView, int, [
 	if len(cs.Reports) == 0 && len(cs.Actions) == 0 && cs.Standing.Version == 0 && !cs.Standing.Sanctioned() {
 		return cv, http.StatusNotFound, nil, nil
 	}
-	cv = caseView{App: cs.App, User: cs.User, Standing: cs.Standing, Reports: d.scrub(cs.Reports),
-		Actions: []apiAction{}, Notes: []apiAction{}, Categories: cs.Categories, Pseudonyms: cs.Pseudonyms}
+	cv = deskapi.Case{App: cs.App, User: cs.User, Standing: cs.Standing, Reports: d.scrub(cs.Reports),
+		Actions: []deskapi.Action{}, Notes: []deskapi.Action{}, Categories: cs.Categories, Pseudonyms: cs.Pseudonyms}
 	if cv.Pseudonyms == nil {
 		cv.Pseudonyms = []string{}
 	}
@@ -339,20 +309,11 @@ func inApp(app string) string {
 	return " in app " + strconv.Quote(app)
 }
 
-// actionRequest is the body of POST users/{user}/actions.
-type actionRequest struct {
-	Action    string   `json:"action"`
-	Duration  string   `json:"duration"`
-	Reason    string   `json:"reason"`
-	ReportIDs []string `json:"report_ids"`
-	App       string   `json:"app"` // or ?app=
-}
-
 const maxReason = 4000
 
 // validAction checks an action request and builds the store action. The
 // page's form goes through the same checks.
-func validAction(req actionRequest) (store.Action, error) {
+func validAction(req deskapi.ActionRequest) (store.Action, error) {
 	a := store.Action{Action: strings.TrimSpace(req.Action), Reason: strings.TrimSpace(req.Reason)}
 	switch a.Action {
 	case store.ActWarn, store.ActSuspend, store.ActBan, store.ActReinstate, store.ActDismiss, store.ActNote:
@@ -434,7 +395,7 @@ func (d *Desk) apiAction(c *gin.Context) {
 	if err != nil {
 		return
 	}
-	var req actionRequest
+	var req deskapi.ActionRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -474,7 +435,7 @@ func (d *Desk) apiAction(c *gin.Context) {
 		d.storeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"action": toAPIAction(a), "standing": st})
+	c.JSON(http.StatusOK, deskapi.ActionResult{Action: toAPIAction(a), Standing: st})
 }
 
 // readBody reads at most limit bytes; a larger body answers 413.
@@ -575,7 +536,7 @@ func (d *Desk) apiAudit(c *gin.Context) {
 		d.storeError(c, err)
 		return
 	}
-	out := store.Page[apiAction]{Items: make([]apiAction, 0, len(page.Items)), Next: page.Next}
+	out := store.Page[deskapi.Action]{Items: make([]deskapi.Action, 0, len(page.Items)), Next: page.Next}
 	for _, a := range page.Items {
 		out.Items = append(out.Items, toAPIAction(a))
 	}

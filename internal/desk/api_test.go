@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aupguard/aupguard/internal/deskapi"
 	"github.com/aupguard/aupguard/internal/store"
 )
 
@@ -224,7 +225,7 @@ func TestActions(t *testing.T) {
 		t.Fatalf("suspend: %d %s", resp.StatusCode, body)
 	}
 	var out struct {
-		Action   apiAction      `json:"action"`
+		Action   deskapi.Action `json:"action"`
 		Standing store.Standing `json:"standing"`
 	}
 	json.Unmarshal(body, &out)
@@ -245,7 +246,7 @@ func TestActions(t *testing.T) {
 		}
 	}
 	resp, body = e.do("GET", "/admin/v1/audit", tokAuditor, nil)
-	var audit store.Page[apiAction]
+	var audit store.Page[deskapi.Action]
 	json.Unmarshal(body, &audit)
 	if len(audit.Items) != 3 || audit.Items[0].Before != store.Banned || audit.Items[0].After != store.Banned || audit.Items[0].Actor != "adam" {
 		t.Errorf("audit after ban twice: %s", body)
@@ -254,7 +255,7 @@ func TestActions(t *testing.T) {
 	// The case shows actions and notes apart.
 	e.do("POST", "/admin/v1/users/bob/actions", tokReviewer, map[string]any{"action": "note", "reason": "called the app owner"})
 	resp, body = e.do("GET", "/admin/v1/users/bob", tokReviewer, nil)
-	var cv caseView
+	var cv deskapi.Case
 	json.Unmarshal(body, &cv)
 	if resp.StatusCode != 200 || cv.Standing.Status != store.Banned || len(cv.Actions) != 3 || len(cv.Notes) != 1 || cv.Notes[0].Reason != "called the app owner" || len(cv.Reports) != 2 {
 		t.Errorf("case: %d %s", resp.StatusCode, body)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/aupguard/aupguard/internal/deskapi"
 	"github.com/aupguard/aupguard/internal/store"
 )
 
@@ -46,13 +47,6 @@ func decisionTime(id string) (time.Time, error) {
 	return time.UnixMilli(int64(ms)).UTC(), nil
 }
 
-// decisionView is GET decisions/{id}.
-type decisionView struct {
-	DecisionID string         `json:"decision_id"`
-	Time       time.Time      `json:"time"` // when the decision was made (from the id)
-	Reports    []store.Report `json:"reports"`
-}
-
 // apiDecision is GET decisions/{id}: what became of a decision a customer
 // quotes from a refusal (metadata.decision_id): the reports that carry it,
 // each naming its app, user, categories and whether it was reviewed.
@@ -63,7 +57,7 @@ func (d *Desk) apiDecision(c *gin.Context) {
 		badRequest(c, err.Error())
 		return
 	}
-	v := decisionView{DecisionID: id, Time: at, Reports: []store.Report{}}
+	v := deskapi.Decision{DecisionID: id, Time: at, Reports: []store.Report{}}
 	errEnough := errors.New("enough")
 	err = d.opt.Store.EachReport(c.Request.Context(), at.Add(-decisionWindowStart), at.Add(decisionWindowEnd), func(r store.Report) error {
 		if r.DecisionID == id {

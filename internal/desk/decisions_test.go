@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aupguard/aupguard/internal/deskapi"
 	"github.com/aupguard/aupguard/internal/store"
 )
 
@@ -45,7 +46,7 @@ func TestAPIDecision(t *testing.T) {
 	}
 	for _, tok := range []string{tokReviewer, tokAuditor, tokAdmin} {
 		resp, body := e.do("GET", "/admin/v1/decisions/"+strings.ToLower(id), tok, nil)
-		var v decisionView
+		var v deskapi.Decision
 		if resp.StatusCode != 200 || json.Unmarshal(body, &v) != nil {
 			t.Fatalf("%d %s", resp.StatusCode, body)
 		}

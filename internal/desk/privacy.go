@@ -24,6 +24,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/aupguard/aupguard/internal/deskapi"
 	"github.com/aupguard/aupguard/internal/privacy"
 	"github.com/aupguard/aupguard/internal/store"
 	"github.com/aupguard/aupguard/internal/wire"
@@ -149,17 +150,12 @@ func (d *Desk) apiSubjectExport(c *gin.Context, svc *privacy.Service, user strin
 	d.log.Info("desk: access export", "actor", principalOf(c).Name, "app", app)
 }
 
-type eraseRequest struct {
-	Reason string `json:"reason"`
-	App    string `json:"app"`
-}
-
 func (d *Desk) apiErase(c *gin.Context, svc *privacy.Service, user string) {
 	if svc == nil {
 		notEnabled(c)
 		return
 	}
-	var req eraseRequest
+	var req deskapi.EraseRequest
 	if !d.decodeBody(c, &req) {
 		return
 	}
@@ -185,7 +181,19 @@ func (d *Desk) apiErase(c *gin.Context, svc *privacy.Service, user string) {
 		d.storeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"erasures": out})
+	c.JSON(http.StatusOK, eraseResult(out))
+}
+
+// eraseResult is an erasure's answer, one entry per app.
+func eraseResult(out []privacy.EraseResult) deskapi.EraseResult {
+	var res deskapi.EraseResult
+	if out != nil {
+		res.Erasures = make([]deskapi.Erasure, 0, len(out))
+	}
+	for _, e := range out {
+		res.Erasures = append(res.Erasures, deskapi.Erasure{App: e.App, Subject: e.Subject, Erasure: e.Erasure, Spooled: e.Spooled})
+	}
+	return res
 }
 
 // decodeBody reads a bounded JSON body into v, answering 400/413 itself.
@@ -213,16 +221,7 @@ func (d *Desk) apiHolds(c *gin.Context, svc *privacy.Service) {
 		d.storeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"items": hs})
-}
-
-type holdRequest struct {
-	Kind     string `json:"kind"`
-	App      string `json:"app"`
-	User     string `json:"user"`
-	ReportID string `json:"report_id"`
-	Category string `json:"category"`
-	Reason   string `json:"reason"`
+	c.JSON(http.StatusOK, deskapi.Holds{Items: hs})
 }
 
 func (d *Desk) apiHold(c *gin.Context, svc *privacy.Service, release bool) {
@@ -230,7 +229,7 @@ func (d *Desk) apiHold(c *gin.Context, svc *privacy.Service, release bool) {
 		notEnabled(c)
 		return
 	}
-	var req holdRequest
+	var req deskapi.HoldRequest
 	if !d.decodeBody(c, &req) {
 		return
 	}
@@ -252,7 +251,7 @@ func (d *Desk) apiHold(c *gin.Context, svc *privacy.Service, release bool) {
 			return
 		}
 		d.log.Info("desk: hold released", "actor", actor, "kind", h.Kind)
-		c.JSON(http.StatusOK, gin.H{"released": h.Key()})
+		c.JSON(http.StatusOK, deskapi.HoldReleased{Released: h.Key()})
 		return
 	}
 	placed, err := svc.Hold(ctx, h)
@@ -261,5 +260,5 @@ func (d *Desk) apiHold(c *gin.Context, svc *privacy.Service, release bool) {
 		return
 	}
 	d.log.Info("desk: hold placed", "actor", actor, "kind", h.Kind, "new", placed)
-	c.JSON(http.StatusOK, gin.H{"hold": h.Key(), "placed": placed})
+	c.JSON(http.StatusOK, deskapi.HoldPlaced{Hold: h.Key(), Placed: placed})
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/aupguard/aupguard/internal/deskapi"
 	"github.com/aupguard/aupguard/internal/store"
 )
 
@@ -282,9 +283,9 @@ func (d *Desk) webStoreError(c *gin.Context, err error) {
 }
 
 type caseData struct {
-	Case   caseView
+	Case   deskapi.Case
 	CanAct bool
-	Form   actionRequest
+	Form   deskapi.ActionRequest
 	Picked map[string]bool
 	Cats   []catCount
 }
@@ -301,7 +302,7 @@ type chooseData struct {
 
 // caseFor loads the case for the page, answering 404 and the app chooser
 // itself; ok is false when it has answered.
-func (d *Desk) caseFor(c *gin.Context, user string) (caseView, bool) {
+func (d *Desk) caseFor(c *gin.Context, user string) (deskapi.Case, bool) {
 	app := c.Query("app")
 	cv, status, apps, err := d.loadCase(c.Request.Context(), app, user)
 	switch {
@@ -318,7 +319,7 @@ func (d *Desk) caseFor(c *gin.Context, user string) (caseView, bool) {
 	return cv, false
 }
 
-func (d *Desk) renderCase(c *gin.Context, status int, cv caseView, form actionRequest, errMsg, notice string) {
+func (d *Desk) renderCase(c *gin.Context, status int, cv deskapi.Case, form deskapi.ActionRequest, errMsg, notice string) {
 	data := caseData{Case: cv, CanAct: principalOf(c).Can(permAct), Form: form, Picked: map[string]bool{}}
 	for _, id := range form.ReportIDs {
 		data.Picked[id] = true
@@ -349,7 +350,7 @@ func (d *Desk) webCase(c *gin.Context) {
 	if done := c.Query("done"); done != "" {
 		notice = "Recorded: " + done + "."
 	}
-	d.renderCase(c, http.StatusOK, cv, actionRequest{}, "", notice)
+	d.renderCase(c, http.StatusOK, cv, deskapi.ActionRequest{}, "", notice)
 }
 
 func (d *Desk) webAction(c *gin.Context) {
@@ -372,7 +373,7 @@ func (d *Desk) webAction(c *gin.Context) {
 		d.webError(c, http.StatusBadRequest, "The form did not say which app.")
 		return
 	}
-	req := actionRequest{Action: f.Get("action"), Duration: f.Get("duration"), Reason: f.Get("reason"), ReportIDs: f["report_ids"], App: app}
+	req := deskapi.ActionRequest{Action: f.Get("action"), Duration: f.Get("duration"), Reason: f.Get("reason"), ReportIDs: f["report_ids"], App: app}
 	a, err := validAction(req)
 	if err != nil {
 		cv, ok := d.caseFor(c, user)
@@ -396,7 +397,7 @@ func (d *Desk) webAction(c *gin.Context) {
 }
 
 type auditData struct {
-	Items   []apiAction
+	Items   []deskapi.Action
 	NextURL string
 }
 

@@ -32,7 +32,7 @@ import (
 	"github.com/aupguard/aupguard/internal/wire"
 )
 
-// The entrypoints of the bundle (policy contract, see DESIGN.md).
+// The entrypoints of the bundle (the policy contract, docs/architecture.md).
 const (
 	RequestQuery = "data.aup.decision"
 	OutputQuery  = "data.aup.output_decision"

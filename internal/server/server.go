@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/aupguard/aupguard/internal/answer"
 	"github.com/aupguard/aupguard/internal/authguard"
 	"github.com/aupguard/aupguard/internal/config"
 	"github.com/aupguard/aupguard/internal/memguard"
@@ -31,7 +32,7 @@ import (
 
 func init() { gin.SetMode(gin.ReleaseMode) }
 
-// Options are the parts the server chains; cmd/aupguard builds them.
+// Options are the parts the server chains; internal/gateway builds them.
 type Options struct {
 	Config        *config.Config
 	Policy        middleware.Policy        // required
@@ -48,8 +49,9 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Admin mounts more routes on the admin listener (desk, admin API).
 	Admin func(*gin.Engine)
-	// OnResponse may wrap upstream responses (answer checks).
-	OnResponse func(c *gin.Context, st *middleware.State, resp *http.Response) error
+	// Answers checks the answers of apps with answer_check on; nil: none
+	// are checked (a parallel classifier's verdict still applies).
+	Answers *answer.Checker
 	// AuthGuard throttles app-key guessing; nil: no throttle.
 	AuthGuard *authguard.Guard
 	// ProxyTLS and AdminTLS serve the listeners over TLS; nil: plain HTTP.
@@ -108,41 +110,36 @@ func New(opt Options) (*Server, error) {
 		return nil, err
 	}
 
-	apps := Apps(cfg)
-	adm := middleware.NewAdmitter(middleware.AdmissionOptions{Bodies: s.bodies, Calls: s.calls,
-		MaxBody: cfg.Limits.MaxBodyBytes, MaxDepth: cfg.Limits.MaxJSONDepth})
-	s.proxyH = newEngine()
-	s.proxyH.Use(
-		middleware.RequestID(),
-		// Log and count outside Recovery, so they see the 500 it writes.
-		middleware.AccessLog(log),
-		s.metrics.Handler(),
-		middleware.Recovery(log),
-		bodyDeadline(cfg.Limits.ReadHeaderTimeout),
-	)
-	s.health(s.proxyH)
-	// The pipeline, in order (DESIGN.md "Data flow of one request").
-	s.proxyH.NoRoute(
-		middleware.AuthThrottle(opt.AuthGuard),
-		middleware.Auth(apps, nil), // "no apps" is among config.Warnings, logged at start
-		middleware.Route(middleware.RouteOptions{AllowPaths: cfg.AllowPaths}),
-		adm.Handler(),
+	chain := middleware.NewChain(middleware.ChainOptions{
+		Logger: log, Metrics: s.metrics, ReadDeadline: cfg.Limits.ReadHeaderTimeout,
+		AuthGuard: opt.AuthGuard, Apps: Apps(cfg),
+		Route: middleware.RouteOptions{AllowPaths: cfg.AllowPaths},
+		Admission: middleware.AdmissionOptions{Bodies: s.bodies, Calls: s.calls,
+			MaxBody: cfg.Limits.MaxBodyBytes, MaxDepth: cfg.Limits.MaxJSONDepth},
 		// read_header_timeout bounds the body read too (no ReadTimeout on
 		// the http.Server: it would end long streams).
-		middleware.Body(middleware.BodyOptions{MaxBytes: cfg.Limits.MaxBodyBytes, MaxDepth: cfg.Limits.MaxJSONDepth,
-			ReadTimeout: cfg.Limits.ReadHeaderTimeout, Reserve: adm.Reserve}),
-		middleware.EndUser(opt.Pseudonymizer),
-		middleware.Models(),
-		middleware.Standing(opt.Enforcer),
-		middleware.RateLimit(opt.Enforcer),
-		middleware.Inspect(middleware.InspectOptions{
+		Body: middleware.BodyOptions{MaxBytes: cfg.Limits.MaxBodyBytes, MaxDepth: cfg.Limits.MaxJSONDepth,
+			ReadTimeout: cfg.Limits.ReadHeaderTimeout},
+		EndUser:  opt.Pseudonymizer,
+		Enforcer: opt.Enforcer,
+		Inspect: middleware.InspectOptions{
 			Policy: opt.Policy, Enforcer: opt.Enforcer, Digester: opt.Digester, ZDR: cfg.ZDR, Logger: log,
-		}),
-		middleware.Forward(middleware.ForwardOptions{
-			Proxy: px, ZDR: cfg.ZDR, Enforcer: opt.Enforcer, Digester: opt.Digester,
-			OnResponse: opt.OnResponse, Logger: log,
-		}),
-	)
+		},
+		Forward: middleware.ForwardOptions{
+			Proxy: px, ZDR: cfg.ZDR, Enforcer: opt.Enforcer, Digester: opt.Digester, Logger: log,
+		},
+		// A parallel classifier's verdict is applied to every answer, so the
+		// hook is always on; Answers checks the answers of apps with
+		// answer_check on.
+		Answer: &middleware.AnswerOptions{
+			Checker: opt.Answers, Enforcer: opt.Enforcer, Digester: opt.Digester, Logger: log,
+		},
+	})
+	s.proxyH = newEngine()
+	s.proxyH.Use(chain.Every...)
+	s.health(s.proxyH)
+	// The pipeline, in the order of middleware/chain.go.
+	s.proxyH.NoRoute(chain.Pipeline...)
 
 	s.adminH = newEngine()
 	s.adminH.Use(middleware.RequestID(), middleware.AccessLog(log), middleware.Recovery(log))
@@ -196,21 +193,6 @@ func Apps(cfg *config.Config) []*middleware.App {
 		})
 	}
 	return apps
-}
-
-// bodyDeadline gives a request with a body read_header_timeout to send
-// it. Body lifts the deadline once the body is read; a request refused
-// before that keeps it, so net/http's drain of the unread body cannot hang
-// on a client that stalls. (No http.Server.ReadTimeout: it would end long
-// streams.)
-func bodyDeadline(d time.Duration) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		if d > 0 && c.Request.ContentLength != 0 {
-			err := http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(d))
-			middleware.StateOf(c).ReadDeadlineSet = err == nil
-		}
-		c.Next()
-	}
 }
 
 func newEngine() *gin.Engine {

@@ -1,0 +1,61 @@
+package middleware
+
+import (
+	"context"
+	"time"
+
+	"github.com/aupguard/aupguard/internal/enforce"
+	"github.com/aupguard/aupguard/internal/identity"
+	"github.com/aupguard/aupguard/internal/policy"
+	"github.com/aupguard/aupguard/internal/store"
+	"github.com/aupguard/aupguard/internal/wire"
+)
+
+// What the steps need from the rest of the gateway, in one place. Each is
+// as small as its users allow, so a test can pass a fake.
+
+// Enforcer gives standing (Standing), rate limits (RateLimit) and records
+// reports (Inspect, Forward, AnswerCheck).
+type Enforcer interface {
+	Standing(ctx context.Context, app, user string) (store.Standing, error)
+	Allow(ctx context.Context, app, user string, userPerMin, appPerMin int) (ok bool, retryAfter time.Duration)
+	Report(ctx context.Context, r store.Report, escalation string) (store.Standing, error)
+}
+
+// Policy decides a request from its texts with their provenance (who wrote
+// each: a text with an empty author is the end user's); used by Inspect.
+type Policy interface {
+	CheckRequest(ctx context.Context, s policy.Subject, texts []wire.Text) (policy.Decision, error)
+}
+
+// ParallelClassifier is a Policy whose guard-model tier runs beside the
+// upstream call (classifier mode "parallel") on the end user's own text:
+// Inspect starts it, AnswerCheck applies its verdict.
+type ParallelClassifier interface {
+	ClassifierMode() string
+	StartClassify(ctx context.Context, s policy.Subject, texts []string) *policy.Pending
+}
+
+// Pseudonymizer maps (app, end user) to the stable pseudonym sent
+// upstream; used by EndUser.
+type Pseudonymizer interface {
+	Pseudonym(app, user string) string
+}
+
+// Digester makes the keyed digest kept in reports instead of content.
+type Digester interface {
+	Digest(parts ...string) string
+}
+
+// The gateway's own implementations; a change to either side that breaks
+// the fit fails the build here, not at wiring time.
+var (
+	_ Enforcer           = (*enforce.Enforcer)(nil)
+	_ Policy             = (*policy.Engine)(nil)
+	_ ParallelClassifier = (*policy.Engine)(nil)
+	_ Pseudonymizer      = (*identity.Pseudonymizer)(nil)
+	_ Digester           = (*identity.Digester)(nil)
+)
+
+// Now is the clock of suspensions and report times; tests replace it.
+var Now = time.Now

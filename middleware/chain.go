@@ -11,7 +11,7 @@ import (
 
 // steps is the chain in order, with why each step sits where it does.
 // Step n lives in NN_name.go (TestStepFilesReadLikeTheChain keeps the
-// files, this list, Chain and docs/middleware.md in agreement).
+// files, this list, NewChain and docs/middleware.md in agreement).
 var steps = [...]struct{ name, why string }{
 	{"requestid", "first, so every log line and refusal after it carries the id"},
 	{"accesslog", "outside Recovery, so the 500 it writes is logged; deferred, so broken streams are too"},
@@ -32,7 +32,7 @@ var steps = [...]struct{ name, why string }{
 	{"answercheck", "Forward's response hook, not a handler: the answer is checked as it streams"},
 }
 
-// ChainOptions are the options of every step. Chain connects what one
+// ChainOptions are the options of every step. NewChain connects what one
 // step takes from another: Body reserves through Admission, Forward
 // checks answers through AnswerCheck.
 type ChainOptions struct {

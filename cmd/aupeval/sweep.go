@@ -16,16 +16,33 @@ import (
 // the model never saw.
 
 // sweepGrid: flag thresholds (2: the model alone never flags) by confirm
-// thresholds.
+// thresholds, then lower thresholds for text that is not English
+// (settings.model.flag_other_language) at a few of those points.
 var (
-	sweepFlags    = []float64{0.80, 0.86, 0.90, 0.93, 0.96, 2}
-	sweepConfirms = []float64{0.1, 0.25, 0.4, 0.55}
+	sweepFlags    = []float64{0.86, 0.90, 0.93, 0.96, 2}
+	sweepConfirms = []float64{0.1, 0.25, 0.4}
+	sweepOther    = []sweepSetting{
+		{0.93, 0.4, 0.5}, {0.93, 0.4, 0.6}, {0.93, 0.4, 0.7}, {0.93, 0.4, 0.8},
+		{0.96, 0.1, 0.6}, {0.96, 0.1, 0.7}, {0.96, 0.1, 0.8},
+	}
 )
 
+type sweepSetting struct{ flag, confirm, other float64 } // other 0: not set
+
+func sweepGrid() []sweepSetting {
+	var g []sweepSetting
+	for _, f := range sweepFlags {
+		for _, c := range sweepConfirms {
+			g = append(g, sweepSetting{f, c, 0})
+		}
+	}
+	return append(g, sweepOther...)
+}
+
 type sweepPoint struct {
-	flag, confirm float64
-	dir           string
-	caught        []bool // per row of the corpus
+	sweepSetting
+	dir    string
+	caught []bool // per row of the corpus
 }
 
 // sweepBundles writes a copy of the bundle's files per grid point.
@@ -36,41 +53,48 @@ func sweepBundles(files map[string][]byte, rows int) ([]*sweepPoint, func(), err
 	}
 	cleanup := func() { os.RemoveAll(root) }
 	var pts []*sweepPoint
-	for _, f := range sweepFlags {
-		for _, c := range sweepConfirms {
-			p := &sweepPoint{flag: f, confirm: c, dir: filepath.Join(root, fmt.Sprintf("f%.2f-c%.2f", f, c)), caught: make([]bool, rows)}
-			for name, b := range files {
-				if name == "aup/data.json" {
-					var d map[string]any
-					if err := json.Unmarshal(b, &d); err != nil {
-						cleanup()
-						return nil, nil, err
-					}
-					settings, _ := d["settings"].(map[string]any)
-					if settings == nil {
-						cleanup()
-						return nil, nil, fmt.Errorf("aup/data.json has no settings")
-					}
-					settings["model"] = map[string]any{"flag": f, "block": min(2, f+(1-f)/2), "confirm": c}
-					if b, err = json.Marshal(d); err != nil {
-						cleanup()
-						return nil, nil, err
-					}
-				}
-				path := filepath.Join(p.dir, filepath.FromSlash(name))
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					cleanup()
-					return nil, nil, err
-				}
-				if err := os.WriteFile(path, b, 0o644); err != nil {
-					cleanup()
-					return nil, nil, err
-				}
-			}
-			pts = append(pts, p)
+	for _, g := range sweepGrid() {
+		p := &sweepPoint{sweepSetting: g, dir: filepath.Join(root, fmt.Sprintf("f%.2f-c%.2f-o%.2f", g.flag, g.confirm, g.other)), caught: make([]bool, rows)}
+		if err := writeBundle(p.dir, files, g); err != nil {
+			cleanup()
+			return nil, nil, err
 		}
+		pts = append(pts, p)
 	}
 	return pts, cleanup, nil
+}
+
+// writeBundle writes the bundle's files into dir with settings.model set to g.
+func writeBundle(dir string, files map[string][]byte, g sweepSetting) error {
+	for name, b := range files {
+		if name == "aup/data.json" {
+			var d map[string]any
+			if err := json.Unmarshal(b, &d); err != nil {
+				return err
+			}
+			settings, _ := d["settings"].(map[string]any)
+			if settings == nil {
+				return fmt.Errorf("aup/data.json has no settings")
+			}
+			m := map[string]any{"flag": g.flag, "block": min(2, g.flag+(1-g.flag)/2), "confirm": g.confirm}
+			if g.other > 0 {
+				m["flag_other_language"] = g.other
+			}
+			settings["model"] = m
+			var err error
+			if b, err = json.Marshal(d); err != nil {
+				return err
+			}
+		}
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func sweepMarkdown(out []outcome, pts []*sweepPoint) string {
@@ -80,7 +104,8 @@ func sweepMarkdown(out []outcome, pts []*sweepPoint) string {
 	var b strings.Builder
 	b.WriteString("\nOperating points (`data.aup.settings.model`), every row decided by the whole policy with a model trained " +
 		"without its source: *flag* is the score from which the learned tier alone flags (`off`: never), *confirm* the score " +
-		"a non-critical lexicon hit needs to count.\n\n| flag | confirm | direct | jailbreak | not English | ordinary FP | risky-looking FP | system prompts recorded |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		"a non-critical lexicon hit needs to count, *other* the flag threshold for text that is not English (`flag_other_language`; " +
+		"`–`: as *flag*).\n\n| flag | confirm | other | direct | jailbreak | not English | ordinary FP | risky-looking FP | system prompts recorded |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, p := range pts {
 		hit := map[string][2]int{}
 		for i, o := range out {
@@ -97,7 +122,11 @@ func sweepMarkdown(out []outcome, pts []*sweepPoint) string {
 		if p.flag > 1 {
 			flag = "off"
 		}
-		fmt.Fprintf(&b, "| %s | %.2f | %s | %s | %s | %s | %s | %s |\n", flag, p.confirm,
+		other := "–"
+		if p.other > 0 {
+			other = fmt.Sprintf("%.2f", p.other)
+		}
+		fmt.Fprintf(&b, "| %s | %.2f | %s | %s | %s | %s | %s | %s | %s |\n", flag, p.confirm, other,
 			get(sliceOrder[0]), get(sliceOrder[1]), get(sliceOrder[2]), get(sliceOrder[3]), get(sliceOrder[4]), get(sliceOperator))
 	}
 	return b.String()

@@ -92,6 +92,10 @@ type Model struct {
 type Scores struct {
 	Harmful    float64
 	Categories map[string]float64 // p(harmful) × p(category | harmful); only above CategoryFloor
+	// English is the share of English function words in the window that
+	// scored highest (englishShare); computed only from englishGate on, and
+	// 0 below it.
+	English float64
 }
 
 // CategoryFloor: category scores below it are left out (they say nothing
@@ -101,6 +105,10 @@ const CategoryFloor = 0.05
 // catGate: below this harm probability the category head is not run at
 // all; clean traffic pays for one head only.
 const catGate = 0.05
+
+// englishGate: below this harm probability the English share is not
+// computed; a policy reads it only to act on the learned tier's score.
+const englishGate = 0.5
 
 // Header returns the model's header.
 func (m *Model) Header() Header { return m.h }
@@ -205,6 +213,9 @@ func (m *Model) Score(texts []string) Scores {
 	s := Scores{Harmful: sigmoid(bestLogit)}
 	if s.Harmful < catGate {
 		return s
+	}
+	if s.Harmful >= englishGate {
+		s.English = englishShare(sr.best.runes[:bestLen])
 	}
 	probs := m.catProbs(sr, sr.best.runes[:bestLen])
 	for k, p := range probs {

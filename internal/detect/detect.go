@@ -30,6 +30,9 @@ type Signals struct {
 type ModelScores struct {
 	Harmful    float64            `json:"harmful"`
 	Categories map[string]float64 `json:"categories"`
+	// English: share of English function words in the text the score
+	// came from (0 where harmful < 0.5: not computed).
+	English float64 `json:"english"`
 }
 
 // CategorySignal is one category's score (0..1; ~1 clear harmful intent,

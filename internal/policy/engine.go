@@ -518,7 +518,7 @@ func (st *state) modelScores(texts []string) *detect.ModelScores {
 		return nil
 	}
 	sc := st.model.Score(modelView(texts))
-	ms := &detect.ModelScores{Harmful: round2(sc.Harmful), Categories: make(map[string]float64, len(sc.Categories))}
+	ms := &detect.ModelScores{Harmful: round2(sc.Harmful), English: round2(sc.English), Categories: make(map[string]float64, len(sc.Categories))}
 	for c, v := range sc.Categories {
 		ms.Categories[c] = round2(v)
 	}

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"sort"
@@ -34,10 +33,12 @@ import (
 //     absent (no verdict) and input.signals.model is {"ran": false,
 //     "harmful": 0, "categories": {}} (signalFree requires Model == nil),
 //     or the learned tier ran and its harm probability is below
-//     settings.model.flag (a number; signalFreeBelow, modelFlagOf). So
+//     settings.model.flag and settings.model.flag_other_language (numbers;
+//     signalFreeBelow, modelFlagOf), so below _model_flag whichever of the
+//     two it is. So
 //     _classifier_ids is empty; _model_ids is empty (with no model it
 //     iterates empty categories, else its first condition, harmful >=
-//     settings.model.flag, fails); _ids is empty. _request_hits and _output_hits, built from _ids and
+//     _model_flag, fails); _ids is empty. _request_hits and _output_hits, built from _ids and
 //     _pii_counts only, are {}.
 //   - _decide({}, f): _enforced({}) and _shadow_reasons({}) are empty
 //     whatever the dry-run lists, _unknown_reasons is empty (no _ids); rank
@@ -228,17 +229,19 @@ func appNames(data map[string]any) []string {
 // modelFlagOf reads data.aup.settings.model.flag: the harm probability from
 // which the bundled policy reads the learned tier. 0 (no score is below it)
 // when absent or not a number.
+//
+// With settings.model.flag_other_language the policy reads it from the
+// lower of the two thresholds (the other one applies to text that is not
+// English), so that is the fast path's bound; a value that is not a number
+// bounds it at 0.
 func modelFlagOf(data map[string]any) float64 {
 	aup, _ := data["aup"].(map[string]any)
 	set, _ := aup["settings"].(map[string]any)
 	m, _ := set["model"].(map[string]any)
-	switch f := m["flag"].(type) {
-	case json.Number:
-		if v, err := f.Float64(); err == nil {
-			return v
-		}
-	case float64:
-		return f
+	flag, _ := number(m["flag"]) // 0 when not a number
+	if v, ok := m["flag_other_language"]; ok {
+		other, _ := number(v)
+		flag = min(flag, other)
 	}
-	return 0
+	return flag
 }

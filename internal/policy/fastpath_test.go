@@ -58,7 +58,7 @@ func TestFastPathEqualsPolicy(t *testing.T) {
 			sig := randomSignalFree(rng)
 			if rng.IntN(2) == 1 && st.modelFlag > 0 {
 				// The learned tier ran and stayed below its flag threshold.
-				sig.Model = &detect.ModelScores{Harmful: rng.Float64() * st.modelFlag * 0.999,
+				sig.Model = &detect.ModelScores{Harmful: rng.Float64() * st.modelFlag * 0.999, English: rng.Float64(),
 					Categories: map[string]float64{pick("mass_casualty_weapons", "hate_and_harassment"): rng.Float64()}}
 			}
 			var by *ByAuthor
@@ -149,13 +149,15 @@ func randomData(t *testing.T, rng *rand.Rand, dir string) (apps, dryRun []string
 	for _, k := range []string{"safe_context_factor", "flag_strike_factor", "output_strike_factor", "classifier_score"} {
 		set[k] = num()
 	}
-	switch rng.IntN(3) {
+	switch rng.IntN(4) {
 	case 0:
 		delete(set, "model")
 	case 1: // thresholds of 0: "harmful >= flag" holds with no model scores
 		set["model"] = map[string]any{"flag": 0, "block": 0, "confirm": 0}
-	default:
+	case 2:
 		set["model"] = map[string]any{"flag": num(), "block": num(), "confirm": num()}
+	default: // a lower threshold for text that is not English
+		set["model"] = map[string]any{"flag": num(), "block": num(), "confirm": num(), "flag_other_language": num(), "english_share": num()}
 	}
 	data["dry_run"] = dry()
 	overrides := map[string]any{}

@@ -113,6 +113,7 @@ func modelTerm(m *detect.ModelScores) *ast.Term {
 			ast.Item(ast.InternedTerm("ran"), ast.BooleanTerm(false)),
 			ast.Item(ast.InternedTerm("harmful"), ast.IntNumberTerm(0)),
 			ast.Item(ast.InternedTerm("categories"), ast.ObjectTerm()),
+			ast.Item(ast.InternedTerm("english"), ast.IntNumberTerm(0)),
 		)
 	}
 	cats := make([][2]*ast.Term, 0, len(m.Categories))
@@ -123,6 +124,7 @@ func modelTerm(m *detect.ModelScores) *ast.Term {
 		ast.Item(ast.InternedTerm("ran"), ast.BooleanTerm(true)),
 		ast.Item(ast.InternedTerm("harmful"), ast.FloatNumberTerm(m.Harmful)),
 		ast.Item(ast.InternedTerm("categories"), ast.ObjectTerm(cats...)),
+		ast.Item(ast.InternedTerm("english"), ast.FloatNumberTerm(m.English)),
 	)
 }
 

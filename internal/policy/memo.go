@@ -222,6 +222,8 @@ func (u signalUse) appendKey(b []byte, sig detect.Signals) []byte {
 	b = append(b, 0)
 	if u[4] && sig.Model != nil {
 		b = strconv.AppendFloat(b, sig.Model.Harmful, 'g', -1, 64)
+		b = append(b, 1)
+		b = strconv.AppendFloat(b, sig.Model.English, 'g', -1, 64)
 		for _, k := range sortedKeys(sig.Model.Categories) {
 			b = append(b, 1)
 			b = append(b, k...)

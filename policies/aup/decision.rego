@@ -190,7 +190,7 @@ _ids := (object.keys(_signal_categories) | _classifier_ids) | _model_ids
 
 # --- learned tier: input.signals.model (internal/classify), thresholds in data.aup.settings.model
 
-default _model := {"ran": false, "harmful": 0, "categories": {}}
+default _model := {"ran": false, "harmful": 0, "categories": {}, "english": 0}
 
 _model := input.signals.model
 
@@ -199,10 +199,19 @@ default _model_settings := {"flag": 2, "block": 2, "confirm": 0}
 
 _model_settings := data.aup.settings.model
 
+# The lexicon reads English only: in other languages the learned tier is
+# the only evidence, and settings.model.flag_other_language (at least 0.5,
+# where input.signals.model.english is computed) may trust it from a lower
+# score. A text is English when at least settings.model.english_share
+# (default 0.15) of its words are English function words.
+_model_flag := _model_settings.flag_other_language if {
+	_model.english < object.get(_model_settings, "english_share", 0.15)
+} else := _model_settings.flag
+
 # The model names the category with the largest share of its harm
 # probability, once that probability reaches the flag threshold.
 _model_ids contains id if {
-	_model.harmful >= _model_settings.flag
+	_model.harmful >= _model_flag
 	top := max({v | some v in _model.categories})
 	some id, v in _model.categories
 	v == top

@@ -700,3 +700,33 @@ test_operator_critical_hit_stands_without_the_model if {
 	d.operator.action == "block"
 	d.operator.categories == ["mass_casualty_weapons"]
 }
+
+# --- text that is not English: the learned tier alone from settings.model.flag_other_language
+
+_model_lang_input(harmful, english) := object.union(_model_input({}, harmful, {"fraud_and_systematic_deception": harmful}), {"signals": {"model": {
+	"ran": true, "harmful": harmful, "english": english,
+	"categories": {"fraud_and_systematic_deception": harmful},
+}}})
+
+test_model_flags_other_languages_from_their_threshold if {
+	settings := {"flag": 0.93, "block": 0.98, "confirm": 0.4, "flag_other_language": 0.7}
+	d := aup.decision with input as _model_lang_input(0.75, 0.02) with data.aup.settings.model as settings
+	d.action == "flag"
+	d.categories == ["fraud_and_systematic_deception"]
+	e := aup.decision with input as _model_lang_input(0.75, 0.5) with data.aup.settings.model as settings
+	e.action == "allow"
+	f := aup.decision with input as _model_lang_input(0.65, 0.02) with data.aup.settings.model as settings
+	f.action == "allow"
+}
+
+test_model_english_share_is_data if {
+	settings := {"flag": 0.93, "block": 0.98, "confirm": 0.4, "flag_other_language": 0.7, "english_share": 0.6}
+	d := aup.decision with input as _model_lang_input(0.75, 0.5) with data.aup.settings.model as settings
+	d.action == "flag"
+}
+
+test_model_without_other_language_threshold_uses_flag if {
+	settings := {"flag": 0.93, "block": 0.98, "confirm": 0.4}
+	d := aup.decision with input as _model_lang_input(0.75, 0) with data.aup.settings.model as settings
+	d.action == "allow"
+}

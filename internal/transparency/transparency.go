@@ -127,9 +127,15 @@ func (t *Tally) each(app string, fn func(*section)) {
 	fn(s)
 }
 
+// userAction: the actions on an end user's standing or case.
+var userAction = map[string]bool{store.ActWarn: true, store.ActSuspend: true, store.ActBan: true,
+	store.ActReinstate: true, store.ActDismiss: true, store.ActNote: true}
+
 // Action counts one audit-log entry.
 func (t *Tally) Action(a store.Action) {
-	if !t.in(a.App, a.Time) {
+	if !t.in(a.App, a.Time) || !userAction[a.Action] {
+		// Legal holds, releases and erasures concern records, not end
+		// users' access: docs/privacy.md counts those.
 		return
 	}
 	human := a.Actor != store.AutoActor

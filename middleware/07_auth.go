@@ -29,6 +29,9 @@ type App struct {
 	// both (policy.DefaultOperatorRoles); empty: none, for apps whose end
 	// users write the system prompt.
 	OperatorRoles []string
+	// Providers constrains the upstream providers that may serve the app
+	// (apps[].providers); nil: none. Forward merges it into every request.
+	Providers *wire.ProviderRule
 }
 
 // KeyDigest hashes an app key for App.KeyDigest.

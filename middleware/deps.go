@@ -47,6 +47,13 @@ type Digester interface {
 	Digest(parts ...string) string
 }
 
+// ServedRecorder counts which upstream provider and model served a model
+// call, for the subprocessor register (internal/register's Recorder); used
+// by Forward. It must not block: it is called as the answer streams.
+type ServedRecorder interface {
+	Served(app, provider, model string, zdr bool)
+}
+
 // The gateway's own implementations; a change to either side that breaks
 // the fit fails the build here, not at wiring time.
 var (

@@ -66,6 +66,8 @@ func TestUsageHelp(t *testing.T) {
 		{[]string{"desk", "release", "--help"}, []string{"usage: aupguard desk release", "-report"}},
 		{[]string{"desk", "subject-export", "--help"}, []string{"usage: aupguard desk subject-export USER", "-out", "-pubkey", "-force"}},
 		{[]string{"desk", "erase", "--help"}, []string{"usage: aupguard desk erase USER", "-reason"}},
+		{[]string{"report", "--help"}, []string{"report transparency", "report providers", "--format json|csv|html"}},
+		{[]string{"report", "transparency", "--help"}, []string{"-since", "-until", "-app", "-format", "-token"}},
 		{[]string{"--help"}, []string{"commands:", "serve", "demo", "COMMAND --help"}},
 	} {
 		code, stdout, stderr := aupguardCmd(t, env, tc.args...)

@@ -142,6 +142,17 @@ type App struct {
 	OperatorRoles []string `yaml:"operator_roles"`
 	// Unscanned overrides policy.unscanned for this app.
 	Unscanned string `yaml:"unscanned"`
+	// Providers constrains which upstream providers serve this app's
+	// requests (data residency, subprocessor choice): merged into every
+	// request's provider object; a client may narrow it, never widen it.
+	Providers AppProviders `yaml:"providers"`
+}
+
+// AppProviders is apps[].providers: OpenRouter provider slugs (e.g.
+// "azure", "deepinfra/turbo").
+type AppProviders struct {
+	Only   []string `yaml:"only"`   // allow-list; empty: any provider not ignored
+	Ignore []string `yaml:"ignore"` // never these
 }
 
 // AppUnscanned lists the apps that override policy.unscanned (for

@@ -196,6 +196,7 @@ func (c *Config) problems() []string {
 			checkRates(key+".rate_limits", *a.RateLimits)
 		}
 		checkUnscanned(key+".unscanned", a.Unscanned, bad)
+		checkAppProviders(key+".providers", a.Providers, bad)
 		roles := map[string]bool{}
 		for j, r := range a.OperatorRoles {
 			switch {

@@ -33,6 +33,7 @@ import (
 
 	"github.com/aupguard/aupguard/internal/config"
 	"github.com/aupguard/aupguard/internal/store"
+	"github.com/aupguard/aupguard/internal/transparency"
 )
 
 // Actor applies a reviewer action so that it takes effect on the gateway
@@ -96,6 +97,9 @@ type Options struct {
 	// clean requests, or banning one named in an abuse notice, needs no
 	// ?app=); with several, the caller must say which, and is told the names.
 	Apps []string
+	// Casework gives the transparency report its appeals and notices
+	// (their records); nil: those figures read zero.
+	Casework transparency.Casework
 }
 
 // Throttle is what the desk needs of internal/authguard.
@@ -295,6 +299,7 @@ func (d *Desk) Register(r gin.IRouter) {
 	d.registerPrivacy(r) // first: it picks users/{user}/export|erase out of the catch-all (privacy.go)
 	d.registerAPI(r)
 	d.registerWeb(r)
+	d.registerTransparency(r) // transparency report and subprocessor register (transparency.go)
 }
 
 // Handler is the desk on a gin engine of its own, for mounting on a plain

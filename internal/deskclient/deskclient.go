@@ -257,3 +257,34 @@ func errorMessage(body []byte) string {
 	}
 	return "no details"
 }
+
+// Period selects a transparency report or the subprocessor register: the
+// times as the user typed them (RFC 3339, a date, or a duration back from
+// now; the gateway reads them) and an app ("" for all).
+type Period struct {
+	Since, Until, App string
+}
+
+func (p Period) query() url.Values {
+	q := url.Values{}
+	for k, v := range map[string]string{"since": p.Since, "until": p.Until, "app": p.App} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return q
+}
+
+// Transparency reads the transparency report of a period.
+func (c *Client) Transparency(ctx context.Context, p Period) (deskapi.Transparency, json.RawMessage, error) {
+	var t deskapi.Transparency
+	raw, err := c.call(ctx, "GET", "transparency", p.query(), nil, &t)
+	return t, raw, err
+}
+
+// Providers reads the subprocessor register of a period.
+func (c *Client) Providers(ctx context.Context, p Period) (deskapi.ProviderRegister, json.RawMessage, error) {
+	var r deskapi.ProviderRegister
+	raw, err := c.call(ctx, "GET", "providers", p.query(), nil, &r)
+	return r, raw, err
+}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/aupguard/aupguard/internal/store"
+	"github.com/aupguard/aupguard/internal/transparency"
 )
 
 // Exporter writes signed bundles. The zero value is not usable: Key is
@@ -77,6 +78,11 @@ func (x *Exporter) Export(ctx context.Context, w io.Writer, src Source, f Filter
 	rawBuf := bufio.NewWriterSize(rawActions, 64<<10)
 	rawEnc := json.NewEncoder(rawBuf)
 	reviews := newReviewIndex()
+	// The bundle's transparency report counts the bundle's own records.
+	// Without a category filter every matching action is in the bundle, so
+	// it is counted here, before the reports (whose categories it cites);
+	// with one, only the actions kept below count.
+	tally := transparency.NewTally(f.Since, f.Until, f.App)
 	for a, err := range src.Actions(ctx, f) {
 		if err != nil {
 			return nil, fmt.Errorf("evidence: reading actions: %w", err)
@@ -85,6 +91,9 @@ func (x *Exporter) Export(ctx context.Context, w io.Writer, src Source, f Filter
 			continue
 		}
 		reviews.add(&a)
+		if f.Category == "" {
+			tally.Action(a)
+		}
 		if err := rawEnc.Encode(&a); err != nil {
 			return nil, fmt.Errorf("evidence: spooling actions: %w", err)
 		}
@@ -123,6 +132,7 @@ func (x *Exporter) Export(ctx context.Context, w io.Writer, src Source, f Filter
 			withheld++
 		}
 		st.addReport(&r, reviews)
+		tally.Report(r)
 		if r.PolicyHash != "" {
 			cited[r.PolicyHash]++
 		}
@@ -159,6 +169,9 @@ func (x *Exporter) Export(ctx context.Context, w io.Writer, src Source, f Filter
 			}
 		}
 		st.addAction(&a)
+		if f.Category != "" {
+			tally.Action(a)
+		}
 		if err := actions.add(&a); err != nil {
 			return nil, fmt.Errorf("evidence: spooling actions: %w", err)
 		}
@@ -172,6 +185,11 @@ func (x *Exporter) Export(ctx context.Context, w io.Writer, src Source, f Filter
 		return nil, err
 	}
 	policies, policyFiles, err := policyEntries(versions)
+	if err != nil {
+		return nil, err
+	}
+
+	report, err := x.transparency(ctx, src, tally, created)
 	if err != nil {
 		return nil, err
 	}
@@ -205,6 +223,7 @@ func (x *Exporter) Export(ctx context.Context, w io.Writer, src Source, f Filter
 		return nil, fmt.Errorf("evidence: summary: %w", err)
 	}
 	m.Files = append(m.Files, File{Path: SummaryFile, Size: int64(len(summary)), SHA256: sha256Hex(summary)})
+	m.Files = append(m.Files, File{Path: TransparencyFile, Size: int64(len(report)), SHA256: sha256Hex(report)})
 
 	manifest, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -250,6 +269,9 @@ func (x *Exporter) Export(ctx context.Context, w io.Writer, src Source, f Filter
 		}
 	}
 	if err := put(SummaryFile, int64(len(summary)), bytes.NewReader(summary)); err != nil {
+		return nil, fmt.Errorf("evidence: writing bundle: %w", err)
+	}
+	if err := put(TransparencyFile, int64(len(report)), bytes.NewReader(report)); err != nil {
 		return nil, fmt.Errorf("evidence: writing bundle: %w", err)
 	}
 	if err := tw.Close(); err != nil {

@@ -39,7 +39,7 @@ func TestRoundTrip(t *testing.T) {
 		paths = append(paths, f.Path)
 	}
 	want := []string{"reports.jsonl", "actions.jsonl", "policies/p1/aup/data.json", "policies/p1/aup/decision.rego",
-		"policies/p2/aup/decision.rego", "summary.html"}
+		"policies/p2/aup/decision.rego", "summary.html", "transparency.json"}
 	if !reflect.DeepEqual(paths, want) {
 		t.Errorf("files %v, want %v", paths, want)
 	}

@@ -20,6 +20,11 @@ const (
 	PoliciesDir   = "policies/"
 )
 
+// TransparencyFile is the transparency report of the bundle's own records
+// (internal/transparency), listed and hashed like every file; bundles made
+// before it existed lack it and still verify.
+const TransparencyFile = "transparency.json"
+
 // Manifest is manifest.json. manifest.sig holds the 64-byte Ed25519
 // signature of manifest.json's exact bytes.
 type Manifest struct {

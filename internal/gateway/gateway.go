@@ -21,6 +21,7 @@ import (
 	"github.com/aupguard/aupguard/internal/metrics"
 	"github.com/aupguard/aupguard/internal/policy"
 	"github.com/aupguard/aupguard/internal/privacy"
+	"github.com/aupguard/aupguard/internal/register"
 	"github.com/aupguard/aupguard/internal/server"
 	"github.com/aupguard/aupguard/internal/store"
 	_ "github.com/aupguard/aupguard/internal/store/all" // bolt:// and redis:// stores
@@ -42,6 +43,7 @@ type Gateway struct {
 	guard    *authguard.Guard  // failed-authentication throttle; its counters are methods
 	certs    []*tlsreload.Cert // TLS certificates, read again on SIGHUP
 	closers  []func() error
+	register *register.Recorder // the subprocessor register's counts, flushed to the store
 }
 
 // reloadCerts reads the TLS certificates again; one that fails keeps the
@@ -123,6 +125,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway,
 	}
 	g.store = st
 	g.closers = append(g.closers, st.Close)
+	g.register = startRegister(st, log) // closed (flushed) before the store
+	g.closers = append(g.closers, g.register.Close)
 	if g.guard, err = authguard.New(authguard.Options{Store: st, Config: cfg.AuthThrottle, Logger: log}); err != nil {
 		return nil, err
 	}
@@ -207,7 +211,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway,
 	g.server, err = server.New(server.Options{
 		Config: cfg, Policy: eng, Enforcer: reporting, Pseudonymizer: pseudo, Digester: digest, Logger: log,
 		Ready: enf.Ready, Admin: admin, Answers: checker, AuthGuard: g.guard,
-		ProxyTLS: proxyTLS, AdminTLS: adminTLS,
+		ProxyTLS: proxyTLS, AdminTLS: adminTLS, Served: g.register,
 	})
 	if err != nil {
 		return nil, err

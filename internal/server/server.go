@@ -27,6 +27,8 @@ import (
 	"github.com/aupguard/aupguard/internal/config"
 	"github.com/aupguard/aupguard/internal/memguard"
 	"github.com/aupguard/aupguard/internal/proxy"
+	"github.com/aupguard/aupguard/internal/register"
+	"github.com/aupguard/aupguard/internal/wire"
 	"github.com/aupguard/aupguard/middleware"
 )
 
@@ -54,6 +56,9 @@ type Options struct {
 	Answers *answer.Checker
 	// AuthGuard throttles app-key guessing; nil: no throttle.
 	AuthGuard *authguard.Guard
+	// Served counts which providers served each app (the subprocessor
+	// register); nil: not counted.
+	Served middleware.ServedRecorder
 	// ProxyTLS and AdminTLS serve the listeners over TLS; nil: plain HTTP.
 	ProxyTLS, AdminTLS *tls.Config
 }
@@ -127,6 +132,7 @@ func New(opt Options) (*Server, error) {
 		},
 		Forward: middleware.ForwardOptions{
 			Proxy: px, ZDR: cfg.ZDR, Enforcer: opt.Enforcer, Digester: opt.Digester, Logger: log,
+			Served: opt.Served,
 		},
 		// A parallel classifier's verdict is applied to every answer, so the
 		// hook is always on; Answers checks the answers of apps with
@@ -189,7 +195,7 @@ func Apps(cfg *config.Config) []*middleware.App {
 			Name: a.Name, KeyDigest: a.KeyDigest(), Models: a.Models,
 			EndUserOptional: a.EndUserOptional, ZDR: a.ZDR, AnswerCheck: cfg.AppAnswerCheck(a),
 			UserPerMinute: rl.EndUserPerMinute, AppPerMinute: rl.AppPerMinute,
-			OperatorRoles: a.OperatorRoles,
+			OperatorRoles: a.OperatorRoles, Providers: providerRule(a.Providers),
 		})
 	}
 	return apps
@@ -340,4 +346,16 @@ func pprofHandler(w http.ResponseWriter, r *http.Request) {
 	default:
 		pprof.Index(w, r)
 	}
+}
+
+// The subprocessor register's recorder fits the pipeline's hook.
+var _ middleware.ServedRecorder = (*register.Recorder)(nil)
+
+// providerRule is an app's provider constraint for the pipeline; nil when
+// it has none.
+func providerRule(p config.AppProviders) *wire.ProviderRule {
+	if len(p.Only) == 0 && len(p.Ignore) == 0 {
+		return nil
+	}
+	return &wire.ProviderRule{Only: p.Only, Ignore: p.Ignore}
 }

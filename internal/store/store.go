@@ -106,6 +106,19 @@ type Store interface {
 	// no replica ever stored it.
 	PolicyVersion(ctx context.Context, hash string) (PolicyVersion, error)
 
+	// --- subprocessor register (store/providers.go; docs/compliance-transparency.md) ---
+
+	// AddProviderCounts adds each cell's Requests to the register (cells
+	// with the same identity add up). Not idempotent: the gateway's
+	// recorder batches in memory and calls it every few seconds, off the
+	// request path.
+	AddProviderCounts(ctx context.Context, counts []ProviderCount) error
+	// ProviderCounts returns the register's cells for q's days, ordered by
+	// day, app, provider, model, then ZDR (false first).
+	ProviderCounts(ctx context.Context, q ProviderQuery) ([]ProviderCount, error)
+
+	// --- end of the subprocessor register ---
+
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -33,6 +33,9 @@ const (
 	// ReasonOverloaded: the gateway holds as many request bodies (or an
 	// app as many model calls) as it is configured to; retry shortly.
 	ReasonOverloaded Reason = "overloaded"
+	// ReasonProviderNotAllowed: the request's provider.only names none of
+	// the providers its app may use (apps[].providers).
+	ReasonProviderNotAllowed Reason = "provider_not_allowed"
 )
 
 // ProviderName is what aupguard puts in metadata.provider_name, so clients
@@ -43,7 +46,7 @@ const ProviderName = "aupguard"
 // Unknown reasons are internal errors (500).
 func (r Reason) Status() int {
 	switch r {
-	case ReasonAUPBlocked, ReasonSuspended, ReasonBanned, ReasonPathNotAllowed, ReasonModelNotAllowed:
+	case ReasonAUPBlocked, ReasonSuspended, ReasonBanned, ReasonPathNotAllowed, ReasonModelNotAllowed, ReasonProviderNotAllowed:
 		return http.StatusForbidden
 	case ReasonEndUserRequired, ReasonInvalidRequest:
 		return http.StatusBadRequest

@@ -82,6 +82,7 @@ type Rewrite struct {
 	Pseudonym string              // replaces the end-user field(s); always set
 	ZDR       bool                // merge provider.zdr=true, provider.data_collection="deny"
 	Redact    func(string) string // nil: no redaction; else applied to every extracted text field
+	Providers *ProviderRule       // nil: no app constraint; else merged into provider (a client narrows, never widens)
 }
 
 var errNoDoc = errors.New("wire: Rewrite on a Request not made by ParseRequest")

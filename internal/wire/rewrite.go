@@ -92,7 +92,6 @@ func (w *rewriter) rename(o int32, key, newKey string, val []byte) {
 var (
 	jsonTrue      = []byte("true")
 	jsonDeny      = []byte(`"deny"`)
-	zdrProvider   = []byte(`{"zdr":true,"data_collection":"deny"}`)
 	errPseudonym  = errors.New("wire: Rewrite needs a pseudonym")
 	errEditsClash = errors.New("wire: overlapping rewrite edits")
 )
@@ -111,6 +110,10 @@ var (
 //
 // ZDR: provider.zdr=true and provider.data_collection="deny" are merged into
 // the client's own provider object, keeping its other keys.
+//
+// Providers: the app's constraint is merged the same way (ProviderRule);
+// overrides then may name "provider.only" and "provider.ignore", and a
+// provider.only that leaves no allowed provider is ErrProviderNotAllowed.
 //
 // Redact, when non-nil, is applied to every extracted text in place; the
 // Request's Texts keep the original text.
@@ -180,14 +183,24 @@ func (r *Request) Rewrite(rw Rewrite) (body []byte, overrides []string, err erro
 		}
 	}
 
-	if rw.ZDR {
+	if rw.ZDR || rw.Providers.active() {
 		p := d.get(root, "provider")
 		switch d.kind(p) {
 		case -1:
-			w.insert(root, "provider", zdrProvider)
+			w.insert(root, "provider", providerObject(rw.ZDR, rw.Providers))
 		case int(kNull):
-			w.replace(p, zdrProvider)
+			w.replace(p, providerObject(rw.ZDR, rw.Providers))
 		case int(kObject):
+			if rw.Providers.active() {
+				o, err := w.constrainProviders(p, rw.Providers)
+				if err != nil {
+					return nil, nil, err
+				}
+				overrides = append(overrides, o...)
+			}
+			if !rw.ZDR {
+				break
+			}
 			switch z := d.get(p, "zdr"); d.kind(z) {
 			case -1:
 				w.insert(p, "zdr", jsonTrue)
@@ -210,7 +223,7 @@ func (r *Request) Rewrite(rw Rewrite) (body []byte, overrides []string, err erro
 				overrides = append(overrides, "provider.data_collection")
 			}
 		default:
-			w.replace(p, zdrProvider)
+			w.replace(p, providerObject(rw.ZDR, rw.Providers))
 			overrides = append(overrides, "provider")
 		}
 	}

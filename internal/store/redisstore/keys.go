@@ -49,6 +49,7 @@ import (
 // expiring when idle. Failed authentications: {P:af:KEY} hash n, last (ms),
 // expiring after forget. Signed-out desk sessions: {P:rev:ID} string, the
 // session's expiry (ms). Change feed: Pub/Sub channel P:standing.
+// Subprocessor register: {P:prov:DAY} hash, one per UTC day (providers.go).
 type keys struct{ p string }
 
 type userKeys struct {

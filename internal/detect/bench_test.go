@@ -136,3 +136,14 @@ func BenchmarkScanCachedShortTurns(b *testing.B) {
 		d.ScanCached(shortTurns(i))
 	}
 }
+
+// ScanShort: one short text, so what is measured is a scan's fixed cost
+// (per list and rule of the lexicon, not per byte).
+func BenchmarkScanShort(b *testing.B) {
+	d := bundled(b)
+	t := []string{"what about the trains?"}
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Scan(t)
+	}
+}

@@ -223,8 +223,8 @@ func (d *Detector) scanText(st *scanState, t string, c *scanCache) textScan {
 // last hit's position.
 func (d *Detector) match(st *scanState, end int32) {
 	st.ms.fillHits(st.recs, st.hits)
-	for i := range st.hits {
-		hs := st.hits[i]
+	for _, l := range st.ms.lists {
+		hs := st.hits[l]
 		if !slices.IsSortedFunc(hs, cmpHit) {
 			slices.SortFunc(hs, cmpHit)
 		}

@@ -286,16 +286,35 @@ func (l *limiter) giveBack(k lkey) {
 
 // sweep forgets buckets idle for two minutes and gives their leased tokens
 // back: a GCRA bucket is full again after one minute, so forgetting it
-// changes nothing.
+// changes nothing. The buckets are read under the read lock; the write
+// lock, which stalls every request's lookup, is held only to delete.
 func (l *limiter) sweep(now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	idle := func(b *bucket) bool { return now.Sub(b.used) > 2*time.Minute && !b.fetching }
+	var old []lkey
+	l.mu.RLock()
 	for k, b := range l.m {
 		b.mu.Lock()
-		idle := now.Sub(b.used) > 2*time.Minute && !b.fetching
+		if idle(b) {
+			old = append(old, k)
+		}
+		b.mu.Unlock()
+	}
+	l.mu.RUnlock()
+	if len(old) == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range old {
+		b := l.m[k]
+		if b == nil {
+			continue
+		}
+		b.mu.Lock()
+		gone := idle(b) // not used since it was read
 		tokens, perMin := b.tokens, b.perMin
 		b.mu.Unlock()
-		if idle {
+		if gone {
 			if tokens > 0 {
 				l.enqueue(fetch{k: k, perMin: perMin, n: -tokens})
 			}

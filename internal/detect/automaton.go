@@ -725,7 +725,8 @@ type matchScratch struct {
 	pfBuf []int32   // prefix words of one token
 	recs  []listHit // hits in the order found
 	buf   []hit     // backing array of the per-list hits
-	next  []int32
+	next  []int32   // fillHits' counts per list
+	lists []int32   // the lists fillHits gave hits
 
 	// the text's edges (see across): set by scan when edgeLen > 0
 	head, tail edge
@@ -745,22 +746,31 @@ type listHit struct {
 
 // fillHits sets hits[l] to the hits of list l in recs, in the order found
 // (a counting sort); the slices share sc.buf and have no spare capacity.
+// Only lists with hits are visited (sc.lists; the previous call's are
+// emptied first): a scan costs nothing per list of the lexicon.
 func (sc *matchScratch) fillHits(recs []listHit, hits [][]hit) {
-	if cap(sc.next) < len(hits)+1 {
-		sc.next = make([]int32, len(hits)+1)
+	for _, l := range sc.lists {
+		hits[l] = nil
 	}
-	next := sc.next[:len(hits)+1]
-	clear(next)
+	sc.lists = sc.lists[:0]
+	if cap(sc.next) < len(hits) {
+		sc.next = make([]int32, len(hits))
+	}
+	count := sc.next[:len(hits)] // all zero between calls
 	for _, r := range recs {
-		next[r.list+1]++
-	}
-	for l := 1; l < len(next); l++ {
-		next[l] += next[l-1]
+		if count[r.list] == 0 {
+			sc.lists = append(sc.lists, r.list)
+		}
+		count[r.list]++
 	}
 	sc.buf = slices.Grow(sc.buf[:0], len(recs))
 	buf := sc.buf[:len(recs)]
-	for l := range hits {
-		hits[l] = buf[next[l]:next[l]:next[l+1]]
+	off := int32(0)
+	for _, l := range sc.lists {
+		n := count[l]
+		hits[l] = buf[off : off : off+n]
+		off += n
+		count[l] = 0
 	}
 	for _, r := range recs {
 		hits[r.list] = append(hits[r.list], r.h)

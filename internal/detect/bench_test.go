@@ -112,3 +112,38 @@ func benchChatTurns(b *testing.B, scan func([]string) Signals) {
 		scan(chatTurn(i))
 	}
 }
+
+// shortTurns is a chat of short end-user turns (each under 128 bytes),
+// all of them sent again with every request, the last one new.
+func shortTurns(i int) []string {
+	return []string{
+		"Hi! Can you help me plan a trip to Italy?",
+		"We are two adults and two teenagers, ten days in May.",
+		"Rome and Florence for sure. Maybe Venice?",
+		"What about the trains between them, do we need to book ahead?",
+		"And which museums need tickets in advance?",
+		"Thanks! Last one: what should we pack, turn " + strconv.Itoa(i) + "?",
+	}
+}
+
+// ShortTurnsCached: the history's short turns come again with each request.
+func BenchmarkScanCachedShortTurns(b *testing.B) {
+	d := bundled(b)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		d.ScanCached(shortTurns(i))
+	}
+}
+
+// ScanShort: one short text, so what is measured is a scan's fixed cost
+// (per list and rule of the lexicon, not per byte).
+func BenchmarkScanShort(b *testing.B) {
+	d := bundled(b)
+	t := []string{"what about the trains?"}
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Scan(t)
+	}
+}

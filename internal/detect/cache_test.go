@@ -214,3 +214,23 @@ func TestScanCacheBounded(t *testing.T) {
 		t.Fatalf("a short text was cached (%d entries)", n)
 	}
 }
+
+// TestScanForgetsPreviousHits: a scan's pooled state keeps no hit of the
+// scan before it (fillHits empties only the lists it filled).
+func TestScanForgetsPreviousHits(t *testing.T) {
+	d := bundled(t)
+	var texts []string
+	for _, cc := range categoryCases {
+		texts = append(texts, cc.harmful...)
+		texts = append(texts, cc.benign...)
+	}
+	for i, b := range texts {
+		want := d.Scan([]string{b})
+		for _, a := range []string{texts[(i+1)%len(texts)], texts[(i+7)%len(texts)], "hello"} {
+			d.Scan([]string{a})
+			if got := d.Scan([]string{b}); !reflect.DeepEqual(got, want) {
+				t.Fatalf("%q after %q: %+v, alone %+v", b, a, got, want)
+			}
+		}
+	}
+}

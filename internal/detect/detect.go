@@ -61,6 +61,8 @@ type Detector struct {
 	override       []int32
 	contexts       []contextDef
 	cats           []categoryDef
+	firstOf        [][]int32 // per list, the rules (ruleDef.idx) whose first list it is
+	nRules         int
 	pool           sync.Pool
 	cache          scanCache // ScanCached's
 }
@@ -79,6 +81,7 @@ type scanState struct {
 	hits                 [][]hit
 	flags                []uint8
 	ms                   matchScratch
+	cand                 []uint64 // decide: the rules whose first list has hits (bits by ruleDef.idx)
 }
 
 const (
@@ -226,8 +229,8 @@ func (d *Detector) scanText(st *scanState, t string, c *scanCache) textScan {
 // last hit's position.
 func (d *Detector) match(st *scanState, end int32) {
 	st.ms.fillHits(st.recs, st.hits)
-	for i := range st.hits {
-		hs := st.hits[i]
+	for _, l := range st.ms.lists {
+		hs := st.hits[l]
 		if !slices.IsSortedFunc(hs, cmpHit) {
 			slices.SortFunc(hs, cmpHit)
 		}
@@ -400,11 +403,12 @@ func (d *Detector) present(st *scanState, lists []int32) bool {
 // present that apply to the category, unless the rule ignores contexts or
 // an override term ("step by step", "in real life") is present.
 func (d *Detector) decide(st *scanState) (map[string]CategorySignal, []string) {
+	d.candidates(st)
 	var ctxs []string
 	var active []*contextDef
 	for i := range d.contexts {
 		c := &d.contexts[i]
-		if d.present(st, c.unless) || !d.fires(st, &c.rule) {
+		if !st.candidate(&c.rule) || d.present(st, c.unless) || !d.fires(st, &c.rule) {
 			continue
 		}
 		active = append(active, c)
@@ -430,7 +434,7 @@ func (d *Detector) decide(st *scanState) (map[string]CategorySignal, []string) {
 		var fired []string
 		for ri := range c.rules {
 			r := &c.rules[ri]
-			if d.fires(st, r) {
+			if st.candidate(r) && d.fires(st, r) {
 				if r.noContext {
 					keepFree *= 1 - r.score
 				} else {
@@ -459,6 +463,47 @@ func (d *Detector) decide(st *scanState) (map[string]CategorySignal, []string) {
 	sort.Strings(ctxs)
 	return cats, ctxs
 }
+
+// indexRules numbers the rules (the categories', then the contexts') and
+// lists per list the rules it starts, so that decide looks only at rules
+// whose first list has hits: a few, not all of them.
+func (d *Detector) indexRules() {
+	d.firstOf = make([][]int32, d.nLists+2)
+	n := int32(0)
+	add := func(r *ruleDef) {
+		r.idx = n
+		d.firstOf[r.lists[0]] = append(d.firstOf[r.lists[0]], n)
+		n++
+	}
+	for ci := range d.cats {
+		for ri := range d.cats[ci].rules {
+			add(&d.cats[ci].rules[ri])
+		}
+	}
+	for i := range d.contexts {
+		add(&d.contexts[i].rule)
+	}
+	d.nRules = int(n)
+}
+
+// candidates marks in st.cand the rules whose first list has hits (the
+// lists the last match filled).
+func (d *Detector) candidates(st *scanState) {
+	w := (d.nRules + 63) / 64
+	if cap(st.cand) < w {
+		st.cand = make([]uint64, w)
+	}
+	st.cand = st.cand[:w]
+	clear(st.cand)
+	for _, l := range st.ms.lists {
+		for _, r := range d.firstOf[l] {
+			st.cand[r>>6] |= 1 << (r & 63)
+		}
+	}
+}
+
+// candidate: without a hit of its first list a rule cannot fire.
+func (st *scanState) candidate(r *ruleDef) bool { return st.cand[r.idx>>6]&(1<<(r.idx&63)) != 0 }
 
 // fires reports whether the rule has at least one instance: one hit from
 // each of its lists, all within the window (in the given order when

@@ -97,6 +97,7 @@ type lexRule struct {
 
 type ruleDef struct {
 	id           string
+	idx          int32 // among all rules (Detector.firstOf)
 	lists        []int32
 	window       int32
 	ordered      bool
@@ -367,5 +368,6 @@ func Compile(data []byte) (*Detector, error) {
 			c.appl[ci] = c.applies(d.cats[ci].id)
 		}
 	}
+	d.indexRules()
 	return d, nil
 }

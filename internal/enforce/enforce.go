@@ -48,6 +48,7 @@ type Options struct {
 	LeaseSpan     time.Duration // a rate-limit lease holds this much of the sustained rate, default 2s
 	ReplayBackoff time.Duration // first retry delay of the spool replayer, default 200ms (doubles up to 10s)
 	StoreTimeout  time.Duration // bound on one store call from the request path, default 2s
+	LeaseWait     time.Duration // a background lease fetch waits this long for others to share its round trip, default 5ms
 }
 
 // Enforcer is safe for concurrent use.
@@ -113,6 +114,7 @@ func New(ctx context.Context, st store.Store, opt Options) (*Enforcer, error) {
 	def(&opt.LeaseSpan, 2*time.Second)
 	def(&opt.ReplayBackoff, 200*time.Millisecond)
 	def(&opt.StoreTimeout, 2*time.Second)
+	def(&opt.LeaseWait, 5*time.Millisecond)
 	sp, err := openSpool(opt.SpoolDir)
 	if err != nil {
 		return nil, err
@@ -134,7 +136,8 @@ func New(ctx context.Context, st store.Store, opt Options) (*Enforcer, error) {
 	bg, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	feedReady := make(chan struct{})
-	e.wg.Add(4)
+	e.wg.Add(5)
+	go e.lim.fetchLoop(bg)
 	go e.feedLoop(bg, feedReady)
 	go e.resyncLoop(bg)
 	go e.healthLoop(bg)

@@ -19,7 +19,11 @@ import (
 // bucket with no token and no fetch under way (a user's first request)
 // admits the request at once and charges it to the lease it fetches in the
 // background. Only a request that finds the bucket empty while a fetch is
-// already under way waits for Redis.
+// already under way waits for Redis. Background fetches (and the tokens
+// given back by sweep) queue for one goroutine that sends all that are
+// waiting in one pipeline (store.TakeMany): with many end users each seen
+// once in a while, that is one round trip per Options.LeaseWait, not one
+// per new user.
 //
 // Overshoot: every admitted request spends a token Redis granted, except
 // that a replica may hold up to 1.5 × L tokens granted earlier, plus the
@@ -36,6 +40,19 @@ type limiter struct {
 	e  *Enforcer
 	mu sync.RWMutex
 	m  map[lkey]*bucket
+
+	qmu  sync.Mutex
+	q    []fetch       // background Takes waiting for fetchLoop
+	kick chan struct{} // q became non-empty
+}
+
+// fetch is one background Take: a lease of n tokens for b, charged of them
+// paying for requests already admitted; b nil: -n tokens given back.
+type fetch struct {
+	k         lkey
+	b         *bucket
+	perMin, n int
+	charged   int
 }
 
 type lkey struct{ app, user string } // user "" with app = the app's own bucket
@@ -51,7 +68,9 @@ type bucket struct {
 	used      time.Time
 }
 
-func (l *limiter) init(e *Enforcer) { l.e, l.m = e, map[lkey]*bucket{} }
+func (l *limiter) init(e *Enforcer) {
+	l.e, l.m, l.kick = e, map[lkey]*bucket{}, make(chan struct{}, 1)
+}
 
 // Allow takes one request from the end user's and the app's budgets
 // (perMinute <= 0 = unlimited) and, when refused, says when to retry.
@@ -120,7 +139,7 @@ func (l *limiter) take(ctx context.Context, k lkey, perMin int) (bool, time.Dura
 		b.tokens--
 		if b.tokens <= lease/2 && !b.fetching {
 			b.fetching = true
-			go l.refill(k, b, perMin, lease, 0)
+			l.enqueue(fetch{k: k, b: b, perMin: perMin, n: lease})
 		}
 		return true, 0
 	}
@@ -128,7 +147,7 @@ func (l *limiter) take(ctx context.Context, k lkey, perMin int) (bool, time.Dura
 		// Nothing held and nothing coming: admit now, charge it to the
 		// lease fetched in the background.
 		b.fetching = true
-		go l.refill(k, b, perMin, lease+1, 1)
+		l.enqueue(fetch{k: k, b: b, perMin: perMin, n: lease + 1, charged: 1})
 		return true, 0
 	}
 	// Empty while a lease is on its way, or in debt: wait for Redis.
@@ -161,39 +180,91 @@ func (b *bucket) local(now time.Time, perMin int) (bool, time.Duration) {
 	return g == 1, retry
 }
 
-// refill fetches n tokens; charged of them pay for requests already
-// admitted.
-func (l *limiter) refill(k lkey, b *bucket, perMin, n, charged int) {
-	ctx, cancel := context.WithTimeout(context.Background(), l.e.opt.StoreTimeout)
-	g, retry, err := l.e.st.Take(ctx, k.storeKey(), store.Limit{PerMinute: perMin}, n)
-	cancel()
+// fetchBatch bounds one pipeline.
+const fetchBatch = 512
+
+func (l *limiter) enqueue(f fetch) {
+	l.qmu.Lock()
+	l.q = append(l.q, f)
+	first := len(l.q) == 1
+	l.qmu.Unlock()
+	if first {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// fetchLoop sends the queued fetches, all that wait in one round trip:
+// once woken it waits LeaseWait for others to join.
+func (l *limiter) fetchLoop(ctx context.Context) {
+	defer l.e.wg.Done()
+	var spare []fetch
+	reqs := make([]store.TakeReq, 0, fetchBatch)
+	res := make([]store.TakeRes, fetchBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.kick:
+		}
+		if !sleep(ctx, l.e.opt.LeaseWait) {
+			return
+		}
+		for {
+			l.qmu.Lock()
+			q := l.q
+			l.q = spare[:0]
+			l.qmu.Unlock()
+			if len(q) == 0 {
+				break
+			}
+			for off := 0; off < len(q); off += fetchBatch {
+				batch := q[off:min(len(q), off+fetchBatch)]
+				reqs = reqs[:0]
+				for _, f := range batch {
+					reqs = append(reqs, store.TakeReq{Key: f.k.storeKey(), Limit: store.Limit{PerMinute: f.perMin}, N: f.n})
+				}
+				sctx, cancel := context.WithTimeout(context.Background(), l.e.opt.StoreTimeout)
+				store.TakeMany(sctx, l.e.st, reqs, res)
+				cancel()
+				for i, f := range batch {
+					if f.b != nil {
+						l.refilled(f, res[i])
+					}
+				}
+			}
+			clear(q) // drop the buckets
+			spare = q[:0]
+		}
+	}
+}
+
+// refilled applies a lease fetched for f.b.
+func (l *limiter) refilled(f fetch, r store.TakeRes) {
+	b, g, retry := f.b, r.Granted, r.RetryAfter
 	now := l.e.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.fetching = false
-	if err != nil || b.perMin != perMin {
+	if r.Err != nil || b.perMin != f.perMin {
 		return
 	}
-	if g < charged {
+	if g < f.charged {
 		// Admitted ahead of an empty bucket: owe it to the next lease.
-		b.debt += charged - g
+		b.debt += f.charged - g
 	}
-	if g <= charged {
+	if g <= f.charged {
 		// Nothing left in Redis: spend what is held, then refuse until the
 		// bucket refills.
 		if retry <= 0 {
-			retry = interval(perMin)
+			retry = interval(f.perMin)
 		}
 		b.denyUntil = now.Add(retry)
 		return
 	}
-	b.tokens += g - charged
-}
-
-func (l *limiter) refund(k lkey, perMin, n int) {
-	ctx, cancel := context.WithTimeout(context.Background(), l.e.opt.StoreTimeout)
-	defer cancel()
-	l.e.st.Take(ctx, k.storeKey(), store.Limit{PerMinute: perMin}, -n)
+	b.tokens += g - f.charged
 }
 
 // giveBack returns a token taken for a request another budget refused.
@@ -215,18 +286,37 @@ func (l *limiter) giveBack(k lkey) {
 
 // sweep forgets buckets idle for two minutes and gives their leased tokens
 // back: a GCRA bucket is full again after one minute, so forgetting it
-// changes nothing.
+// changes nothing. The buckets are read under the read lock; the write
+// lock, which stalls every request's lookup, is held only to delete.
 func (l *limiter) sweep(now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	idle := func(b *bucket) bool { return now.Sub(b.used) > 2*time.Minute && !b.fetching }
+	var old []lkey
+	l.mu.RLock()
 	for k, b := range l.m {
 		b.mu.Lock()
-		idle := now.Sub(b.used) > 2*time.Minute && !b.fetching
+		if idle(b) {
+			old = append(old, k)
+		}
+		b.mu.Unlock()
+	}
+	l.mu.RUnlock()
+	if len(old) == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range old {
+		b := l.m[k]
+		if b == nil {
+			continue
+		}
+		b.mu.Lock()
+		gone := idle(b) // not used since it was read
 		tokens, perMin := b.tokens, b.perMin
 		b.mu.Unlock()
-		if idle {
+		if gone {
 			if tokens > 0 {
-				go l.refund(k, perMin, tokens)
+				l.enqueue(fetch{k: k, perMin: perMin, n: -tokens})
 			}
 			delete(l.m, k)
 		}

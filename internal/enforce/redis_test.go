@@ -209,3 +209,169 @@ func TestSharedRateLimitSustained(t *testing.T) {
 	}
 	t.Logf("allowed %d", allowed)
 }
+
+// batchCount counts the store's single Takes and its batches.
+type batchCount struct {
+	store.Store
+	takes, batches, reqs, errs atomic.Int64
+	givenBack                  atomic.Int64 // tokens of negative Takes
+}
+
+func (c *batchCount) Take(ctx context.Context, key string, l store.Limit, n int) (int, time.Duration, error) {
+	c.takes.Add(1)
+	return c.Store.Take(ctx, key, l, n)
+}
+
+func (c *batchCount) TakeMany(ctx context.Context, reqs []store.TakeReq, res []store.TakeRes) {
+	c.batches.Add(1)
+	c.reqs.Add(int64(len(reqs)))
+	for _, r := range reqs {
+		if r.N < 0 {
+			c.givenBack.Add(int64(-r.N))
+		}
+	}
+	store.TakeMany(ctx, c.Store, reqs, res)
+	for _, r := range res[:len(reqs)] {
+		if r.Err != nil {
+			c.errs.Add(1)
+		}
+	}
+}
+
+// limitUsers sends rounds × one request for each user, the users
+// interleaved, and returns how many each had admitted.
+func limitUsers(t *testing.T, e *enforce.Enforcer, users []string, rounds, perMin int) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for range rounds {
+		for _, u := range users {
+			if ok, _ := e.Allow(ctx, "web", u, perMin, 0); ok {
+				got[u]++
+			}
+		}
+	}
+	return got
+}
+
+// TestLeasesShareRoundTrips: the leases of many new end users are fetched
+// in a few pipelines, not one round trip each, and every user still gets
+// its own limit (within the documented overshoot).
+func TestLeasesShareRoundTrips(t *testing.T) {
+	srv := redistest.Start(t)
+	c := storetest.NewClock()
+	bc := &batchCount{Store: openRedis(t, srv.URL(), c.Now)}
+	e := newEnforcer(t, bc, enforce.Options{Clock: c.Now, LeaseWait: 20 * time.Millisecond})
+	users := make([]string, 300)
+	for i := range users {
+		users[i] = fmt.Sprintf("new-%d", i)
+	}
+	for _, u := range users {
+		if ok, _ := e.Allow(ctx, "web", u, 10, 0); !ok {
+			t.Fatalf("%s refused on its first request", u)
+		}
+	}
+	eventually(t, 5*time.Second, "the leases of 300 new users", func() bool { return bc.reqs.Load() >= int64(len(users)) })
+	if b := bc.batches.Load(); b > 10 {
+		t.Fatalf("%d round trips for the leases of %d new users", b, len(users))
+	}
+	if n := bc.takes.Load(); n != 0 {
+		t.Fatalf("%d single Takes while the leases were on their way", n)
+	}
+	// 10/min, burst 10, the first request counted: lease 1; a user may
+	// overshoot by 1.5 L + 1, and get less while a lease is on its way.
+	got := limitUsers(t, e, users[:50], 30, 10)
+	for u, n := range got {
+		if n++; n > 10+3 || n < 10-2 {
+			t.Fatalf("%s: %d admitted at 10/min", u, n)
+		}
+	}
+	if bc.errs.Load() != 0 {
+		t.Fatalf("%d failed Takes", bc.errs.Load())
+	}
+}
+
+// TestLeasesRedisDown: with Redis killed, new users' requests are answered
+// at once (their leases fail in the background, then the local limits
+// take over); once Redis is back, leases are fetched again.
+func TestLeasesRedisDown(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{Private: true})
+	bc := &batchCount{Store: openRedis(t, srv.URL()+"&max_retries=-1&dial_timeout=200ms", time.Now)}
+	e := newEnforcer(t, bc, enforce.Options{LeaseWait: time.Millisecond, StoreTimeout: 500 * time.Millisecond})
+	srv.Kill()
+	start := time.Now()
+	for i := range 200 {
+		u := fmt.Sprintf("down-%d", i%20)
+		if ok, _ := e.Allow(ctx, "web", u, 1000, 0); !ok {
+			t.Fatalf("request %d refused with Redis down", i)
+		}
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("200 requests took %v with Redis down", d)
+	}
+	eventually(t, 5*time.Second, "the store marked down", func() bool { return !e.StoreUp() })
+	// Local limits hold while Redis is down.
+	if got := limitUsers(t, e, []string{"local"}, 20, 5); got["local"] != 5 {
+		t.Fatalf("local limit 5/min admitted %d", got["local"])
+	}
+	srv.Restart()
+	eventually(t, 10*time.Second, "the store back", e.StoreUp)
+	before := bc.reqs.Load() - bc.errs.Load()
+	for i := range 50 {
+		if ok, _ := e.Allow(ctx, "web", fmt.Sprintf("back-%d", i), 1000, 0); !ok {
+			t.Fatal("refused after Redis came back")
+		}
+	}
+	eventually(t, 5*time.Second, "leases fetched again", func() bool { return bc.reqs.Load()-bc.errs.Load() >= before+50 })
+}
+
+// TestLeasesCluster: lease pipelines on a Redis Cluster, whose buckets sit
+// on different nodes.
+func TestLeasesCluster(t *testing.T) {
+	cl := redistest.StartCluster(t, 3)
+	c := storetest.NewClock()
+	bc := &batchCount{Store: openRedis(t, cl.URL("lc"), c.Now)}
+	e := newEnforcer(t, bc, enforce.Options{Clock: c.Now, LeaseWait: 20 * time.Millisecond})
+	users := make([]string, 100)
+	for i := range users {
+		users[i] = fmt.Sprintf("cl-%d", i)
+	}
+	got := limitUsers(t, e, users, 1, 5)
+	eventually(t, 5*time.Second, "the leases", func() bool { return bc.reqs.Load() >= int64(len(users)) })
+	for u, n := range limitUsers(t, e, users, 20, 5) {
+		if n += got[u]; n > 5+3 || n < 5-1 {
+			t.Fatalf("%s: %d admitted at 5/min", u, n)
+		}
+	}
+	if bc.errs.Load() != 0 || bc.batches.Load() > 10 {
+		t.Fatalf("%d failed Takes, %d batches", bc.errs.Load(), bc.batches.Load())
+	}
+}
+
+// TestIdleLeaseGivenBack: a bucket idle for two minutes is forgotten and
+// its leased tokens go back to Redis (in a lease pipeline); the user's next
+// request starts a new lease.
+func TestIdleLeaseGivenBack(t *testing.T) {
+	srv := redistest.Start(t)
+	c := storetest.NewClock()
+	bc := &batchCount{Store: openRedis(t, srv.URL(), c.Now)}
+	e := newEnforcer(t, bc, enforce.Options{Clock: c.Now, LeaseWait: time.Millisecond})
+	if ok, _ := e.Allow(ctx, "web", "idle", 600, 0); !ok { // lease 20 + the one admitted
+		t.Fatal("refused")
+	}
+	eventually(t, 5*time.Second, "the first lease", func() bool { return bc.reqs.Load() == 1 })
+	time.Sleep(20 * time.Millisecond) // applied right after the round trip
+	// 15 tokens left after these: above half a lease, no refill
+	for range 5 {
+		if ok, _ := e.Allow(ctx, "web", "idle", 600, 0); !ok {
+			t.Fatal("refused")
+		}
+	}
+	c.Advance(3 * time.Minute)
+	// 15 when the lease had landed; a slow run takes more in the meantime
+	eventually(t, 10*time.Second, "the held tokens given back", func() bool { return bc.givenBack.Load() >= 15 })
+	before := bc.reqs.Load()
+	if ok, _ := e.Allow(ctx, "web", "idle", 600, 0); !ok {
+		t.Fatal("refused after the sweep")
+	}
+	eventually(t, 5*time.Second, "a new lease", func() bool { return bc.reqs.Load() == before+1 })
+}

@@ -63,7 +63,15 @@ const PseudonymPrefix = "aup_"
 // HMAC-SHA256(key, app || 0x00 || user). The same key gives the same
 // pseudonym on every replica and after restarts; apps never share one.
 type Pseudonymizer struct {
-	pool sync.Pool // of hash.Hash, keyed
+	pool sync.Pool // of *keyed
+}
+
+// keyed is a keyed hash with its input and output buffers: one request's
+// pseudonym then costs the returned string alone.
+type keyed struct {
+	h   hash.Hash
+	in  []byte
+	sum [sha256.Size]byte
 }
 
 // NewPseudonymizer needs a key of at least 16 bytes.
@@ -73,23 +81,23 @@ func NewPseudonymizer(key []byte) (*Pseudonymizer, error) {
 	}
 	k := append([]byte(nil), key...)
 	p := &Pseudonymizer{}
-	p.pool.New = func() any { return hmac.New(sha256.New, k) }
+	p.pool.New = func() any { return &keyed{h: hmac.New(sha256.New, k)} }
 	return p, nil
 }
 
 // Pseudonym returns the pseudonym of user within app.
 func (p *Pseudonymizer) Pseudonym(app, user string) string {
-	h := p.pool.Get().(hash.Hash)
-	h.Reset()
-	h.Write([]byte(app))
-	h.Write([]byte{0})
-	h.Write([]byte(user))
-	var sum [32]byte
-	out := h.Sum(sum[:0])
-	p.pool.Put(h)
+	s := p.pool.Get().(*keyed)
+	s.h.Reset()
+	s.in = append(append(append(s.in[:0], app...), 0), user...)
+	s.h.Write(s.in)
+	out := s.h.Sum(s.sum[:0])
 	var buf [len(PseudonymPrefix) + 26]byte
 	copy(buf[:], PseudonymPrefix)
 	b32.Encode(buf[len(PseudonymPrefix):], out[:16])
+	if cap(s.in) <= 1<<10 { // a huge id is not kept
+		p.pool.Put(s)
+	}
 	for i := len(PseudonymPrefix); i < len(buf); i++ {
 		if c := buf[i]; c >= 'A' && c <= 'Z' {
 			buf[i] = c + 'a' - 'A'

@@ -148,3 +148,32 @@ func BenchmarkDecide(b *testing.B) {
 		})
 	}
 }
+
+// harnessChat is cmd/aupload's request: a system prompt, a question and an
+// answer that come again, and a ~900-byte question new in every request.
+func harnessChat(n int) []wire.Text {
+	topic := "migrating a PostgreSQL 12 database to version 16 with minimal downtime"
+	q2 := "Thanks (question " + strconv.Itoa(n) + "). I have about 5 hours a week and a modest budget. " +
+		strings.Repeat("Could you give me a concrete plan for "+topic+", with a rough schedule, the three most common mistakes, and how I can tell that I am on track? ", 5) +
+		"Please keep it practical."
+	return []wire.Text{
+		{Text: "You are a helpful, careful assistant for the customers of a small company. Answer in plain language, keep answers short unless asked for detail, use lists for steps, and say so when you are not sure. Never invent prices, dates or phone numbers. Conversation 1.", Role: wire.RoleSystem, Author: wire.AuthorOperator},
+		{Text: "Hi! I need some help with " + topic + ". Where should I start, and what should I watch out for?", Role: wire.RoleUser, Author: wire.AuthorEndUser},
+		{Text: "Happy to help. Start by writing down what you already know and what you want to reach, then split the work into small steps you can finish in a day. Watch out for doing everything at once: one step at a time, check the result, then move on. Tell me your constraints (time, money, experience) and I can be more specific.", Role: wire.RoleAssistant, Author: wire.AuthorModel},
+		{Text: q2, Role: wire.RoleUser, Author: wire.AuthorEndUser, New: true},
+	}
+}
+
+// HarnessChat: the load harness's request, its last message new each time.
+func BenchmarkCheckRequestHarnessChat(b *testing.B) {
+	e := benchEngine(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	n := 0
+	loopP50(b, func() {
+		n++
+		if _, err := e.CheckRequest(ctx, subj, harnessChat(n)); err != nil {
+			b.Fatal(err)
+		}
+	})
+}

@@ -163,6 +163,39 @@ var dropHeaders = []string{
 	"Content-Length", "Accept-Encoding", "X-Request-Id", "Expect",
 }
 
+// dropSet is dropHeaders by canonical key: one pass over the request's few
+// headers costs less than a Del (which canonicalises) per name.
+var dropSet = func() map[string]bool {
+	m := make(map[string]bool, len(dropHeaders))
+	for _, k := range dropHeaders {
+		m[http.CanonicalHeaderKey(k)] = true
+	}
+	return m
+}()
+
+// dropped reports whether header k is never sent upstream; k may be
+// non-canonical (set straight into the map by a handler).
+func dropped(k string) bool {
+	if dropSet[k] || len(k) > 6 && strings.EqualFold(k[:6], "x-aup-") {
+		return true
+	}
+	return !canonical(k) && dropSet[http.CanonicalHeaderKey(k)]
+}
+
+// canonical reports whether k is in canonical form; the server
+// canonicalises the keys it reads, so the second lookup is rare.
+func canonical(k string) bool {
+	upper := true
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			return false
+		}
+		upper = c == '-'
+	}
+	return true
+}
+
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	c, _ := pr.In.Context().Value(callKey{}).(*Call)
 	out := pr.Out
@@ -177,15 +210,12 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	out.URL.RawQuery = pr.In.URL.RawQuery
 	out.Host = ""
 	h := out.Header
-	for _, k := range dropHeaders {
-		h.Del(k)
-	}
 	for k := range h {
-		if len(k) > 6 && strings.EqualFold(k[:6], "x-aup-") {
+		if dropped(k) {
 			delete(h, k)
 		}
 	}
-	h.Set("Authorization", p.auth)
+	h["Authorization"] = []string{p.auth}
 	if c != nil && c.Body != nil {
 		body := c.Body
 		out.Body = io.NopCloser(bytes.NewReader(body))
@@ -267,7 +297,8 @@ func dropFlaggedInput(body []byte) ([]byte, bool) {
 }
 
 func isEventStream(h http.Header) bool {
-	return strings.HasPrefix(h.Get("Content-Type"), "text/event-stream")
+	ct := h["Content-Type"] // canonical: no Get, which canonicalises
+	return len(ct) > 0 && strings.HasPrefix(ct[0], "text/event-stream")
 }
 
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {

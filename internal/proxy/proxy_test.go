@@ -345,3 +345,18 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		t.Error("missing key accepted")
 	}
 }
+
+// TestDroppedHeaders: the credentials and client-identifying headers go,
+// in any spelling a handler may have put into the map; others stay.
+func TestDroppedHeaders(t *testing.T) {
+	for _, k := range append([]string{"authorization", "x-api-key", "X-API-KEY", "X-Aup-End-User", "x-aup-zdr", "cookie", "X-Forwarded-for"}, dropHeaders...) {
+		if !dropped(k) {
+			t.Errorf("%q is sent upstream", k)
+		}
+	}
+	for _, k := range []string{"Content-Type", "content-type", "Accept", "User-Agent", "X-Title", "Http-Referer", "X-Aup", "Authorizations"} {
+		if dropped(k) {
+			t.Errorf("%q is dropped", k)
+		}
+	}
+}

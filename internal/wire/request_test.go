@@ -1,8 +1,10 @@
 package wire
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -299,5 +301,34 @@ func TestParsePartsAsItems(t *testing.T) {
 	r = mustParse(t, EndpointResponses, `{"prompt":{"id":"pmpt_1","variables":{"city":"Paris"}}}`)
 	if got := texts(r); len(got) != 2 || got[1] != "prompt.{1}.{0}=Paris" {
 		t.Fatalf("%q", got)
+	}
+}
+
+// TestSpecial8: the 8-byte skip in string literals never skips a quote, a
+// backslash or a control character, wherever it sits among any bytes.
+func TestSpecial8(t *testing.T) {
+	ref := func(b []byte) bool {
+		for _, c := range b {
+			if c == '"' || c == '\\' || c < 0x20 {
+				return true
+			}
+		}
+		return false
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var b [8]byte
+	for n := range 200000 {
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+			if n%2 == 0 {
+				b[i] = 0x20 + byte(rng.IntN(0x60)) // mostly ASCII text
+			}
+		}
+		if n%3 == 0 {
+			b[rng.IntN(8)] = []byte{'"', '\\', 0, 0x1f, '\n', 0x7f, 0xff, 0x20}[rng.IntN(8)]
+		}
+		if got, want := special8(binary.LittleEndian.Uint64(b[:])), ref(b[:]); want && !got {
+			t.Fatalf("%q: special8 missed it", b)
+		}
 	}
 }

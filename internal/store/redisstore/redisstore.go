@@ -46,7 +46,10 @@ type Store struct {
 	once sync.Once
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store      = (*Store)(nil)
+	_ store.BatchTaker = (*Store)(nil)
+)
 
 // OpenURL connects to the Redis named by raw (formats: see parse) and pings it.
 func OpenURL(ctx context.Context, raw string, o store.Options) (*Store, error) {
@@ -685,6 +688,44 @@ func (s *Store) Take(ctx context.Context, key string, l store.Limit, n int) (int
 		return 0, 0, fmt.Errorf("redis store: take: unexpected reply %v", v)
 	}
 	return int(v[0]), time.Duration(v[1]) * time.Microsecond, nil
+}
+
+// TakeMany is Take for many buckets in one pipelined round trip (the
+// rate limiter's lease fetches of many end users). Cluster clients split
+// the pipeline by node. A reply of NOSCRIPT (a restarted Redis) means that
+// command never ran: it is redone with Take, which loads the script.
+func (s *Store) TakeMany(ctx context.Context, reqs []store.TakeReq, res []store.TakeRes) {
+	now := s.now().UnixMicro()
+	cmds := make([]*redis.Cmd, len(reqs))
+	p := s.c.Pipeline()
+	for i, r := range reqs {
+		if r.Limit.PerMinute <= 0 {
+			continue
+		}
+		cmds[i] = takeScript.EvalSha(ctx, p, []string{s.k.rate(r.Key)}, now, r.Limit.PerMinute, r.N)
+	}
+	if p.Len() > 0 {
+		p.Exec(ctx) // errors are read per command below
+	}
+	for i, r := range reqs {
+		c := cmds[i]
+		if c == nil {
+			res[i] = store.TakeRes{Granted: max(r.N, 0)}
+			continue
+		}
+		v, err := c.Int64Slice()
+		switch {
+		case redis.HasErrorPrefix(err, "NOSCRIPT"):
+			g, retry, err := s.Take(ctx, r.Key, r.Limit, r.N)
+			res[i] = store.TakeRes{Granted: g, RetryAfter: retry, Err: err}
+		case err != nil:
+			res[i] = store.TakeRes{Err: fmt.Errorf("redis store: take: %w", err)}
+		case len(v) != 2:
+			res[i] = store.TakeRes{Err: fmt.Errorf("redis store: take: unexpected reply %v", v)}
+		default:
+			res[i] = store.TakeRes{Granted: int(v[0]), RetryAfter: time.Duration(v[1]) * time.Microsecond}
+		}
+	}
 }
 
 func (s *Store) Shared() bool { return true }

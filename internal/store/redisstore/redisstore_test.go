@@ -147,3 +147,47 @@ func TestRestartResubscribes(t *testing.T) {
 		}
 	}
 }
+
+// TestTakeManyReloadsScripts: after SCRIPT FLUSH (a restarted Redis) the
+// pipeline's NOSCRIPT replies are redone, each Take exactly once; with
+// Redis gone every Take of the batch fails, none hangs.
+func TestTakeManyScriptFlushAndDown(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{Private: true})
+	ctx := context.Background()
+	s, err := store.Open(ctx, srv.URL()+"&dial_timeout=200ms&max_retries=-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, ok := s.(store.BatchTaker); !ok {
+		t.Fatal("the Redis store does not batch Takes")
+	}
+	l := store.Limit{PerMinute: 10}
+	reqs := []store.TakeReq{{Key: "a", Limit: l, N: 4}, {Key: "b", Limit: l, N: 4}, {Key: "a", Limit: l, N: 4}}
+	res := make([]store.TakeRes, len(reqs))
+	if err := srv.Client().ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	store.TakeMany(ctx, s, reqs, res)
+	for i, want := range []int{4, 4, 4} {
+		if res[i].Err != nil || res[i].Granted != want {
+			t.Fatalf("after SCRIPT FLUSH, req %d: %+v", i, res[i])
+		}
+	}
+	// 2 tokens left in "a": the redone commands ran once each.
+	if g, _, _ := s.Take(ctx, "a", l, 10); g != 2 {
+		t.Fatalf("a: %d tokens left, want 2", g)
+	}
+	srv.Kill()
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	store.TakeMany(tctx, s, reqs, res)
+	for i, r := range res {
+		if r.Err == nil {
+			t.Fatalf("Redis down, req %d: %+v", i, r)
+		}
+	}
+	if tctx.Err() != nil {
+		t.Fatal("TakeMany waited for the deadline")
+	}
+}

@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Subscribe", testSubscribe},
 		{"Iterators", testIterators},
 		{"RateLimit", testRateLimit},
+		{"RateLimitBatch", testRateLimitBatch},
 		{"AuthFailures", testAuthFailures},
 		{"RevokedSessions", testRevokedSessions},
 		{"UsersScopedByApp", testScopedByApp},
@@ -1035,4 +1036,36 @@ func testAppRecord(t *testing.T, s store.Store, c *Clock) {
 	if _, _, ok, err := s.FindPseudonym(ctx, ""); err != nil || ok {
 		t.Fatalf("the empty pseudonym names a user: %v %v", ok, err)
 	}
+}
+
+// testRateLimitBatch: store.TakeMany (one pipeline on Redis) gives what
+// the same Takes give one after another, a bucket named twice included.
+func testRateLimitBatch(t *testing.T, s store.Store, c *Clock) {
+	l := store.Limit{PerMinute: 60}
+	reqs := []store.TakeReq{
+		{Key: "web/u", Limit: l, N: 50},
+		{Key: "web/v", Limit: l, N: 3},
+		{Key: "web/u", Limit: l, N: 50}, // 10 left after the first
+		{Key: "web/free", N: 7},         // unlimited
+		{Key: "web/u", Limit: l, N: 1},  // empty: a retry
+		{Key: "web/v", Limit: l, N: -3}, // given back
+		{Key: "web/v", Limit: l, N: 100},
+	}
+	res := make([]store.TakeRes, len(reqs))
+	store.TakeMany(ctx, s, reqs, res)
+	want := []int{50, 3, 10, 7, 0, 0, 60}
+	for i, r := range res {
+		if r.Err != nil || r.Granted != want[i] {
+			t.Fatalf("req %d %+v: %+v, want granted %d", i, reqs[i], r, want[i])
+		}
+	}
+	if res[4].RetryAfter <= 0 || res[4].RetryAfter > time.Second {
+		t.Fatalf("empty bucket: retry %v", res[4].RetryAfter)
+	}
+	// The batch's buckets are Take's.
+	c.Advance(res[4].RetryAfter)
+	if g, _, err := s.Take(ctx, "web/u", l, 5); err != nil || g != 1 {
+		t.Fatalf("after the batch: granted %d, %v; want 1", g, err)
+	}
+	store.TakeMany(ctx, s, nil, nil)
 }

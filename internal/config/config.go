@@ -74,7 +74,7 @@ type PolicyOptions struct {
 type Classifier struct {
 	Mode string `yaml:"mode"` // off | before | parallel | cascade
 	// CascadeBand: in cascade mode, the learned tier's harm probability
-	// [low, high) that sends a request to the guard model (default [0.8, 0.93]: policy.DefaultCascadeBand).
+	// [low, high) that sends a request to the guard model (default [0.8, 0.96]: policy.DefaultCascadeBand).
 	CascadeBand []float64     `yaml:"cascade_band"`
 	Model       string        `yaml:"model"`      // e.g. meta-llama/llama-guard-4-12b
 	URL         string        `yaml:"url"`        // OpenAI-compatible moderation endpoint; default: the upstream

@@ -30,7 +30,7 @@ const (
 // in which cascade mode asks the guard model: high is where the learned
 // tier acts alone (settings.model.flag), low where leave-one-source-out
 // evaluation shows its held-out scores start to mean something.
-var DefaultCascadeBand = [2]float64{0.8, 0.93}
+var DefaultCascadeBand = [2]float64{0.8, 0.96}
 
 // Unsure reports whether the built-in tiers disagree or hesitate about
 // the end user's text: the learned tier's harm probability lies in the

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -521,4 +522,26 @@ func PurgeComplianceIn(ctx context.Context, t RecordTable, before time.Time, kee
 		}
 	}
 	return n, nil
+}
+
+// Statement ids are made from what they explain, so the refusal that
+// names one and the record written beside it agree without a round trip,
+// and a retried write lands on the same id.
+
+// RefusalStatementID is the statement of the refusal report reportID recorded.
+func RefusalStatementID(reportID string) string { return "st_r_" + reportID }
+
+// EscalationStatementID is the statement of the automatic suspension or
+// ban report reportID caused.
+func EscalationStatementID(reportID string) string { return "st_e_" + reportID }
+
+// ActionStatementID is the statement of a reviewer's suspension or ban.
+func ActionStatementID(actionID string) string { return "st_a_" + actionID }
+
+// AppealID is the id of the appeal against a statement: one per statement.
+func AppealID(statementID string) string {
+	if rest, ok := strings.CutPrefix(statementID, "st_"); ok {
+		return "ap_" + rest
+	}
+	return "ap_" + statementID
 }

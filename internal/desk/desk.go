@@ -31,6 +31,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/aupguard/aupguard/internal/compliance"
 	"github.com/aupguard/aupguard/internal/config"
 	"github.com/aupguard/aupguard/internal/store"
 )
@@ -96,6 +97,10 @@ type Options struct {
 	// clean requests, or banning one named in an abuse notice, needs no
 	// ?app=); with several, the caller must say which, and is told the names.
 	Apps []string
+	// Compliance decides appeals, takes notices in and keeps the
+	// statements of reviewers' suspensions and bans; nil: those routes
+	// answer 501 (the lists still read the store).
+	Compliance *compliance.Service
 }
 
 // Throttle is what the desk needs of internal/authguard.

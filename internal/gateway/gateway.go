@@ -14,6 +14,7 @@ import (
 
 	"github.com/aupguard/aupguard/internal/answer"
 	"github.com/aupguard/aupguard/internal/authguard"
+	"github.com/aupguard/aupguard/internal/compliance"
 	"github.com/aupguard/aupguard/internal/config"
 	"github.com/aupguard/aupguard/internal/enforce"
 	"github.com/aupguard/aupguard/internal/evidence"
@@ -39,9 +40,11 @@ type Gateway struct {
 	policies *evidence.PolicyArchive // every version loaded, kept in the store for evidence bundles
 	privacy  *privacy.Service
 	webhooks *webhook.Notifier
-	guard    *authguard.Guard  // failed-authentication throttle; its counters are methods
-	certs    []*tlsreload.Cert // TLS certificates, read again on SIGHUP
-	closers  []func() error
+	// compliance keeps statements of reasons, appeals and notices.
+	compliance *compliance.Service
+	guard      *authguard.Guard  // failed-authentication throttle; its counters are methods
+	certs      []*tlsreload.Cert // TLS certificates, read again on SIGHUP
+	closers    []func() error
 }
 
 // reloadCerts reads the TLS certificates again; one that fails keeps the
@@ -184,7 +187,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway,
 	if err != nil {
 		return nil, err
 	}
-	admin, err := wireDesk(ctx, g, cfg, log, st, enf)
+	comp, reporting, err := wireCompliance(g, cfg, log, st, eng, enf, reporting, pseudo)
+	if err != nil {
+		return nil, err
+	}
+	admin, err := wireDesk(ctx, g, cfg, log, st, enf, comp)
 	if err != nil {
 		return nil, err
 	}
@@ -208,6 +215,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway,
 		Config: cfg, Policy: eng, Enforcer: reporting, Pseudonymizer: pseudo, Digester: digest, Logger: log,
 		Ready: enf.Ready, Admin: admin, Answers: checker, AuthGuard: g.guard,
 		ProxyTLS: proxyTLS, AdminTLS: adminTLS,
+		Statements: comp.SanctionStatement, AppAPI: comp.ServeApp,
 	})
 	if err != nil {
 		return nil, err

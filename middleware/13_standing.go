@@ -15,8 +15,9 @@ const HeaderStanding = "X-AUP-Standing"
 // Standing refuses suspended (until their suspension ends) and banned end
 // users before anything else is spent on them, and marks warned users'
 // responses with X-AUP-Standing: warned. An error (standing unknown under
-// fail_mode closed) is 503 store_unavailable.
-func Standing(e Enforcer) gin.HandlerFunc {
+// fail_mode closed) is 503 store_unavailable. With statements set, the
+// refusal names the sanction's statement of reasons (statement_id).
+func Standing(e Enforcer, statements StatementFinder) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		st := StateOf(c)
 		if st.App == nil || st.EndUser == "" {
@@ -29,7 +30,7 @@ func Standing(e Enforcer) gin.HandlerFunc {
 			return
 		}
 		st.Standing = s
-		if refuseStanding(c, s) {
+		if refuseStanding(c, s, statements) {
 			return
 		}
 		c.Next()
@@ -37,13 +38,14 @@ func Standing(e Enforcer) gin.HandlerFunc {
 }
 
 // refuseStanding answers for suspended and banned users; true when it did.
-func refuseStanding(c *gin.Context, s store.Standing) bool {
+func refuseStanding(c *gin.Context, s store.Standing, statements StatementFinder) bool {
 	switch s.Status {
 	case store.Banned:
-		var meta map[string]any
+		meta := map[string]any{}
 		if !s.Until.IsZero() {
-			meta = map[string]any{"until": s.Until.UTC().Format(time.RFC3339)}
+			meta["until"] = s.Until.UTC().Format(time.RFC3339)
 		}
+		addStatement(c, s, statements, meta)
 		Refuse(c, wire.ReasonBanned, "this end user is banned from this service", meta)
 		return true
 	case store.Suspended:
@@ -52,6 +54,7 @@ func refuseStanding(c *gin.Context, s store.Standing) bool {
 			if !s.Until.IsZero() {
 				meta["until"] = s.Until.UTC().Format(time.RFC3339)
 			}
+			addStatement(c, s, statements, meta)
 			Refuse(c, wire.ReasonSuspended, "this end user is suspended", meta)
 			return true
 		}
@@ -59,4 +62,18 @@ func refuseStanding(c *gin.Context, s store.Standing) bool {
 		c.Writer.Header().Set(HeaderStanding, string(store.Warned))
 	}
 	return false
+}
+
+// addStatement names the statement of reasons of the sanction in force.
+func addStatement(c *gin.Context, s store.Standing, statements StatementFinder, meta map[string]any) {
+	if statements == nil {
+		return
+	}
+	st := StateOf(c)
+	if st.App == nil {
+		return
+	}
+	if id := statements(c.Request.Context(), st.App.Name, st.EndUser, s); id != "" {
+		meta["statement_id"] = id
+	}
 }

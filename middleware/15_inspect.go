@@ -27,6 +27,9 @@ type InspectOptions struct {
 	// ExcerptBytes bounds the redacted excerpt kept outside ZDR (default 200; -1: none).
 	ExcerptBytes int
 	Logger       *slog.Logger
+	// Statements, when set, makes refusals name their statement of
+	// reasons (metadata.statement_id); internal/compliance keeps them.
+	Statements StatementFinder
 }
 
 // Inspect runs the policy on every text of a model call, each with who
@@ -68,6 +71,7 @@ func Inspect(opt InspectOptions) gin.HandlerFunc {
 		if d.Operator.Violation() && opt.Enforcer != nil {
 			opt.reportOperator(c, st, reports, seen, operator, d)
 		}
+		reported := ""
 		if d.Violation() && opt.Enforcer != nil {
 			r := reports.build(st, "request", user, d.Redact, d)
 			// Recorded even if the client has gone away meanwhile.
@@ -75,14 +79,19 @@ func Inspect(opt InspectOptions) gin.HandlerFunc {
 			if err != nil {
 				opt.Logger.Error("recording a report failed", "request_id", st.RequestID, "decision_id", d.ID, "error", err.Error())
 			} else {
-				st.Standing = s
+				st.Standing, reported = s, r.ID
 			}
 		}
 		if d.Action == policy.Block {
-			Refuse(c, wire.ReasonAUPBlocked, msgRequestBlocked, wire.BlockedMeta(d.Categories, d.ID))
+			meta := wire.BlockedMeta(d.Categories, d.ID)
+			if opt.Statements != nil && reported != "" {
+				// The statement's id is made from the report's (store.RefusalStatementID).
+				meta["statement_id"] = store.RefusalStatementID(reported)
+			}
+			Refuse(c, wire.ReasonAUPBlocked, msgRequestBlocked, meta)
 			return
 		}
-		if d.Violation() && refuseStanding(c, st.Standing) {
+		if d.Violation() && refuseStanding(c, st.Standing, opt.Statements) {
 			return
 		}
 		if pc, ok := opt.Policy.(ParallelClassifier); ok && pc.ClassifierMode() == policy.ModeParallel {

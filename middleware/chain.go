@@ -46,9 +46,12 @@ type ChainOptions struct {
 	Body         BodyOptions // Reserve is set by Chain
 	EndUser      Pseudonymizer
 	Enforcer     Enforcer // Standing and RateLimit
-	Inspect      InspectOptions
-	Forward      ForwardOptions // OnResponse is set by Chain when Answer is
-	Answer       *AnswerOptions // nil: answers go to the client unchecked
+	// Statements names the statements of reasons refusals carry (Standing
+	// and Inspect); nil: refusals carry no statement_id.
+	Statements StatementFinder
+	Inspect    InspectOptions
+	Forward    ForwardOptions // OnResponse is set by Chain when Answer is
+	Answer     *AnswerOptions // nil: answers go to the client unchecked
 }
 
 // Chain is the proxy listener's steps, in order. Every runs on every
@@ -57,6 +60,9 @@ type ChainOptions struct {
 type Chain struct {
 	Every    []gin.HandlerFunc
 	Pipeline []gin.HandlerFunc
+	// AppAuth authenticates the app (the throttle, then the key) on the
+	// gateway's own app routes (/aup/v1/); StateOf(c).App is the app.
+	AppAuth []gin.HandlerFunc
 }
 
 // NewChain builds the chain, one handler per step of steps.
@@ -66,6 +72,10 @@ func NewChain(opt ChainOptions) Chain {
 	body.Reserve = adm.Reserve
 	if opt.Metrics == nil {
 		opt.Metrics = NewMetrics(nil)
+	}
+	insp := opt.Inspect
+	if insp.Statements == nil {
+		insp.Statements = opt.Statements
 	}
 	fwd := opt.Forward
 	if opt.Answer != nil {
@@ -86,10 +96,11 @@ func NewChain(opt ChainOptions) Chain {
 		Body(body),
 		EndUser(opt.EndUser),
 		Models(),
-		Standing(opt.Enforcer),
+		Standing(opt.Enforcer, opt.Statements),
 		RateLimit(opt.Enforcer),
-		Inspect(opt.Inspect),
+		Inspect(insp),
 		Forward(fwd),
 	}
-	return Chain{Every: every, Pipeline: pipeline}
+	appAuth := []gin.HandlerFunc{AuthThrottle(opt.AuthGuard), Auth(opt.Apps, nil)}
+	return Chain{Every: every, Pipeline: pipeline, AppAuth: appAuth}
 }

@@ -54,6 +54,11 @@ type ServedRecorder interface {
 	Served(app, provider, model string, zdr bool)
 }
 
+// StatementFinder names the statement of reasons behind the suspension
+// or ban in force that refuses a user (internal/compliance); "" when none
+// is known. With one set, refusals carry metadata.statement_id.
+type StatementFinder func(ctx context.Context, app, user string, s store.Standing) string
+
 // The gateway's own implementations; a change to either side that breaks
 // the fit fails the build here, not at wiring time.
 var (

@@ -150,7 +150,7 @@ func newHarness(t *testing.T, pol Policy, mod func(*[]*App)) *harness {
 		Body(BodyOptions{MaxBytes: 1 << 10, MaxDepth: 16}),
 		EndUser(ps),
 		Models(),
-		Standing(enf),
+		Standing(enf, nil),
 		RateLimit(enf),
 		Inspect(InspectOptions{Policy: pol, Enforcer: enf, Digester: dg, Logger: log}),
 		Forward(ForwardOptions{Proxy: px, Enforcer: enf, Digester: dg, Logger: log}),

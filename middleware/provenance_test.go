@@ -119,7 +119,7 @@ func newProvEnv(t *testing.T, apps ...*App) *provEnv {
 		Body(BodyOptions{MaxBytes: 1 << 20}),
 		fillProvenance,
 		EndUser(ps),
-		Standing(enf),
+		Standing(enf, nil),
 		RateLimit(enf),
 		Inspect(InspectOptions{Policy: eng, Enforcer: enf, Digester: dg, Logger: log}),
 		Forward(ForwardOptions{Proxy: px, Enforcer: enf, Digester: dg, Logger: log}),

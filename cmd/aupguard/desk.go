@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	register("desk", "review flagged end users: desk queue | show | act | decision | holds | hold | release | subject-export | erase",
+	register("desk", "review flagged end users: desk queue | show | act | decision | notice | appeals | decide | holds | hold | release | subject-export | erase",
 		func(args []string) int { return deskMain(args, os.Stdout, os.Stderr, os.Getenv) })
 }
 
@@ -28,7 +28,7 @@ const deskUsage = `usage:
   aupguard desk act USER --action warn|suspend|ban|reinstate|dismiss|note [--for DUR] --reason R
                          [--app A] [--report ID]... [--json]
   aupguard desk decision ID [--json]
-
+` + complianceUsage + `
 "aupguard desk SUB --help" prints one subcommand's usage and flags.
 
 Every subcommand takes --admin-url URL (or AUPGUARD_ADMIN_URL; default
@@ -95,6 +95,9 @@ func deskMain(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	sub, args := args[0], args[1:]
 	ctx := context.Background()
 	if code, ok := deskPrivacy(sub, args, stdout, stderr, getenv); ok { // subject-export, erase: privacy.go
+		return code
+	}
+	if code, ok := deskCompliance(sub, args, stdout, stderr, getenv); ok { // notice, appeals, decide: compliance.go
 		return code
 	}
 	fs := flag.NewFlagSet("desk "+sub, flag.ContinueOnError)

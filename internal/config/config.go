@@ -35,6 +35,7 @@ type Config struct {
 	AdminTokens []AdminToken  `yaml:"admin_tokens"`
 	Webhooks    []Webhook     `yaml:"webhooks"`
 	Retention   Retention     `yaml:"retention"` // personal-data retention and legal holds (retention.go)
+	Appeals     Appeals       `yaml:"appeals"`   // the complaint-handling system (appeals.go)
 
 	// AllowPaths lists extra upstream paths (relative to the API root, e.g.
 	// "key", "credits") that are passed through; everything else not known

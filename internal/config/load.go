@@ -59,6 +59,7 @@ func Default() *Config {
 		},
 		Log:          Log{Level: "info"},
 		Retention:    DefaultRetention(),
+		Appeals:      DefaultAppeals(),
 		AuthThrottle: defaultAuthThrottle(),
 	}
 }

@@ -260,6 +260,7 @@ func (c *Config) problems() []string {
 		bad("log.level: %q is not debug, info, warn or error", c.Log.Level)
 	}
 	ps = append(ps, c.Retention.problems()...)
+	ps = append(ps, c.Appeals.problems()...)
 	return ps
 }
 

@@ -76,6 +76,7 @@ func (d *Desk) registerAPI(r gin.IRouter) {
 	g.GET("/decisions/:id", d.need(permRead), d.apiDecision)
 	g.GET("/audit", d.need(permRead), d.apiAudit)
 	g.GET("/export", d.need(permExport), d.apiExport)
+	d.registerComplianceAPI(g)
 }
 
 func (d *Desk) apiHeaders(c *gin.Context) {
@@ -380,6 +381,12 @@ func (d *Desk) applyAction(ctx context.Context, p *principal, app, user string, 
 				a = x
 				break
 			}
+		}
+	}
+	if d.opt.Compliance != nil {
+		// A suspension or ban gets its statement of reasons (DSA Art. 17).
+		if err := d.opt.Compliance.Restricted(ctx, a); err != nil {
+			d.log.Error("desk: statement of reasons not kept", "action_id", a.ID, "err", err)
 		}
 	}
 	return a, st, nil

@@ -31,6 +31,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/aupguard/aupguard/internal/compliance"
 	"github.com/aupguard/aupguard/internal/config"
 	"github.com/aupguard/aupguard/internal/store"
 	"github.com/aupguard/aupguard/internal/transparency"
@@ -100,6 +101,11 @@ type Options struct {
 	// Casework gives the transparency report its appeals and notices
 	// (their records); nil: those figures read zero.
 	Casework transparency.Casework
+
+	// Compliance decides appeals, takes notices in and keeps the
+	// statements of reviewers' suspensions and bans; nil: those routes
+	// answer 501 (the lists still read the store).
+	Compliance *compliance.Service
 }
 
 // Throttle is what the desk needs of internal/authguard.

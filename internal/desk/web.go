@@ -102,6 +102,7 @@ func (d *Desk) registerWeb(r gin.IRouter) {
 	in.GET("/export", d.webExport)
 	in.POST("/logout", d.csrf, d.webLogout)
 	in.POST("/users/*rest", d.csrf, d.webAction)
+	d.registerComplianceWeb(in)
 }
 
 func (d *Desk) webHeaders(c *gin.Context) {

@@ -46,6 +46,11 @@ type Exporter struct {
 	// GzipLevel is the compression level; 0 means gzip.BestSpeed, which
 	// keeps a million-report export well under a minute.
 	GzipLevel int
+	// Extra are further chained files of every bundle (extra.go).
+	Extra []ExtraChain
+	// Casework gives the bundle's transparency report its appeals and
+	// notices; nil: those figures read zero.
+	Casework transparency.Casework
 }
 
 // Export writes one bundle of src's records matching f to w with key.
@@ -180,6 +185,16 @@ func (x *Exporter) Export(ctx context.Context, w io.Writer, src Source, f Filter
 		return nil, fmt.Errorf("evidence: spooling actions: %w", err)
 	}
 
+	extra, err := x.writeExtra(ctx, f)
+	defer func() {
+		for _, e := range extra {
+			e.cw.close()
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+
 	versions, err := citedPolicies(ctx, src, cited)
 	if err != nil {
 		return nil, err
@@ -214,6 +229,14 @@ func (x *Exporter) Export(ctx context.Context, w io.Writer, src Source, f Filter
 		Policies:       policies,
 		PublicKey:      base64.StdEncoding.EncodeToString(pub),
 		KeyFingerprint: Fingerprint(pub),
+	}
+	for _, e := range extra {
+		m.Chains = append(m.Chains, Chain{File: e.file, Lines: e.cw.lines, Genesis: Genesis, Head: e.cw.prev})
+		m.Files = append(m.Files, File{Path: e.file, Size: e.cw.size, SHA256: e.cw.sha256()})
+		if m.Counts.Records == nil {
+			m.Counts.Records = map[string]int{}
+		}
+		m.Counts.Records[e.file] = e.cw.lines
 	}
 	for _, pf := range policyFiles {
 		m.Files = append(m.Files, File{Path: pf.Path, Size: int64(len(pf.Data)), SHA256: sha256Hex(pf.Data)})
@@ -262,6 +285,11 @@ func (x *Exporter) Export(ctx context.Context, w io.Writer, src Source, f Filter
 	}
 	if err := put(ActionsFile, actions.size, actions.f); err != nil {
 		return nil, fmt.Errorf("evidence: writing bundle: %w", err)
+	}
+	for _, e := range extra {
+		if err := put(e.file, e.cw.size, e.cw.f); err != nil {
+			return nil, fmt.Errorf("evidence: writing bundle: %w", err)
+		}
 	}
 	for _, pf := range policyFiles {
 		if err := put(pf.Path, int64(len(pf.Data)), bytes.NewReader(pf.Data)); err != nil {

@@ -55,6 +55,9 @@ type Counts struct {
 	// ExcerptsWithheld counts reports whose excerpt was dropped because
 	// the export or the report was made in ZDR mode.
 	ExcerptsWithheld int `json:"excerpts_withheld,omitempty"`
+	// Records counts the lines of each extra chain (statements.jsonl,
+	// appeals.jsonl, notices.jsonl).
+	Records map[string]int `json:"records,omitempty"`
 }
 
 // Chain describes one hash-chained JSON-lines file: every line is a JSON

@@ -11,8 +11,7 @@ import (
 
 // transparency finishes the bundle's transparency report: the categories
 // of reports a sanction cites from before the bundle's period are read
-// from src, one user at a time. Appeals and notices are not in bundles
-// yet, so those figures read zero.
+// from src, one user at a time; appeals and notices from x.Casework.
 func (x *Exporter) transparency(ctx context.Context, src Source, t *transparency.Tally, now time.Time) ([]byte, error) {
 	resolve := func(ctx context.Context, app, user string, ids map[string]bool) (map[string][]string, error) {
 		found := map[string][]string{}
@@ -28,6 +27,9 @@ func (x *Exporter) transparency(ctx context.Context, src Source, t *transparency
 			}
 		}
 		return found, nil
+	}
+	if err := t.Casework(ctx, x.Casework); err != nil {
+		return nil, fmt.Errorf("evidence: transparency report: %w", err)
 	}
 	rep, err := t.Finish(ctx, now, resolve)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/aupguard/aupguard/internal/compliance"
 	"github.com/aupguard/aupguard/internal/config"
 	"github.com/aupguard/aupguard/internal/desk"
 	"github.com/aupguard/aupguard/internal/enforce"
@@ -39,13 +40,14 @@ func wireWebhooks(g *Gateway, cfg *config.Config, log *slog.Logger, enf *enforce
 
 // wireDesk builds the abuse desk and its evidence export; the returned
 // function mounts both on the admin listener.
-func wireDesk(ctx context.Context, g *Gateway, cfg *config.Config, log *slog.Logger, st store.Store, enf *enforce.Enforcer) (func(*gin.Engine), error) {
+func wireDesk(ctx context.Context, g *Gateway, cfg *config.Config, log *slog.Logger, st store.Store, enf *enforce.Enforcer, comp *compliance.Service) (func(*gin.Engine), error) {
 	key, err := evidence.LoadOrCreateKey(cfg.Secrets.SigningKeyFile)
 	if err != nil {
 		return nil, err
 	}
 	src := evidence.StoreSource{Store: st}
-	x := &evidence.Exporter{Key: key, ZDR: cfg.ZDR}
+	// Bundles hold the statements, appeals and notices too.
+	x := &evidence.Exporter{Key: key, ZDR: cfg.ZDR, Extra: comp.ExtraChains(), Casework: comp}
 
 	// Retention, legal holds and data-subject requests (docs/privacy.md).
 	priv, err := privacy.New(st, privacy.Options{Retention: cfg.Retention, Spool: enf, Logger: log})
@@ -76,7 +78,7 @@ func wireDesk(ctx context.Context, g *Gateway, cfg *config.Config, log *slog.Log
 	d, err := desk.New(desk.Options{
 		Store: st, Actor: enf, Tokens: cfg.AdminTokens, ZDR: cfg.ZDR, Logger: log,
 		Exporter: desk.WithSubjectExport(general, subject),
-		Apps:     appNames(cfg), Throttle: g.guard,
+		Apps:     appNames(cfg), Throttle: g.guard, Compliance: comp, Casework: comp,
 	})
 	if err != nil {
 		return nil, err

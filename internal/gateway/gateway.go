@@ -14,6 +14,7 @@ import (
 
 	"github.com/aupguard/aupguard/internal/answer"
 	"github.com/aupguard/aupguard/internal/authguard"
+	"github.com/aupguard/aupguard/internal/compliance"
 	"github.com/aupguard/aupguard/internal/config"
 	"github.com/aupguard/aupguard/internal/enforce"
 	"github.com/aupguard/aupguard/internal/evidence"
@@ -40,10 +41,12 @@ type Gateway struct {
 	policies *evidence.PolicyArchive // every version loaded, kept in the store for evidence bundles
 	privacy  *privacy.Service
 	webhooks *webhook.Notifier
-	guard    *authguard.Guard  // failed-authentication throttle; its counters are methods
-	certs    []*tlsreload.Cert // TLS certificates, read again on SIGHUP
-	closers  []func() error
-	register *register.Recorder // the subprocessor register's counts, flushed to the store
+	// compliance keeps statements of reasons, appeals and notices.
+	compliance *compliance.Service
+	guard      *authguard.Guard  // failed-authentication throttle; its counters are methods
+	certs      []*tlsreload.Cert // TLS certificates, read again on SIGHUP
+	closers    []func() error
+	register   *register.Recorder // the subprocessor register's counts, flushed to the store
 }
 
 // reloadCerts reads the TLS certificates again; one that fails keeps the
@@ -188,7 +191,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway,
 	if err != nil {
 		return nil, err
 	}
-	admin, err := wireDesk(ctx, g, cfg, log, st, enf)
+	comp, reporting, err := wireCompliance(g, cfg, log, st, eng, enf, reporting, pseudo)
+	if err != nil {
+		return nil, err
+	}
+	admin, err := wireDesk(ctx, g, cfg, log, st, enf, comp)
 	if err != nil {
 		return nil, err
 	}
@@ -212,6 +219,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway,
 		Config: cfg, Policy: eng, Enforcer: reporting, Pseudonymizer: pseudo, Digester: digest, Logger: log,
 		Ready: enf.Ready, Admin: admin, Answers: checker, AuthGuard: g.guard,
 		ProxyTLS: proxyTLS, AdminTLS: adminTLS, Served: g.register,
+		Statements: comp.SanctionStatement, AppAPI: comp.ServeApp,
 	})
 	if err != nil {
 		return nil, err

@@ -178,6 +178,15 @@ func (s *Service) SweepOnce(ctx context.Context) (store.SweepResult, error) {
 			return total, err
 		}
 		if res.Next == "" {
+			// Compliance records are kept as long as the audit log.
+			if s.ret.Actions > 0 {
+				n, err := s.st.PurgeCompliance(ctx, s.now().Add(-s.ret.Actions), req.Holds.User)
+				total.PurgedActions += n
+				s.purgedActions.Add(int64(n))
+				if err != nil {
+					return total, err
+				}
+			}
 			s.lastSweep.Store(s.now().UnixMilli())
 			return total, nil
 		}
@@ -256,6 +265,8 @@ type EraseResult struct {
 	Subject string        `json:"subject"` // the digest the audit record carries
 	Erasure store.Erasure `json:"erasure"`
 	Spooled int           `json:"spooled_reports"`
+	// Compliance counts the statements, appeals and notices removed.
+	Compliance map[string]int `json:"compliance_records,omitempty"`
 }
 
 // Erase carries out an erasure request for user in app, or in every app
@@ -289,6 +300,13 @@ func (s *Service) Erase(ctx context.Context, app, user, actor, reason string) ([
 		if s.spool != nil && !holds.User(a, user) {
 			held := func(r *store.Report) bool { return holds.Report(r) != "" }
 			if res.Spooled, rateKeys, err = s.spool.EraseUser(a, user, held); err != nil {
+				return out, err
+			}
+		}
+		if !holds.User(a, user) {
+			// Statements, appeals and notices first: the embedded store's
+			// erasure compacts the file after.
+			if res.Compliance, err = s.st.EraseCompliance(ctx, a, user); err != nil {
 				return out, err
 			}
 		}

@@ -61,6 +61,11 @@ type Options struct {
 	Served middleware.ServedRecorder
 	// ProxyTLS and AdminTLS serve the listeners over TLS; nil: plain HTTP.
 	ProxyTLS, AdminTLS *tls.Config
+	// Statements names the statements of reasons refusals carry; nil: none.
+	Statements middleware.StatementFinder
+	// AppAPI serves the app's own routes under /aup/v1/ (statements,
+	// appeals) once its key is authenticated; nil: not served.
+	AppAPI func(c *gin.Context, app string)
 }
 
 // Server is the gateway.
@@ -125,8 +130,9 @@ func New(opt Options) (*Server, error) {
 		// the http.Server: it would end long streams).
 		Body: middleware.BodyOptions{MaxBytes: cfg.Limits.MaxBodyBytes, MaxDepth: cfg.Limits.MaxJSONDepth,
 			ReadTimeout: cfg.Limits.ReadHeaderTimeout},
-		EndUser:  opt.Pseudonymizer,
-		Enforcer: opt.Enforcer,
+		EndUser:    opt.Pseudonymizer,
+		Enforcer:   opt.Enforcer,
+		Statements: opt.Statements,
 		Inspect: middleware.InspectOptions{
 			Policy: opt.Policy, Enforcer: opt.Enforcer, Digester: opt.Digester, ZDR: cfg.ZDR, Logger: log,
 		},
@@ -144,6 +150,14 @@ func New(opt Options) (*Server, error) {
 	s.proxyH = newEngine()
 	s.proxyH.Use(chain.Every...)
 	s.health(s.proxyH)
+	if opt.AppAPI != nil {
+		appAPI := append(chain.AppAuth, func(c *gin.Context) {
+			st := middleware.StateOf(c)
+			st.Label = "aup_api"
+			opt.AppAPI(c, st.App.Name)
+		})
+		s.proxyH.Any("/aup/v1/*rest", appAPI...)
+	}
 	// The pipeline, in the order of middleware/chain.go.
 	s.proxyH.NoRoute(chain.Pipeline...)
 

@@ -106,7 +106,7 @@ type Store interface {
 	// no replica ever stored it.
 	PolicyVersion(ctx context.Context, hash string) (PolicyVersion, error)
 
-	// --- subprocessor register (store/providers.go; docs/compliance-transparency.md) ---
+	// --- subprocessor register (store/providers.go; docs/compliance.md) ---
 
 	// AddProviderCounts adds each cell's Requests to the register (cells
 	// with the same identity add up). Not idempotent: the gateway's
@@ -118,6 +118,41 @@ type Store interface {
 	ProviderCounts(ctx context.Context, q ProviderQuery) ([]ProviderCount, error)
 
 	// --- end of the subprocessor register ---
+
+	// ---- compliance: statements of reasons, appeals, notices ----
+	// Types and the shared logic are in compliance.go; each store
+	// implements them in its own compliance.go over a RecordTable.
+	//
+	// PutStatement keeps a statement; the first writer of an id wins.
+	PutStatement(ctx context.Context, s Statement) (created bool, err error)
+	// Statement reads one; ErrNotFound when there is none.
+	Statement(ctx context.Context, id string) (Statement, error)
+	// UserStatements lists a user's statements, oldest first.
+	UserStatements(ctx context.Context, app, user string) ([]Statement, error)
+	// PutAppeal files an appeal (status open); false when its id exists.
+	PutAppeal(ctx context.Context, a Appeal) (created bool, err error)
+	Appeal(ctx context.Context, id string) (Appeal, error)
+	// Appeals lists appeals oldest first.
+	Appeals(ctx context.Context, q AppealQuery) (Page[Appeal], error)
+	// DecideAppeal closes an open appeal atomically; ErrConflict when it
+	// was decided already.
+	DecideAppeal(ctx context.Context, id string, d AppealDecision) (Appeal, error)
+	// PutNotice keeps an abuse notice; the first writer of an id wins.
+	PutNotice(ctx context.Context, n Notice) (created bool, err error)
+	Notice(ctx context.Context, id string) (Notice, error)
+	// Notices lists notices newest first.
+	Notices(ctx context.Context, q NoticeQuery) (Page[Notice], error)
+	// EachCompliance walks the records of kind (KindStatement, KindAppeal,
+	// KindNotice) made in [since, until), oldest first.
+	EachCompliance(ctx context.Context, kind string, since, until time.Time, fn func(ComplianceRecord) error) error
+	// EraseCompliance removes every compliance record of the user
+	// (internal/privacy's erasure) and counts them by kind.
+	EraseCompliance(ctx context.Context, app, user string) (map[string]int, error)
+	// PurgeCompliance removes records made before before (retention),
+	// except those of users keep names and open appeals with their
+	// statements.
+	PurgeCompliance(ctx context.Context, before time.Time, keep func(app, user string) bool) (int, error)
+	// ---- end of compliance ----
 
 	Ping(ctx context.Context) error
 	Close() error

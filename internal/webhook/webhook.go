@@ -72,6 +72,7 @@ type Event struct {
 	Source     string         `json:"source,omitempty"` // request | answer | upstream_moderation
 	Standing   *EventStanding `json:"standing,omitempty"`
 	Action     *EventAction   `json:"action,omitempty"`
+	Appeal     *EventAppeal   `json:"appeal,omitempty"` // appeal.filed (appeal.go)
 }
 
 // EventStanding is the user's standing after the event.

@@ -358,8 +358,10 @@ func (m *conceptMatcher) find(w []rune) conceptSet {
 			e++
 		}
 		word := w[i:e]
+		var pre prefix3
+		pre.read(word)
 		var h uint64
-		if m.mayStart(word) {
+		if pre.may(&m.start3, 0) {
 			h = m.roll(fnv64Offset, word, false, &set)
 		} else {
 			h = hashRunes(fnv64Offset, word)
@@ -387,7 +389,7 @@ func (m *conceptMatcher) find(w []rune) conceptSet {
 			reach = 3
 		}
 		for j := 1; j < reach && j < len(word); j++ {
-			if m.startsInfix(word[j]) && may3(&m.infix3, word[j:]) {
+			if m.startsInfix(word[j]) && pre.may(&m.infix3, j) {
 				m.roll(fnv64Offset, word[j:], true, &set)
 			}
 		}
@@ -417,22 +419,37 @@ func asciiSym(c rune) int {
 	return -1
 }
 
-// mayStart reports whether some form may start at word[0] (false only
-// when its first three runes, or the word and a space, are ASCII and
-// start no form).
-func (m *conceptMatcher) mayStart(word []rune) bool { return may3(&m.start3, word) }
+// prefix3 holds the ASCII symbols of a word's first runes, read once for
+// the start and infix filters .
+type prefix3 struct {
+	sym   [5]int // asciiSym of word[k]; 0 (space) past the word's end
+	other int    // index of the first rune among them that is not ASCII; 5 if none
+}
 
-func may3(t *[28 * 28 * 28 / 64]uint64, word []rune) bool {
-	x := 0
-	for k := range 3 {
-		s := 0
-		if k < len(word) {
-			if s = asciiSym(word[k]); s < 0 {
-				return true
-			}
+func (p *prefix3) read(word []rune) {
+	p.other = len(p.sym)
+	for k := range p.sym {
+		if k >= len(word) {
+			p.sym[k] = 0
+			continue
 		}
-		x = x*28 + s
+		s := asciiSym(word[k])
+		if s < 0 {
+			p.other = k
+			return
+		}
+		p.sym[k] = s
 	}
+}
+
+// may reports whether some form may start at word[j] (j <= 2): false only
+// when the three runes from there (a space past the word's end) are ASCII
+// and t marks no form starting with them.
+func (p *prefix3) may(t *[28 * 28 * 28 / 64]uint64, j int) bool {
+	if p.other < j+3 {
+		return true
+	}
+	x := (p.sym[j]*28+p.sym[j+1])*28 + p.sym[j+2]
 	return t[x>>6]&(1<<(x&63)) != 0
 }
 
@@ -443,7 +460,7 @@ func (m *conceptMatcher) markStart(t *[28 * 28 * 28 / 64]uint64, r []rune, open 
 	for _, c := range r[:min(3, len(r))] {
 		s := asciiSym(c)
 		if s < 0 {
-			return // not an ASCII start: mayStart never rules it out
+			return // not an ASCII start: prefix3.may never rules it out
 		}
 		syms = append(syms, s)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aupguard/aupguard/internal/answer"
 	"github.com/aupguard/aupguard/internal/policy"
+	"github.com/aupguard/aupguard/internal/store"
 	"github.com/aupguard/aupguard/internal/wire"
 )
 
@@ -24,6 +25,9 @@ type AnswerOptions struct {
 	// ExcerptBytes bounds the redacted excerpt of reports (default 200; -1: none).
 	ExcerptBytes int
 	Logger       *slog.Logger
+	// Statements, when set, makes a refused answer name its statement of
+	// reasons (metadata.statement_id), like a refused request.
+	Statements StatementFinder
 }
 
 // AnswerCheck is Forward's OnResponse hook: it applies a parallel
@@ -45,8 +49,16 @@ func AnswerCheck(opt AnswerOptions) func(c *gin.Context, st *State, resp *http.R
 				Endpoint: st.Endpoint,
 				Subject:  subjectOf(st),
 				// The access log carries the id the client's refusal quotes.
-				OnBlock: func(d policy.Decision) { st.DecisionID = d.ID; opt.report(c, st, "answer", d) },
-				OnFlag:  func(d policy.Decision) { opt.report(c, st, "answer", d) },
+				OnBlock: func(d policy.Decision) map[string]any {
+					st.DecisionID = d.ID
+					id := opt.report(c, st, "answer", d)
+					if opt.Statements == nil || id == "" {
+						return nil
+					}
+					// The statement's id is made from the report's (store.RefusalStatementID).
+					return map[string]any{"statement_id": store.RefusalStatementID(id)}
+				},
+				OnFlag: func(d policy.Decision) { opt.report(c, st, "answer", d) },
 			}
 			if err := opt.Checker.Response(resp, call); err != nil {
 				return err
@@ -85,15 +97,18 @@ func (opt AnswerOptions) gate(c *gin.Context, st *State, resp *http.Response) {
 	resp.Body = &verdictGate{body: resp.Body, p: st.Verdict, onBlock: onBlock, shape: wire.ShapeFor(st.Endpoint)}
 }
 
-// report records a violation found after forwarding.
-func (opt AnswerOptions) report(c *gin.Context, st *State, source string, d policy.Decision) {
+// report records a violation found after forwarding; it returns the
+// report's id, "" when none was recorded.
+func (opt AnswerOptions) report(c *gin.Context, st *State, source string, d policy.Decision) string {
 	if opt.Enforcer == nil || !d.Violation() {
-		return
+		return ""
 	}
 	r := newReportBuilder(opt.Digester, opt.ExcerptBytes).build(st, source, requestTexts(st), st.Redact, d)
 	if _, err := opt.Enforcer.Report(context.WithoutCancel(c.Request.Context()), r, d.Escalation); err != nil {
 		opt.Logger.Error("recording a report failed", "request_id", st.RequestID, "decision_id", d.ID, "error", err.Error())
+		return ""
 	}
+	return r.ID
 }
 
 // verdictGate passes a stream on while the parallel classifier works. Once

@@ -79,7 +79,11 @@ func NewChain(opt ChainOptions) Chain {
 	}
 	fwd := opt.Forward
 	if opt.Answer != nil {
-		fwd.OnResponse = AnswerCheck(*opt.Answer)
+		ans := *opt.Answer
+		if ans.Statements == nil {
+			ans.Statements = opt.Statements
+		}
+		fwd.OnResponse = AnswerCheck(ans)
 	}
 	every := []gin.HandlerFunc{
 		RequestID(),

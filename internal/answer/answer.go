@@ -122,8 +122,9 @@ type Call struct {
 	// cut (stream), with the decision (categories already filtered by
 	// Options.Categories). The caller files the abuse report (source
 	// "answer"). It runs on the proxy's goroutine before the refusal is
-	// sent: hand slow work off, with context.WithoutCancel.
-	OnBlock func(policy.Decision)
+	// sent: hand slow work off, with context.WithoutCancel. The keys of
+	// what it returns join the refusal's metadata (e.g. statement_id).
+	OnBlock func(policy.Decision) map[string]any
 	// OnFlag is called at most once per answer, for the first decision that
 	// is a violation but not a block (the answer goes on). A stream that is
 	// flagged and later blocked calls both.
@@ -174,3 +175,15 @@ const (
 	msgBlocked   = "The model's answer was blocked by the acceptable use policy."
 	msgUnchecked = "The model's answer could not be checked against the acceptable use policy."
 )
+
+// blocked calls OnBlock and returns the refusal's metadata: the decision's
+// categories and id, and what OnBlock adds.
+func (call Call) blocked(d policy.Decision) map[string]any {
+	meta := wire.BlockedMeta(d.Categories, d.ID)
+	if call.OnBlock != nil {
+		for k, v := range call.OnBlock(d) {
+			meta[k] = v
+		}
+	}
+	return meta
+}

@@ -74,10 +74,11 @@ func newGateway(t testing.TB, fake *fakeupstream.Server, c *Checker) *gateway {
 			return c.Response(resp, Call{
 				Endpoint: wire.Classify(http.MethodPost, rel),
 				Subject:  policy.Subject{App: "web", EndUser: "u1", Endpoint: wire.Classify(http.MethodPost, rel).String()},
-				OnBlock: func(d policy.Decision) {
+				OnBlock: func(d policy.Decision) map[string]any {
 					g.mu.Lock()
 					g.blocks = append(g.blocks, d)
 					g.mu.Unlock()
+					return map[string]any{"statement_id": "st_test"}
 				},
 			})
 		},
@@ -175,6 +176,9 @@ func testCuts(t *testing.T, chk OutputChecker) {
 				if reason != "aup_blocked" || len(reasons) == 0 || reasons[0] != "mass_casualty_weapons" {
 					t.Fatalf("refusal %q %v", reason, reasons)
 				}
+				if !bytes.Contains(out, []byte(`"statement_id":"st_test"`)) {
+					t.Fatalf("the cut stream's refusal lacks what OnBlock added:\n%s", out)
+				}
 				if bytes.Contains(out, []byte("[DONE]")) || bytes.Contains(out, []byte("step follows and then the next step follows and then")) {
 					t.Fatalf("stream not cut soon after the phrase:\n%s", out)
 				}
@@ -266,11 +270,13 @@ func TestProxyPlain(t *testing.T) {
 					Reason     string   `json:"reason"`
 					Reasons    []string `json:"reasons"`
 					DecisionID string   `json:"decision_id"`
+					Statement  string   `json:"statement_id"`
 				} `json:"metadata"`
 			} `json:"error"`
 		}
 		if err := json.Unmarshal(out, &m); err != nil || resp.StatusCode != 403 || m.Error.Code != 403 ||
 			m.Error.Metadata.Reason != "aup_blocked" || len(m.Error.Metadata.Reasons) == 0 || m.Error.Metadata.DecisionID == "" ||
+			m.Error.Metadata.Statement != "st_test" ||
 			resp.Header.Get("Content-Type") != "application/json" {
 			t.Fatalf("%s: status %d %s", p.rel, resp.StatusCode, out)
 		}

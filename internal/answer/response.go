@@ -66,10 +66,7 @@ func (c *Checker) Response(resp *http.Response, call Call) error {
 	case d.Action == policy.Block:
 		c.log.Info("answer refused by policy", "decision_id", d.ID,
 			"categories", d.Categories, "endpoint", call.Endpoint.String(), "app", call.Subject.App)
-		if call.OnBlock != nil {
-			call.OnBlock(d)
-		}
-		wire.ShapeFor(call.Endpoint).ReplaceResponse(resp, wire.ReasonAUPBlocked, msgBlocked, wire.BlockedMeta(d.Categories, d.ID))
+		wire.ShapeFor(call.Endpoint).ReplaceResponse(resp, wire.ReasonAUPBlocked, msgBlocked, call.blocked(d))
 	case d.Violation():
 		if call.OnFlag != nil {
 			call.OnFlag(d)

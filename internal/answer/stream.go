@@ -175,10 +175,7 @@ func (s *stream) check() {
 	case d.Action == policy.Block:
 		s.c.log.Info("answer stream cut by policy", "decision_id", d.ID,
 			"categories", d.Categories, "endpoint", s.call.Endpoint.String(), "app", s.call.Subject.App)
-		if s.call.OnBlock != nil {
-			s.call.OnBlock(d)
-		}
-		s.cut(wire.ShapeFor(s.call.Endpoint).StreamError(wire.ReasonAUPBlocked, msgBlocked, wire.BlockedMeta(d.Categories, d.ID)))
+		s.cut(wire.ShapeFor(s.call.Endpoint).StreamError(wire.ReasonAUPBlocked, msgBlocked, s.call.blocked(d)))
 	case d.Violation() && !s.flagged:
 		s.flagged = true
 		if s.call.OnFlag != nil {

@@ -23,7 +23,7 @@ func run(t *testing.T, c *Checker, ep wire.Endpoint, in string, bufSize int) (ou
 	t.Helper()
 	body = &trackBody{Reader: strings.NewReader(in)}
 	call := Call{Endpoint: ep, Subject: policy.Subject{App: "web", EndUser: "u1"},
-		OnBlock: func(d policy.Decision) { blocks = append(blocks, d) }}
+		OnBlock: func(d policy.Decision) map[string]any { blocks = append(blocks, d); return nil }}
 	r := c.Stream(context.Background(), call, body)
 	out, err := smallReads(r, bufSize)
 	if err != nil {

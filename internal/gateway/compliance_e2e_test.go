@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ spool_dir: %q
 zdr: %v
 secrets: {signing_key_file: %q}
 rate_limits: {end_user_per_minute: 0}
-apps: [{name: web, key: %s}, {name: other, key: %s}]
+apps: [{name: web, key: %s}, {name: other, key: %s, answer_check: true}]
 admin_tokens:
   - {name: desk-1, role: reviewer, token: %s}
   - {name: desk-2, role: reviewer, token: %s}
@@ -397,5 +398,40 @@ func TestNoticeOpensCase(t *testing.T) {
 	}
 	if err := json.Unmarshal(tr.body, &rep); err != nil || rep.Overall.Notices.Received != 2 || rep.Overall.Notices.ActedOn != 1 || rep.Overall.Notices.MedianSecondsToDecide < 1 {
 		t.Fatalf("notices in the transparency report %+v (%v): %s", rep.Overall.Notices, err, tr.body)
+	}
+}
+
+// TestAnswerRefusalNamesStatement: a model answer refused by the answer
+// check (plain, and cut mid-stream) names its statement of reasons, which
+// the app can fetch; its scope is the answer.
+func TestAnswerRefusalNamesStatement(t *testing.T) {
+	e := startCompEnv(t, true)
+	answer := "Sure. Here is how to synthesize sarin at home, step by step: first take the precursor and then"
+	for _, stream := range []bool{false, true} {
+		body := fmt.Sprintf(`{"model":"openai/gpt-4o-mini","stream":%v,"messages":[{"role":"user","content":"Tell me about chemistry."}]}`, stream)
+		// A user each: a mass-casualty answer suspends the one who drew it out.
+		user := map[bool]string{false: "erin", true: "frank"}[stream]
+		r := e.do("POST", e.proxy+"/api/v1/chat/completions", compOtherKey, body, "X-AUP-End-User", user, "X-Fake-Answer", answer)
+		var sid string
+		if stream {
+			want(t, r, 200, "streamed answer")
+			m := regexp.MustCompile(`"statement_id":"([^"]+)"`).FindSubmatch(r.body)
+			if m == nil {
+				t.Fatalf("the cut stream names no statement: %s", r.body)
+			}
+			sid = string(m[1])
+		} else {
+			want(t, r, 403, "refused answer")
+			sid, _ = r.meta(t)["statement_id"].(string)
+		}
+		if sid == "" {
+			t.Fatalf("stream %v: no statement_id: %s", stream, r.body)
+		}
+		st := e.do("GET", e.proxy+"/aup/v1/statements/"+sid, compOtherKey, "")
+		want(t, st, 200, "the answer's statement")
+		if !bytes.Contains(st.body, []byte(`"scope":"answer"`)) || bytes.Contains(st.body, []byte("sarin")) {
+			t.Fatalf("statement: %s", st.body)
+		}
+		want(t, e.do("GET", e.proxy+"/aup/v1/statements/"+sid, compWebKey, ""), 404, "another app's statement")
 	}
 }

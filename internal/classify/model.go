@@ -199,7 +199,8 @@ func (m *Model) Score(texts []string) Scores {
 			}
 			z := m.logit(m.windowSum(sr.cur.runes[:n], sr.cur.syms[:n], sr.cur.words, ascii))
 			if m.cm != nil {
-				z = m.stack(z, sr.cur.runes[:n])
+				sr.cur.set = m.cm.find(sr.cur.runes[:n])
+				z = m.stack(z, sr.cur.set)
 			}
 			if z > bestLogit {
 				bestLogit, best, bestLen = z, i, n
@@ -217,7 +218,7 @@ func (m *Model) Score(texts []string) Scores {
 	if s.Harmful >= englishGate {
 		s.English = englishShare(sr.best.runes[:bestLen])
 	}
-	probs := m.catProbs(sr, sr.best.runes[:bestLen])
+	probs := m.catProbs(sr, sr.best.runes[:bestLen], sr.best.set)
 	for k, p := range probs {
 		if v := s.Harmful * p; v >= CategoryFloor {
 			if s.Categories == nil {
@@ -304,14 +305,14 @@ func (m *Model) harmSum(w []rune) (sum int64, n int) {
 	return sum, n
 }
 
-// catProbs runs the category head on window w: hashes collected into a
-// buffer first, then rows added, no call per feature; sr's buffers hold
+// catProbs runs the category head on window w and its concepts set: its
+// hashes collected into a buffer first, then rows added, no call per feature; sr's buffers hold
 // the work. The sums are exact (integers), so the order is free.
-func (m *Model) catProbs(sr *scorer, w []rune) []float64 {
+func (m *Model) catProbs(sr *scorer, w []rune, set conceptSet) []float64 {
 	k := m.nCat
 	sr.hashes = m.h.Features.appendHashes(sr.hashes[:0], w)
 	if m.cm != nil {
-		m.cm.find(w).each(func(h uint32) { sr.hashes = append(sr.hashes, h) })
+		set.each(func(h uint32) { sr.hashes = append(sr.hashes, h) })
 	}
 	sums := sr.sums(k)
 	if m.catw != nil && len(sr.hashes) <= catMaxFeats {
@@ -361,11 +362,11 @@ func (m *Model) Heads(texts []string) (ngram, concept float64) {
 	return ngram, concept
 }
 
-// stack combines the n-gram head's logit z of window w with the concept
-// head's.
-func (m *Model) stack(z float64, w []rune) float64 {
+// stack combines the n-gram head's logit z of a window with the concept
+// head's on its concepts set.
+func (m *Model) stack(z float64, set conceptSet) float64 {
 	st := m.h.Stack
-	return float64(st[0])*z + float64(st[1])*m.conceptLogit(m.cm.find(w)) + float64(st[2])
+	return float64(st[0])*z + float64(st[1])*m.conceptLogit(set) + float64(st[2])
 }
 
 // conceptLogit is the concept head's logit for a window's concepts.

@@ -60,7 +60,8 @@ func symOf(c rune) byte {
 type windowBuf struct {
 	runes []rune
 	syms  []byte
-	words []uint32 // the word kernel's hashes
+	words []uint32   // the word kernel's hashes
+	set   conceptSet // the window's concepts (with concepts), for the category head
 }
 
 const windowPad = 8

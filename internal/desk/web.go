@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,8 +47,16 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05Z")
 	},
-	"risk":  func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
-	"join":  func(s []string) string { return strings.Join(s, ", ") },
+	"risk": func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
+	"join": func(s []string) string { return strings.Join(s, ", ") },
+	// counts shows a report's unscanned parts by kind: "image_url 2, file 1".
+	"counts": func(m map[string]int) string {
+		parts := make([]string, 0, len(m))
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			parts = append(parts, k+" "+strconv.Itoa(m[k]))
+		}
+		return strings.Join(parts, ", ")
+	},
 	"dur":   fmtDuration,
 	"short": func(s string) string { return s[:min(len(s), 12)] },
 	"userURL": func(app, user string) string {

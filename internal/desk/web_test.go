@@ -24,6 +24,7 @@ func TestXSSEscaped(t *testing.T) {
 		ID: "R-XSS", Time: time.Now().UTC(), App: "web", User: user, Pseudonym: "p<script>",
 		Source: "request<b>", Action: "block", Categories: []string{"cat<script>alert(2)</script>"},
 		Rules: []string{"rule<script>"}, Strike: 1, Model: "model<script>", Digest: "<script>", Length: 3, Excerpt: xss,
+		Unscanned: map[string]int{"image_url": 2, "kind<script>": 1},
 	}
 	if _, err := e.st.AddReport(t.Context(), r, policy); err != nil {
 		t.Fatal(err)
@@ -58,6 +59,9 @@ func TestXSSEscaped(t *testing.T) {
 	}
 	if !strings.Contains(pages["case"], "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") {
 		t.Error("case page does not show the excerpt as text")
+	}
+	if !strings.Contains(pages["case"], "not inspected: image_url 2, kind&lt;script&gt; 1") {
+		t.Error("case page does not show the report's unscanned parts (as text)")
 	}
 	for _, name := range []string{"queue", "case", "audit"} {
 		if !strings.Contains(pages[name], "evil&lt;script&gt;alert(1)&lt;/script&gt;") {

@@ -6,11 +6,14 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/aupguard/aupguard/internal/policy"
 )
 
 // AccessLog writes one JSON line per request with slog: method, route,
 // status, app, pseudonym, decision, decision_id (the id a refusal's
-// metadata.decision_id quotes), reason, latency, bytes. Never content,
+// metadata.decision_id quotes), reason, latency, bytes, and the request's
+// parts no detector read by kind (unscanned, when any). Never content,
 // never the raw end-user id, never the raw path (it may carry ids).
 func AccessLog(log *slog.Logger) gin.HandlerFunc {
 	if log == nil {
@@ -32,7 +35,7 @@ func AccessLog(log *slog.Logger) gin.HandlerFunc {
 			if !log.Enabled(context.Background(), lvl) {
 				return // (at log.level warn) not even the attributes are built
 			}
-			log.LogAttrs(context.Background(), lvl, "request",
+			attrs := []slog.Attr{
 				slog.String("request_id", st.RequestID),
 				slog.String("method", c.Request.Method),
 				slog.String("route", st.Route()),
@@ -45,7 +48,13 @@ func AccessLog(log *slog.Logger) gin.HandlerFunc {
 				slog.Int("upstream_status", st.UpstreamStatus),
 				slog.Duration("latency", time.Since(st.Start)),
 				slog.Int("bytes", max(c.Writer.Size(), 0)),
-			)
+			}
+			if st.Request != nil {
+				if u := policy.Unscanned(st.Request.NonText); u != nil {
+					attrs = append(attrs, slog.Any("unscanned", u))
+				}
+			}
+			log.LogAttrs(context.Background(), lvl, "request", attrs...)
 		}()
 		c.Next()
 	}

@@ -373,6 +373,9 @@ func (d *Desk) scrub(reps []store.Report) []store.Report {
 	return reps
 }
 
+// maxDays bounds a duration in days: a century.
+const maxDays = 36500
+
 // parseDuration reads a suspension length: a Go duration ("36h", "90m")
 // or whole days ("7d").
 func parseDuration(s string) (time.Duration, error) {
@@ -381,6 +384,11 @@ func parseDuration(s string) (time.Duration, error) {
 		var n int
 		if _, err := fmt.Sscanf(days, "%d", &n); err != nil || fmt.Sprint(n) != days {
 			return 0, fmt.Errorf("duration %q: want e.g. 24h, 90m or 7d", s)
+		}
+		// More days would overflow a Duration (about 106,000 days) and wrap
+		// round to a short or negative one.
+		if n < -maxDays || n > maxDays {
+			return 0, fmt.Errorf("duration %q: at most %dd", s, maxDays)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}

@@ -159,3 +159,66 @@ func TestServedReaderStopsScanning(t *testing.T) {
 		t.Fatalf("provider %q after the scan bound (calls %d)", p, calls)
 	}
 }
+
+// FuzzProviderRule: whatever provider object the client sends, the one
+// forwarded never widens the app's rule. Every provider it allows is one
+// the app's only covers, and its ignore keeps every provider the app's
+// ignore names; or the request is refused as disjoint.
+func FuzzProviderRule(f *testing.F) {
+	for _, p := range []string{``, `,"provider":null`, `,"provider":{"only":["azure","openai"]}`, `,"provider":{"only":"x","ignore":7}`,
+		`,"provider":{"ignore":["Together"],"zdr":false}`, `,"provider":{"only":["deepinfra/turbo"],"order":["a"]}`, `,"provider":[1]`} {
+		f.Add(p, "azure,deepinfra", "together", false)
+	}
+	f.Fuzz(func(t *testing.T, provider, only, ignore string, zdr bool) {
+		split := func(s string) []string {
+			var out []string
+			for _, x := range strings.Split(s, ",") {
+				if x = strings.TrimSpace(x); x != "" {
+					out = append(out, x)
+				}
+			}
+			return out
+		}
+		rule := &ProviderRule{Only: split(only), Ignore: split(ignore)}
+		req, err := ParseRequest(EndpointChat, []byte(chatHead+provider+`}`), ParseOptions{})
+		if err != nil {
+			return // not a request the gateway forwards
+		}
+		out, _, err := req.Rewrite(Rewrite{Pseudonym: "aup_x", Providers: rule, ZDR: zdr})
+		if errors.Is(err, ErrProviderNotAllowed) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("rewrite: %v", err)
+		}
+		var m struct {
+			Provider struct {
+				Only   []string `json:"only"`
+				Ignore []string `json:"ignore"`
+				ZDR    *bool    `json:"zdr"`
+			} `json:"provider"`
+		}
+		if err := json.Unmarshal(out, &m); err != nil {
+			t.Fatalf("rewritten body is not JSON: %s", out)
+		}
+		p := m.Provider
+		if len(rule.Only) > 0 {
+			if len(p.Only) == 0 {
+				t.Fatalf("app only %v lifted: %s", rule.Only, out)
+			}
+			for _, got := range p.Only {
+				if !slices.ContainsFunc(rule.Only, func(a string) bool { return slugCovers(a, got) }) {
+					t.Fatalf("only %q is not allowed by the app's %v: %s", got, rule.Only, out)
+				}
+			}
+		}
+		for _, want := range rule.Ignore {
+			if !slices.ContainsFunc(p.Ignore, func(g string) bool { return strings.EqualFold(g, want) }) {
+				t.Fatalf("app ignore %q dropped: %s", want, out)
+			}
+		}
+		if zdr && (p.ZDR == nil || !*p.ZDR) {
+			t.Fatalf("ZDR routing lost: %s", out)
+		}
+	})
+}

@@ -64,6 +64,11 @@ func ParsePeriod(s string) (time.Duration, error) {
 		if err != nil || d < 0 {
 			return 0, fmt.Errorf("%q is not a period like 365d, 720h or forever", s)
 		}
+		// More days would overflow a Duration and wrap round to a short
+		// period: a retention that deletes what it should keep.
+		if d > MaxPeriodDays {
+			return 0, fmt.Errorf("%q: at most %dd (or forever)", s, MaxPeriodDays)
+		}
 		return time.Duration(d) * 24 * time.Hour, nil
 	}
 	d, err := time.ParseDuration(s)
@@ -72,6 +77,9 @@ func ParsePeriod(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// MaxPeriodDays bounds a period in days: a century.
+const MaxPeriodDays = 36500
 
 // Periods is Retention with every period parsed.
 type Periods struct {

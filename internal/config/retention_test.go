@@ -76,3 +76,16 @@ func parseWith(yaml string, vars map[string]string) (*Config, error) {
 	}
 	return load([]byte(yaml), "test", env(m))
 }
+
+// A day count too large for a Duration is refused, never wrapped round to
+// a short retention.
+func TestParsePeriodRefusesOverflow(t *testing.T) {
+	for _, s := range []string{"36501d", "200000d", "999999999999d"} {
+		if d, err := ParsePeriod(s); err == nil {
+			t.Errorf("ParsePeriod(%q) = %v, want an error", s, d)
+		}
+	}
+	if d, err := ParsePeriod("36500d"); err != nil || d != 36500*24*time.Hour {
+		t.Errorf("ParsePeriod(36500d) = %v, %v", d, err)
+	}
+}

@@ -85,6 +85,9 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		var n int
 		n, err = strconv.Atoi(days)
+		if n > 36500 || n < -36500 { // beyond a century a Duration would overflow soon
+			err = fmt.Errorf("too many days")
+		}
 		d = time.Duration(n) * 24 * time.Hour
 	} else {
 		d, err = time.ParseDuration(s)

@@ -29,16 +29,17 @@ func main() {
 	writeFor := flag.Duration("write-for", 5*time.Second, "how long the AddReport throughput runs per step")
 	erasures := flag.Int("erasures", 3, "users erased per step")
 	out := flag.String("out", "", "also write the tables to this file")
+	nodeBytes := flag.Int("redis-stream-node-bytes", 0, "Redis stream-node-max-bytes (0: Redis's default, 4096)")
 	tmp := flag.String("tmp", "", "directory for the store file, Redis's dir and bundles (default the system temp dir)")
 	flag.Parse()
 
-	if err := run(*kind, *reports, *users, *steps, *writers, *writeFor, *erasures, *out, *tmp); err != nil {
+	if err := run(*kind, *reports, *users, *steps, *writers, *writeFor, *erasures, *nodeBytes, *out, *tmp); err != nil {
 		fmt.Fprintln(os.Stderr, "aupscale:", err)
 		os.Exit(1)
 	}
 }
 
-func run(kind string, reports, users int, steps string, writers int, writeFor time.Duration, erasures int, out, tmp string) error {
+func run(kind string, reports, users int, steps string, writers int, writeFor time.Duration, erasures, nodeBytes int, out, tmp string) error {
 	if users <= 0 {
 		users = max(reports/10, 1)
 	}
@@ -59,14 +60,14 @@ func run(kind string, reports, users int, steps string, writers int, writeFor ti
 	var rows []scale.Row
 	for _, k := range kinds {
 		r, err := scale.Run(ctx, scale.Config{Store: k, Steps: sizes, Users: users, Writers: writers,
-			WriteFor: writeFor, Erasures: erasures, TempDir: tmp, Log: os.Stderr})
+			WriteFor: writeFor, Erasures: erasures, StreamNodeBytes: nodeBytes, TempDir: tmp, Log: os.Stderr})
 		rows = append(rows, r...)
 		if err != nil {
 			return fmt.Errorf("%s: %w", k, err)
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "aupscale --store %s --reports %d --users %d --steps %s --writers %d\n\n", kind, reports, users, steps, writers)
+	fmt.Fprintf(&b, "aupscale --store %s --reports %d --users %d --steps %s --writers %d --redis-stream-node-bytes %d\n\n", kind, reports, users, steps, writers, nodeBytes)
 	scale.Markdown(&b, rows, writers)
 	fmt.Print(b.String())
 	if out != "" {

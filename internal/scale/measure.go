@@ -346,8 +346,10 @@ type sizes struct {
 	total, userPart  int64
 }
 
-// User-state buckets of the embedded file: the rest is the reports'.
-var userBuckets = []string{"standing", "userapps", "pseud"}
+// Buckets keyed by user (records and the per-user indexes) are the users'
+// part of the embedded file; the rest (reports, actions and their global
+// indexes) the reports'.
+var userBuckets = []string{"standing", "userapps", "pseud", "queue", "ruser", "auser"}
 
 func boltSize(s *embedded.Store) (sizes, error) {
 	u, err := s.Usage()
@@ -362,8 +364,8 @@ func boltSize(s *embedded.Store) (sizes, error) {
 }
 
 // redisSize is used_memory over the empty server's; the users' part is
-// sampled with MEMORY USAGE over 500 users' state keys plus the per-user
-// global indexes.
+// every key of a user's slot (sampled with MEMORY USAGE over 500 users)
+// plus the global indexes with an entry per user, the reports' part the rest.
 func redisSize(ctx context.Context, s *redisstore.Store, base int64, users int) (sizes, error) {
 	var sz sizes
 	used, err := usedMemory(ctx, s)
@@ -381,7 +383,7 @@ func redisSize(ctx context.Context, s *redisstore.Store, base int64, users int) 
 	const sample = 500
 	var per int64
 	for range sample {
-		for _, k := range s.UserStateKeys(App, userID(g.rng.IntN(users))) {
+		for _, k := range s.UserKeys(App, userID(g.rng.IntN(users))) {
 			n, err := c.MemoryUsage(ctx, k).Result()
 			if err != nil && !errors.Is(err, redis.Nil) {
 				return sz, err

@@ -19,7 +19,9 @@ type redisServer struct {
 	done chan struct{}
 }
 
-func startRedis(ctx context.Context, dir string) (*redisServer, error) {
+// streamNodeBytes > 0 sets stream-node-max-bytes (Redis's default 4096 is
+// also what it preallocates for every new stream).
+func startRedis(ctx context.Context, dir string, streamNodeBytes int) (*redisServer, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, fmt.Errorf("scale: redis-server not found: %w", err)
@@ -31,9 +33,13 @@ func startRedis(ctx context.Context, dir string) (*redisServer, error) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	s := &redisServer{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), done: make(chan struct{})}
-	s.cmd = exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--save", "", "--appendonly", "no", "--maxmemory", "0", "--daemonize", "no",
-		"--protected-mode", "no", "--logfile", "")
+		"--protected-mode", "no", "--logfile", ""}
+	if streamNodeBytes > 0 {
+		args = append(args, "--stream-node-max-bytes", strconv.Itoa(streamNodeBytes))
+	}
+	s.cmd = exec.Command(bin, args...)
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("scale: starting redis-server: %w", err)
 	}

@@ -36,6 +36,8 @@ type Config struct {
 	CaseCalls  int
 	Erasures   int
 	Log        io.Writer // progress; nil discards
+	// StreamNodeBytes is Redis's stream-node-max-bytes (0: its default).
+	StreamNodeBytes int
 }
 
 // Row is one store at one record size.
@@ -104,7 +106,7 @@ func Run(ctx context.Context, c Config) ([]Row, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	o, err := open(ctx, c.Store, dir)
+	o, err := open(ctx, c.Store, dir, c.StreamNodeBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +140,7 @@ func Run(ctx context.Context, c Config) ([]Row, error) {
 	return rows, nil
 }
 
-func open(ctx context.Context, kind, dir string) (*opened, error) {
+func open(ctx context.Context, kind, dir string, streamNodeBytes int) (*opened, error) {
 	quiet := store.Options{Clock: time.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	switch kind {
 	case "embedded":
@@ -157,7 +159,7 @@ func open(ctx context.Context, kind, dir string) (*opened, error) {
 			close: func() { s.Close() },
 		}, nil
 	case "redis":
-		srv, err := startRedis(ctx, dir)
+		srv, err := startRedis(ctx, dir, streamNodeBytes)
 		if err != nil {
 			return nil, err
 		}

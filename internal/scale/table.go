@@ -30,6 +30,7 @@ func Flags(rows []Row, i int) []string {
 		}
 	}
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	up("total/report", float64(a.TotalBytes)/float64(max(a.Reports, 1)), float64(b.TotalBytes)/float64(max(b.Reports, 1)), 16)
 	up("bytes/report", a.BytesPerReport, b.BytesPerReport, 16)
 	up("bytes/user", a.BytesPerUser, b.BytesPerUser, 16)
 	up("queue", ms(a.QueueP50), ms(b.QueueP50), 1)
@@ -57,13 +58,14 @@ func Markdown(w io.Writer, rows []Row, writers int) {
 		}
 		return v
 	}
-	fmt.Fprintln(w, "| store | reports | users | actions | bytes/report | bytes/user | total | queue page 1 p50 (max) | case page p50 (p99) |")
-	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| store | reports | users | actions | total | total ÷ reports | report part ÷ reports | user part ÷ users | queue page 1 p50 (max) | case page p50 (p99) |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for i, r := range rows {
 		f := Flags(rows, i)
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Store, count(r.Reports), count(r.Users), count(r.Actions),
-			mark(f, "bytes/report", fmt.Sprintf("%.0f", r.BytesPerReport)), mark(f, "bytes/user", fmt.Sprintf("%.0f", r.BytesPerUser)),
-			bytes(r.TotalBytes), mark(f, "queue", dur(r.QueueP50)+" ("+dur(r.QueueMax)+")"), mark(f, "case", dur(r.CaseP50)+" ("+dur(r.CaseP99)+")"))
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Store, count(r.Reports), count(r.Users), count(r.Actions),
+			bytes(r.TotalBytes), mark(f, "total/report", fmt.Sprintf("%.0f B", float64(r.TotalBytes)/float64(max(r.Reports, 1)))),
+			mark(f, "bytes/report", fmt.Sprintf("%.0f B", r.BytesPerReport)), mark(f, "bytes/user", fmt.Sprintf("%.0f B", r.BytesPerUser)),
+			mark(f, "queue", dur(r.QueueP50)+" ("+dur(r.QueueMax)+")"), mark(f, "case", dur(r.CaseP50)+" ("+dur(r.CaseP99)+")"))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "| store | reports | load /s (batches) | AddReport /s (%d writers) | export /s | export heap | bundle | verify /s | verify heap | sweep pass (records/s, purged) | erasure p50 (max) |\n", writers)

@@ -12,12 +12,11 @@ func (s *Store) Counts(ctx context.Context) (reports, actions int64, err error) 
 	return reports, actions, err
 }
 
-// UserStateKeys are the keys that hold a user's standing rather than its
-// reports: the record, category counts, pseudonyms and the apps that
+// UserKeys are every key of the user's slot, and the set of apps that
 // know the id.
-func (s *Store) UserStateKeys(app, user string) []string {
+func (s *Store) UserKeys(app, user string) []string {
 	uk := s.k.user(app, user)
-	return []string{uk.st, uk.cats, uk.pseud, s.k.userApps(user)}
+	return []string{uk.st, uk.reports, uk.rid, uk.unrev, uk.reviewed, uk.actions, uk.aids, uk.esc, uk.cats, uk.pseud, s.k.userApps(user)}
 }
 
 // UserIndexKeys are the global indexes with one entry per user: the

@@ -52,7 +52,10 @@ const span = 30 * 24 * time.Hour // report times spread over the last 30 days
 // load adds n generated reports over users users through the batch path,
 // with Writers writers, then a reviewer dismisses every 200th user's reports.
 func (m *meter) load(ctx context.Context, seed uint64, n, users int) error {
-	const size = 1000
+	size := 1000 // a pipeline per batch (Redis)
+	if m.c.Store == "embedded" {
+		size = 5000 // a transaction per batch: fewer commits of the touched pages
+	}
 	ch := make(chan []store.Report, m.c.Writers)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -82,7 +85,7 @@ func (m *meter) load(ctx context.Context, seed uint64, n, users int) error {
 					cancel()
 					return
 				}
-				if d := done.Add(int64(len(b))); d%(100*size) < size {
+				if d := done.Add(int64(len(b))); d%int64(100*size) < int64(size) {
 					m.logf("%s: loaded %d/%d", m.c.Store, d, n)
 				}
 			}

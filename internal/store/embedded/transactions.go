@@ -140,7 +140,7 @@ func (s *Store) addTx(tx *bolt.Tx, rep store.Report, p store.Policy, now time.Ti
 	if err := tx.Bucket(bRUser).Put(cat(m, sq), nil); err != nil {
 		return store.AddResult{}, err
 	}
-	if err := tx.Bucket(bUserApps).Put([]byte(rep.User+"\x00"+rep.App), nil); err != nil {
+	if err := putNew(tx.Bucket(bUserApps), []byte(rep.User+"\x00"+rep.App), nil); err != nil {
 		return store.AddResult{}, err
 	}
 	if rec.Cats == nil {
@@ -153,7 +153,7 @@ func (s *Store) addTx(tx *bolt.Tx, rep store.Report, p store.Policy, now time.Ti
 		rec.Cats[c]++
 	}
 	if rep.Pseudonym != "" {
-		if err := tx.Bucket(bPseud).Put([]byte(rep.Pseudonym), m); err != nil {
+		if err := putNew(tx.Bucket(bPseud), []byte(rep.Pseudonym), m); err != nil {
 			return store.AddResult{}, err
 		}
 		if !slices.Contains(rec.Pseudonyms, rep.Pseudonym) {
@@ -196,6 +196,15 @@ func (s *Store) addTx(tx *bolt.Tx, rep store.Report, p store.Policy, now time.Ti
 	}
 	res.Standing = rec.standing(now)
 	return res, putRecord(tx, m, rec)
+}
+
+// putNew puts k=v unless the bucket holds exactly that already: a Put of
+// the same value still dirties and rewrites its page.
+func putNew(b *bolt.Bucket, k, v []byte) error {
+	if ck, cv := b.Cursor().Seek(k); bytes.Equal(ck, k) && bytes.Equal(cv, v) {
+		return nil
+	}
+	return b.Put(k, v)
 }
 
 func escAction(st store.Status) string {

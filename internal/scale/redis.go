@@ -67,7 +67,11 @@ func startRedis(ctx context.Context, dir string, streamNodeBytes int) (*redisSer
 	}
 }
 
-func (s *redisServer) url() string { return "redis://" + s.addr + "/0" }
+// url gives bulk pipelines time: a batch of scripts on a busy machine can
+// take longer than the client's default 3 s read timeout.
+func (s *redisServer) url() string {
+	return "redis://" + s.addr + "/0?read_timeout=60s&write_timeout=60s"
+}
 
 // stop kills the server this process started (only that one).
 func (s *redisServer) stop() {

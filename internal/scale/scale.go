@@ -136,6 +136,7 @@ func Run(ctx context.Context, c Config) ([]Row, error) {
 		}
 		loaded = m.left
 		rows = append(rows, row)
+		m.logf("%s: measured %+v", c.Store, row) // kept in the log should a later step fail
 	}
 	return rows, nil
 }

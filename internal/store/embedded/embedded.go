@@ -109,10 +109,14 @@ func Open(path string, lockTimeout time.Duration, o store.Options) (*Store, erro
 		return nil, fmt.Errorf("embedded store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
+		fresh := tx.Bucket(bQueue) == nil
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
+		}
+		if fresh {
+			return buildQueue(tx)
 		}
 		return nil
 	})

@@ -3,9 +3,12 @@ package embedded_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/aupguard/aupguard/internal/store"
 	"github.com/aupguard/aupguard/internal/store/embedded"
@@ -65,5 +68,57 @@ func TestBadURL(t *testing.T) {
 		if _, err := store.Open(context.Background(), u); err == nil {
 			t.Errorf("Open(%q) succeeded", u)
 		}
+	}
+}
+
+func TestBatch(t *testing.T) {
+	storetest.RunBatch(t, func(t *testing.T, now func() time.Time) store.Store {
+		s, err := embedded.Open(filepath.Join(t.TempDir(), "a.db"), 0, store.Options{Clock: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// A file written before the queue index existed gets one when opened.
+func TestQueueIndexBuiltOnOpen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a.db")
+	s, err := embedded.Open(path, 0, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range []string{"low", "high", "high", "mid"} {
+		r := store.Report{ID: "r" + string(rune('0'+i)), Time: time.Now(), App: "web", User: u, Action: "flag", Strike: map[string]float64{"low": 1, "mid": 2, "high": 2}[u]}
+		if _, err := s.AddReport(ctx, r, store.Policy{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("queue")) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err = embedded.Open(path, 0, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	page, err := s.Queue(ctx, store.QueueQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, it := range page.Items {
+		got = append(got, it.User)
+	}
+	if fmt.Sprint(got) != "[high mid low]" {
+		t.Fatalf("queue after rebuilding the index: %v", got)
 	}
 }

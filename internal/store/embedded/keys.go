@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -33,7 +34,8 @@ var (
 	bHoldSeen  = []byte("holdseen") // category hold key → "" (ever placed: configured holds are seeded once)
 	bPolicies  = []byte("policies") // policy hash → store.EncodePolicyVersion (never purged)
 	bRevoked   = []byte("revoked")  // desk session id → expiry (Unix ms, big-endian)
-	allBuckets = [][]byte{bStanding, bReports, bRID, bRUser, bRCat, bActions, bAID, bAUser, bEsc, bSecrets, bPseud, bUserApps, bHolds, bHoldSeen, bPolicies, bRevoked}
+	bQueue     = []byte("queue")    // rk8(risk key)+member → "" while the user has unreviewed reports
+	allBuckets = [][]byte{bStanding, bReports, bRID, bRUser, bRCat, bActions, bAID, bAUser, bEsc, bSecrets, bPseud, bUserApps, bHolds, bHoldSeen, bPolicies, bRevoked, bQueue}
 )
 
 // record is a user's stored state.
@@ -49,6 +51,74 @@ type record struct {
 	Version      int64          `json:"version"`
 	Cats         map[string]int `json:"cats,omitempty"`
 	Pseudonyms   []string       `json:"pseudonyms,omitempty"`
+
+	qk []byte // the record's queue index key as read (nil: not queued)
+}
+
+// queueKey is the record's key in bQueue, nil when it is not queued.
+// Keys sort by risk key, then member, so the queue is read from the end.
+func (r *record) queueKey(m []byte) []byte {
+	if r.Unreviewed <= 0 {
+		return nil
+	}
+	return cat(rk8(store.RiskKey(r.Strikes, r.StrikesAt, r.HalfLife)), m)
+}
+
+// rk8 encodes a float64 so byte order is numeric order.
+func rk8(k float64) []byte {
+	b := math.Float64bits(k)
+	if b>>63 == 1 {
+		b = ^b
+	} else {
+		b |= 1 << 63
+	}
+	return seq8(b)
+}
+
+// putRecord writes the record and moves its queue index entry.
+func putRecord(tx *bolt.Tx, m []byte, r *record) error {
+	nk := r.queueKey(m)
+	if !bytes.Equal(nk, r.qk) {
+		q := tx.Bucket(bQueue)
+		if r.qk != nil {
+			if err := q.Delete(r.qk); err != nil {
+				return err
+			}
+		}
+		if nk != nil {
+			if err := q.Put(nk, nil); err != nil {
+				return err
+			}
+		}
+		r.qk = nk
+	}
+	return putJSON(tx.Bucket(bStanding), m, r)
+}
+
+// deleteRecord removes the record and its queue index entry.
+func deleteRecord(tx *bolt.Tx, m []byte, r *record) error {
+	if r.qk != nil {
+		if err := tx.Bucket(bQueue).Delete(r.qk); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bStanding).Delete(m)
+}
+
+// buildQueue indexes every stored record (files written before the
+// queue index existed).
+func buildQueue(tx *bolt.Tx) error {
+	q := tx.Bucket(bQueue)
+	return tx.Bucket(bStanding).ForEach(func(k, v []byte) error {
+		var r record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		if qk := r.queueKey(k); qk != nil {
+			return q.Put(qk, nil)
+		}
+		return nil
+	})
 }
 
 func (r *record) standing(now time.Time) store.Standing {
@@ -96,6 +166,7 @@ func getRecord(tx *bolt.Tx, m []byte) (*record, error) {
 		if err := json.Unmarshal(v, r); err != nil {
 			return nil, fmt.Errorf("embedded store: corrupt record: %w", err)
 		}
+		r.qk = r.queueKey(m)
 	}
 	return r, nil
 }

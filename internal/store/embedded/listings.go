@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -131,73 +132,79 @@ func pageBack[T any](idx *bolt.Bucket, prefix []byte, data *bolt.Bucket, cur uin
 	return page, derr
 }
 
+// queueBudget bounds the queued users one Queue call reads while
+// filtering (as redisstore's scanBudget): when it runs out the page is
+// short but has a next cursor.
+const queueBudget = 5000
+
+// Queue walks the queue index from the riskiest user down, reading only
+// the records it lists: a page costs its own size, not the number of users.
 func (s *Store) Queue(ctx context.Context, q store.QueueQuery) (store.Page[store.QueueItem], error) {
 	page := store.Page[store.QueueItem]{Items: []store.QueueItem{}}
-	var cur *store.QueueCursor
+	var start []byte // walk strictly below this index key; nil: from the end
 	if q.Cursor != "" {
 		c, err := store.DecodeQueueCursor(q.Cursor)
 		if err != nil {
 			return page, err
 		}
-		cur = &c
+		start = cat(rk8(c.Key), []byte(c.Member))
 	}
-	type cand struct {
-		key  float64
-		mem  string
-		item store.QueueItem
-	}
-	var cands []cand
+	limit := store.PageLimit(q.Limit)
 	now := s.now()
 	err := s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bStanding).ForEach(func(k, v []byte) error {
-			var r record
-			if err := json.Unmarshal(v, &r); err != nil {
+		c := tx.Bucket(bQueue).Cursor()
+		var k []byte
+		if start == nil {
+			k, _ = c.Last()
+		} else if k, _ = c.Seek(start); k == nil {
+			k, _ = c.Last()
+		}
+		if start != nil && k != nil && bytes.Compare(k, start) >= 0 {
+			k, _ = c.Prev()
+		}
+		scanned := 0
+		var last []byte
+		for ; k != nil; k, _ = c.Prev() {
+			if len(page.Items) == limit || scanned == queueBudget {
+				page.Next = queueCursor(last)
+				return nil
+			}
+			scanned++
+			last = k
+			m := k[8:]
+			r, err := getRecord(tx, m)
+			if err != nil {
 				return err
 			}
-			if r.Unreviewed <= 0 {
-				return nil
-			}
-			app, user, _ := parseMember(k)
+			app, user, _ := parseMember(m)
 			st := r.standing(now)
-			if (q.App != "" && app != q.App) || (q.Status != "" && st.Status != q.Status) || (q.Category != "" && r.Cats[q.Category] == 0) || st.Strikes < q.MinRisk {
-				return nil
-			}
-			key := store.RiskKey(r.Strikes, r.StrikesAt, r.HalfLife)
-			mem := string(k)
-			if cur != nil && !cur.After(key, mem) {
-				return nil
+			if r.Unreviewed <= 0 || (q.App != "" && app != q.App) || (q.Status != "" && st.Status != q.Status) || (q.Category != "" && r.Cats[q.Category] == 0) || st.Strikes < q.MinRisk {
+				continue
 			}
 			cats := make([]string, 0, len(r.Cats))
 			for c := range r.Cats {
 				cats = append(cats, c)
 			}
 			sort.Strings(cats)
-			cands = append(cands, cand{key, mem, store.QueueItem{
+			page.Items = append(page.Items, store.QueueItem{
 				User: user, App: app, Risk: st.Strikes, Status: st.Status, Until: st.Until,
 				Reports: r.Reports, Unreviewed: r.Unreviewed, Categories: cats, LastReportAt: r.LastReportAt,
-			}})
-			return nil
-		})
-	})
-	if err != nil {
-		return page, err
-	}
-	sort.Slice(cands, func(i, j int) bool {
-		if cands[i].key != cands[j].key {
-			return cands[i].key > cands[j].key
+			})
 		}
-		return cands[i].mem > cands[j].mem
+		return nil
 	})
-	limit := store.PageLimit(q.Limit)
-	for i, c := range cands {
-		if i == limit {
-			last := cands[i-1]
-			page.Next = store.EncodeQueueCursor(store.QueueCursor{Key: last.key, Member: last.mem})
-			break
-		}
-		page.Items = append(page.Items, c.item)
+	return page, err
+}
+
+// queueCursor is the cursor after index key k.
+func queueCursor(k []byte) string {
+	b := binary.BigEndian.Uint64(k[:8])
+	if b>>63 == 1 {
+		b &^= 1 << 63
+	} else {
+		b = ^b
 	}
-	return page, nil
+	return store.EncodeQueueCursor(store.QueueCursor{Key: math.Float64frombits(b), Member: string(k[8:])})
 }
 
 func (s *Store) User(ctx context.Context, app, user string) (store.Case, error) {

@@ -217,7 +217,7 @@ func (s *Store) Sweep(ctx context.Context, req store.SweepRequest) (store.SweepR
 				res.Purged++
 			}
 			for mk, rec := range recs {
-				if err := putJSON(tx.Bucket(bStanding), []byte(mk), rec); err != nil {
+				if err := putRecord(tx, []byte(mk), rec); err != nil {
 					return err
 				}
 			}
@@ -371,7 +371,7 @@ func (s *Store) EraseUser(ctx context.Context, req store.EraseRequest) (store.Er
 		e.Pseudonyms = len(pseuds)
 		if len(held) == 0 {
 			e.Standing = tx.Bucket(bStanding).Get(m) != nil
-			if err := tx.Bucket(bStanding).Delete(m); err != nil {
+			if err := deleteRecord(tx, m, rec); err != nil {
 				return err
 			}
 			if err := tx.Bucket(bUserApps).Delete([]byte(req.User + "\x00" + req.App)); err != nil {
@@ -381,7 +381,7 @@ func (s *Store) EraseUser(ctx context.Context, req store.EraseRequest) (store.Er
 			rec.Reports, rec.Unreviewed, rec.Cats = len(held), unrev, cats
 			rec.Pseudonyms = slices.DeleteFunc(rec.Pseudonyms, func(p string) bool { return !keptPseud[p] })
 			rec.Version++
-			if err := putJSON(tx.Bucket(bStanding), m, rec); err != nil {
+			if err := putRecord(tx, m, rec); err != nil {
 				return err
 			}
 		}

@@ -13,7 +13,8 @@ import (
 // can update them atomically:
 //
 //	{P:u:A:U}:st        hash    standing: status until strikes strikes_at hl reports unrev last ver app user
-//	{P:u:A:U}:reports   stream  the user's reports, field r = Report JSON
+//	{P:u:A:U}:reports   stream  the user's reports, field i = report id (the JSON is in {P:g}:reports;
+//	                            entries written before carry it in field r)
 //	{P:u:A:U}:rid       hash    report id → stream id (the idempotency key)
 //	{P:u:A:U}:unrev     set     ids of unreviewed reports
 //	{P:u:A:U}:reviewed  hash    report id → review time (ms)
@@ -29,7 +30,7 @@ import (
 //
 //	{P:g}:reports       stream  every report (field r), in recording order
 //	{P:g}:rid           hash    report id → "global-stream-id cat-stream-id…" (dedupe; erasure finds entries)
-//	{P:g}:cat:C         stream  reports of category C (field r)
+//	{P:g}:cat:C         stream  reports of category C, field g = the {P:g}:reports entry id (older: r = JSON)
 //	{P:g}:audit         stream  every action (field a)
 //	{P:g}:aid           hash    action id → audit stream id (dedupe)
 //	{P:g}:queue         zset    ["app","user"] → risk key (store.RiskKey) while the user has unreviewed reports

@@ -452,14 +452,26 @@ func (s *Store) EraseUser(ctx context.Context, req store.EraseRequest) (store.Er
 	held := map[string]bool{}
 	keptPseud := map[string]bool{}
 	var reps []store.Report
-	err := s.walk(ctx, uk.reports, func(m redis.XMessage) error {
-		rs, err := decodeReports([]redis.XMessage{m})
-		if err != nil {
-			return err
+	var msgs []redis.XMessage
+	flush := func() error {
+		rs, err := s.resolve(ctx, msgs)
+		for _, r := range rs {
+			if r != nil {
+				reps = append(reps, *r)
+			}
 		}
-		reps = append(reps, rs[0])
+		msgs = msgs[:0]
+		return err
+	}
+	err := s.walk(ctx, uk.reports, func(m redis.XMessage) error {
+		if msgs = append(msgs, m); len(msgs) == 500 {
+			return flush()
+		}
 		return nil
 	})
+	if err == nil {
+		err = flush()
+	}
 	if err != nil {
 		return e, err
 	}

@@ -233,13 +233,81 @@ func decodeAction(js string) (store.Action, error) {
 func fnum(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 func (s *Store) AddReport(ctx context.Context, rep store.Report, p store.Policy) (store.AddResult, error) {
-	if err := store.ValidateReport(rep); err != nil {
+	c, err := s.newReportCall(rep, p)
+	if err != nil {
 		return store.AddResult{}, err
+	}
+	res, gargs, err := c.userDone(reportScript.Run(ctx, s.c, c.keys, c.args...).Result())
+	if err != nil {
+		return store.AddResult{}, err
+	}
+	// Global indexes: run on duplicates too, so a replay repairs a run
+	// that failed between the two scripts.
+	if err := globalReportScript.Run(ctx, s.c, c.gkeys, gargs...).Err(); err != nil {
+		return store.AddResult{}, fmt.Errorf("redis store: index report: %w", err)
+	}
+	return res, nil
+}
+
+// AddReports records reps as AddReport does, in two pipelined rounds (the
+// users' scripts, then the global ones) instead of two round trips per
+// report: bulk loads. Reports of one user keep their order.
+func (s *Store) AddReports(ctx context.Context, reps []store.Report, p store.Policy) ([]store.AddResult, error) {
+	calls := make([]*reportCall, len(reps))
+	for i, r := range reps {
+		c, err := s.newReportCall(r, p)
+		if err != nil {
+			return nil, err
+		}
+		calls[i] = c
+	}
+	// Pipelines cannot fall back from EVALSHA to EVAL: load both first.
+	for _, sc := range []*redis.Script{reportScript, globalReportScript} {
+		if err := sc.Load(ctx, s.c).Err(); err != nil {
+			return nil, fmt.Errorf("redis store: load script: %w", err)
+		}
+	}
+	pipe := s.c.Pipeline()
+	cmds := make([]*redis.Cmd, len(calls))
+	for i, c := range calls {
+		cmds[i] = reportScript.EvalSha(ctx, pipe, c.keys, c.args...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("redis store: add reports: %w", err)
+	}
+	out := make([]store.AddResult, len(calls))
+	pipe = s.c.Pipeline()
+	for i, c := range calls {
+		res, gargs, err := c.userDone(cmds[i].Result())
+		if err != nil {
+			return nil, err
+		}
+		out[i] = res
+		globalReportScript.EvalSha(ctx, pipe, c.gkeys, gargs...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("redis store: index reports: %w", err)
+	}
+	return out, nil
+}
+
+// reportCall is one report's two script calls.
+type reportCall struct {
+	rep         store.Report
+	js          []byte
+	now         time.Time
+	keys, gkeys []string
+	args        []any
+}
+
+func (s *Store) newReportCall(rep store.Report, p store.Policy) (*reportCall, error) {
+	if err := store.ValidateReport(rep); err != nil {
+		return nil, err
 	}
 	rep.Reviewed, rep.ReviewedAt = false, time.Time{}
 	js, err := json.Marshal(rep)
 	if err != nil {
-		return store.AddResult{}, err
+		return nil, err
 	}
 	now := s.now()
 	uk := s.k.user(rep.App, rep.User)
@@ -248,41 +316,42 @@ func (s *Store) AddReport(ctx context.Context, rep store.Report, p store.Policy)
 	if sfor <= 0 {
 		sfor = 24 * time.Hour
 	}
-	args := []any{rep.ID, js, ms(now), ms(rep.Time), fnum(rep.Strike), p.HalfLife.Milliseconds(),
+	args := []any{rep.ID, "", ms(now), ms(rep.Time), fnum(rep.Strike), p.HalfLife.Milliseconds(),
 		fnum(p.SuspendAt), fnum(p.BanAt), sfor.Milliseconds(), rep.Escalation, store.NewID(now),
 		rep.App, rep.User, s.k.channel(), rep.Pseudonym}
 	for _, c := range cats {
 		args = append(args, c)
 	}
-	v, err := reportScript.Run(ctx, s.c, []string{uk.st, uk.reports, uk.rid, uk.unrev, uk.actions, uk.esc, uk.cats, uk.aids, uk.pseud}, args...).Result()
-	if err != nil {
-		return store.AddResult{}, fmt.Errorf("redis store: add report: %w", err)
-	}
-	flag, act, r, changed, err := parseReply(v)
-	if err != nil {
-		return store.AddResult{}, err
-	}
-	res := store.AddResult{Standing: r.standing(now), Changed: changed, Duplicate: flag == 0}
-	actID := ""
-	if act != "" {
-		a, err := decodeAction(act)
-		if err != nil {
-			return store.AddResult{}, err
-		}
-		res.Action, actID = &a, a.ID
-	}
-	// Global indexes: run on duplicates too, so a replay repairs a run
-	// that failed between the two scripts.
 	gk := []string{s.k.g("rid"), s.k.g("reports"), s.k.g("audit"), s.k.g("aid"), s.k.g("queue"), s.k.g("sanct"), s.k.g("pseud"), s.k.userApps(rep.User)}
 	for _, c := range cats {
 		gk = append(gk, s.k.cat(c))
 	}
-	err = globalReportScript.Run(ctx, s.c, gk, rep.ID, js, member(rep.App, rep.User), fnum(r.riskKey()),
-		r.unrev, r.status, r.ver, act, actID, rep.Pseudonym, rep.App).Err()
+	return &reportCall{rep: rep, js: js, now: now, args: args, gkeys: gk,
+		keys: []string{uk.st, uk.reports, uk.rid, uk.unrev, uk.actions, uk.esc, uk.cats, uk.aids, uk.pseud}}, nil
+}
+
+// userDone reads reportScript's reply and returns the result and the
+// global script's arguments.
+func (c *reportCall) userDone(v any, err error) (store.AddResult, []any, error) {
 	if err != nil {
-		return store.AddResult{}, fmt.Errorf("redis store: index report: %w", err)
+		return store.AddResult{}, nil, fmt.Errorf("redis store: add report: %w", err)
 	}
-	return res, nil
+	flag, act, r, changed, err := parseReply(v)
+	if err != nil {
+		return store.AddResult{}, nil, err
+	}
+	res := store.AddResult{Standing: r.standing(c.now), Changed: changed, Duplicate: flag == 0}
+	actID := ""
+	if act != "" {
+		a, err := decodeAction(act)
+		if err != nil {
+			return store.AddResult{}, nil, err
+		}
+		res.Action, actID = &a, a.ID
+	}
+	rep := &c.rep
+	return res, []any{rep.ID, c.js, member(rep.App, rep.User), fnum(r.riskKey()),
+		r.unrev, r.status, r.ver, act, actID, rep.Pseudonym, rep.App}, nil
 }
 
 // --- actions ---
@@ -346,6 +415,71 @@ func decodeReports(msgs []redis.XMessage) ([]store.Report, error) {
 	return out, nil
 }
 
+// resolve returns the reports stream entries stand for, aligned with msgs
+// (nil where the report is not in the global stream: purged, or its
+// global half not written yet). The global stream's entries carry the
+// JSON (field r, as every stream's did before); a category stream's name
+// the global entry (g) and a user stream's the report id (i), so each
+// report is kept once.
+func (s *Store) resolve(ctx context.Context, msgs []redis.XMessage) ([]*store.Report, error) {
+	out := make([]*store.Report, len(msgs))
+	sids := make([]string, len(msgs))
+	var ids []string
+	var at []int
+	for i, m := range msgs {
+		switch {
+		case m.Values["r"] != nil:
+			rs, err := decodeReports(msgs[i : i+1])
+			if err != nil {
+				return nil, err
+			}
+			out[i] = &rs[0]
+		case m.Values["g"] != nil:
+			sids[i], _ = m.Values["g"].(string)
+		case m.Values["i"] != nil:
+			id, _ := m.Values["i"].(string)
+			ids, at = append(ids, id), append(at, i)
+		}
+	}
+	if len(ids) > 0 {
+		vals, err := s.c.HMGet(ctx, s.k.g("rid"), ids...).Result()
+		if err != nil {
+			return nil, err
+		}
+		for j, v := range vals {
+			if str, ok := v.(string); ok && str != "-" {
+				sids[at[j]], _, _ = cutSpace(str)
+			}
+		}
+	}
+	pipe := s.c.Pipeline()
+	cmds := make([]*redis.XMessageSliceCmd, len(msgs))
+	n := 0
+	for i, sid := range sids {
+		if sid != "" {
+			cmds[i] = pipe.XRangeN(ctx, s.k.g("reports"), sid, sid, 1)
+			n++
+		}
+	}
+	if n == 0 {
+		return out, nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	for i, c := range cmds {
+		if c == nil || len(c.Val()) == 0 {
+			continue
+		}
+		rs, err := decodeReports(c.Val())
+		if err != nil {
+			return nil, err
+		}
+		out[i] = &rs[0]
+	}
+	return out, nil
+}
+
 // fillReviewed sets Reviewed/ReviewedAt from the users' reviewed hashes.
 func (s *Store) fillReviewed(ctx context.Context, rs []store.Report) error {
 	if len(rs) == 0 {
@@ -382,8 +516,9 @@ func validStreamID(c string) bool {
 }
 
 // revPage reads stream newest first from below cursor, keeping entries
-// keep accepts, until limit entries are kept.
-func (s *Store) revPage(ctx context.Context, stream, cursor string, limit int, keep func(redis.XMessage) (bool, error)) (next string, err error) {
+// keep accepts, until limit entries are kept. prep, when set, sees each
+// batch read before keep sees its entries.
+func (s *Store) revPage(ctx context.Context, stream, cursor string, limit int, prep func([]redis.XMessage) error, keep func(redis.XMessage) (bool, error)) (next string, err error) {
 	start := "+"
 	if cursor != "" {
 		if !validStreamID(cursor) {
@@ -397,6 +532,11 @@ func (s *Store) revPage(ctx context.Context, stream, cursor string, limit int, k
 		msgs, err := s.c.XRevRangeN(ctx, stream, start, "-", int64(n)).Result()
 		if err != nil {
 			return "", err
+		}
+		if prep != nil {
+			if err := prep(msgs); err != nil {
+				return "", err
+			}
 		}
 		for _, m := range msgs {
 			scanned++
@@ -430,13 +570,18 @@ func (s *Store) Reports(ctx context.Context, q store.ReportQuery) (store.Page[st
 	case q.Category != "":
 		stream = s.k.cat(q.Category)
 	}
-	next, err := s.revPage(ctx, stream, q.Cursor, store.PageLimit(q.Limit), func(m redis.XMessage) (bool, error) {
-		rs, err := decodeReports([]redis.XMessage{m})
-		if err != nil {
-			return false, err
+	var got map[string]*store.Report
+	prep := func(msgs []redis.XMessage) error {
+		rs, err := s.resolve(ctx, msgs)
+		got = make(map[string]*store.Report, len(msgs))
+		for i, r := range rs {
+			got[msgs[i].ID] = r
 		}
-		if store.MatchReport(&rs[0], q) {
-			page.Items = append(page.Items, rs[0])
+		return err
+	}
+	next, err := s.revPage(ctx, stream, q.Cursor, store.PageLimit(q.Limit), prep, func(m redis.XMessage) (bool, error) {
+		if r := got[m.ID]; r != nil && store.MatchReport(r, q) {
+			page.Items = append(page.Items, *r)
 			return true, nil
 		}
 		return false, nil
@@ -457,7 +602,7 @@ func (s *Store) Audit(ctx context.Context, q store.AuditQuery) (store.Page[store
 	if q.User != "" {
 		stream = s.k.user(q.App, q.User).actions
 	}
-	next, err := s.revPage(ctx, stream, q.Cursor, store.PageLimit(q.Limit), func(m redis.XMessage) (bool, error) {
+	next, err := s.revPage(ctx, stream, q.Cursor, store.PageLimit(q.Limit), nil, func(m redis.XMessage) (bool, error) {
 		js, _ := m.Values["a"].(string)
 		a, err := decodeAction(js)
 		if err != nil {
@@ -569,9 +714,15 @@ func (s *Store) User(ctx context.Context, app, user string) (store.Case, error) 
 	}
 	c.Pseudonyms = pseud.Val()
 	sort.Strings(c.Pseudonyms)
-	rs, err := decodeReports(reps.Val())
+	found, err := s.resolve(ctx, reps.Val())
 	if err != nil {
 		return c, err
+	}
+	rs := make([]store.Report, 0, len(found))
+	for _, r := range found {
+		if r != nil {
+			rs = append(rs, *r)
+		}
 	}
 	if err := s.fillReviewed(ctx, rs); err != nil {
 		return c, err

@@ -191,3 +191,17 @@ func TestTakeManyScriptFlushAndDown(t *testing.T) {
 		t.Fatal("TakeMany waited for the deadline")
 	}
 }
+
+func TestBatch(t *testing.T) {
+	srv := redistest.Start(t)
+	stores := 0
+	storetest.RunBatch(t, func(t *testing.T, now func() time.Time) store.Store {
+		stores++
+		s, err := store.Open(context.Background(), srv.URLWithPrefix(fmt.Sprintf("%s%d", srv.Prefix, stores)), store.WithClock(now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

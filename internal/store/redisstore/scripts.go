@@ -48,12 +48,13 @@ end
 `
 
 // reportScript records one report in the user's slot: idempotency, the
-// user's stream, strikes with decay, counters, escalation and the change
+// user's stream (the report id: the JSON is kept once, in the global
+// stream), strikes with decay, counters, escalation and the change
 // notice, all at once.
 //
 // KEYS[1] st  KEYS[2] reports  KEYS[3] rid  KEYS[4] unrev  KEYS[5] actions
 // KEYS[6] esc  KEYS[7] cats  KEYS[8] aids  KEYS[9] pseud
-// ARGV[1] report id  ARGV[2] report JSON  ARGV[3] now  ARGV[4] report time
+// ARGV[1] report id  ARGV[2] unused (was the report JSON)  ARGV[3] now  ARGV[4] report time
 // ARGV[5] strike  ARGV[6] half-life  ARGV[7] suspend_at  ARGV[8] ban_at
 // ARGV[9] suspend_for  ARGV[10] recommended escalation ("", suspend, ban)
 // ARGV[11] id for an escalation action  ARGV[12] app  ARGV[13] user
@@ -65,7 +66,7 @@ if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then
   local s = load(KEYS[1])
   return reply(0, redis.call('HGET', KEYS[6], ARGV[1]) or '', s, 0)
 end
-local sid = redis.call('XADD', KEYS[2], '*', 'r', ARGV[2])
+local sid = redis.call('XADD', KEYS[2], '*', 'i', ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[1], sid)
 redis.call('SADD', KEYS[4], ARGV[1])
 for i = 16, #ARGV do redis.call('HINCRBY', KEYS[7], ARGV[i], 1) end
@@ -204,7 +205,7 @@ var globalReportScript = redis.NewScript(luaSanct + `
 local new = 0
 if redis.call('HSETNX', KEYS[1], ARGV[1], '-') == 1 then
   local ids = {redis.call('XADD', KEYS[2], '*', 'r', ARGV[2])}
-  for i = 9, #KEYS do ids[#ids + 1] = redis.call('XADD', KEYS[i], '*', 'r', ARGV[2]) end
+  for i = 9, #KEYS do ids[#ids + 1] = redis.call('XADD', KEYS[i], '*', 'g', ids[1]) end
   redis.call('HSET', KEYS[1], ARGV[1], table.concat(ids, ' '))
   new = 1
 end

@@ -14,8 +14,8 @@
 #   Input:
 #     subject:    {app, end_user, standing, strikes, reports, zdr, endpoint, model, non_text, operator_roles}
 #     unscanned:  {KIND: count, total: n} the end user's parts no detector reads (below)
-#     signals:    {categories: {ID: {score, rules}}, pii: {KIND: count}, safe_context: [..], length}
-#                 (the end user's own text only)
+#     signals:    {categories: {ID: {score, rules}}, pii: {KIND: count}, safe_context: [..], length,
+#                  model: {ran, harmful, categories: {ID: p}, english}} (the end user's own text only)
 #     by_author:  {operator: SIGNALS, model: SIGNALS, tool: SIGNALS} (same shape; empty when no such text)
 #     classifier: {verdict: safe|unsafe, codes: [S-codes or moderation labels], categories: [IDs]} (optional)
 package aup

@@ -103,6 +103,9 @@ func measureScaleOut(ctx context.Context, o *options, stderr io.Writer) (*scaleR
 	defer rs.Close()
 
 	spec := gatewaySpec{Store: "redis", StoreURL: rs.url, Upstream: up.BaseURL(), Bin: bin, LogLevel: o.logLevel, Users: o.users}
+	if o.gomaxprocs > 0 {
+		spec.Env = []string{"GOMAXPROCS=" + strconv.Itoa(o.gomaxprocs)}
+	}
 	var gws []gateway
 	defer func() {
 		for _, g := range gws {

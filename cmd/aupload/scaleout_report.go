@@ -16,14 +16,18 @@ func (r *scaleReport) markdown() string {
 	p("- Command: `%s`\n", commandLine(o.args))
 	p("- Date: %s\n", r.date.Format("2006-01-02 15:04 MST"))
 	p("- Machine: %s; load average at start %s (1, 5, 15 min; the machine is shared)\n", r.machine, r.loadAvg)
-	p("- Store: %d replicas of %s share %s; rate limits on (100000/min per end user), bundled policy, `log.level: %s`.\n", o.replicas, r.gateway, r.store, o.logLevel)
+	procs := "Go's default GOMAXPROCS (every CPU)"
+	if o.gomaxprocs > 0 {
+		procs = fmt.Sprintf("`GOMAXPROCS=%d` each", o.gomaxprocs)
+	}
+	p("- Store: %d replicas of %s, %s, share %s; rate limits on (100000/min per end user), bundled policy, `log.level: %s`.\n", o.replicas, r.gateway, procs, r.store, o.logLevel)
 	p("- Load: the same clients (%s concurrent, each count in its own section; end users drawn from %d ids; a new prompt every request) load the floor, then replica 1 alone, then the first 2, …, %d replicas taken in turn request by request (round robin); "+
 		"per target and mode %s measured in %d rounds of %s after a %s warm-up, each round rotating the targets. Every process (clients, fake upstream, floor, replicas, Redis) shares all CPUs.\n",
 		joinInts(o.concs), o.users, o.replicas, o.dur, o.rounds, o.dur/time.Duration(o.rounds), o.warmup)
 	p("- Proxy CPU/req is the CPU time of the floor, or of all the target's replicas together, per answered request; Redis CPU/req is `INFO cpu` (used_cpu_user + used_cpu_sys) per answered request, per node for a cluster; " +
 		"Redis busy is the busiest node's share of one CPU (Redis runs commands on one thread); machine busy is `/proc/stat`'s non-idle share of all CPUs over the target's phases, and in brackets the part of them this run's processes (harness, upstream, floor, replicas, Redis) used: the rest is other work on the shared machine.\n")
 	for _, s := range r.sections {
-		p("\n### %d concurrent clients\n\n", s.conc)
+		p("\n#### %d concurrent clients\n\n", s.conc)
 		p("| target | mode | requests | errors | req/s | req/s per replica | × 1 replica | × floor | p50 | p99 | proxy CPU/req | Redis CPU/req | Redis busy | machine busy |\n")
 		p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, m := range modesAll {
@@ -189,12 +193,12 @@ func (r *scaleReport) verdict() string {
 	}
 	capacity := float64(time.Second) / float64(worst)
 	cores := float64(one.scale.cpuPerReq) / float64(worst)
-	nodes := ""
+	spent := fmt.Sprintf("Redis spent %s of CPU per request", fmtMicros(worst))
 	if n := len(all.scale.redisPerReq); n > 1 {
-		nodes = fmt.Sprintf(" (%s over %d nodes, the busiest %s)", fmtMicros(all.scale.redisTotal), n, fmtMicros(worst))
+		spent = fmt.Sprintf("The cluster spent %s of CPU per request over its %d nodes, the busiest %s", fmtMicros(all.scale.redisTotal), n, fmtMicros(worst))
 	}
-	p("Redis spent %s of CPU per request%s against the gateway's %s: a Redis whose busiest node had a CPU of its own would be full at ≈ %.0f req/s, %.1f× what the replicas reached here, "+
-		"which is the work of ≈ %.0f gateway CPUs (≈ %.0f two-CPU replica hosts) before Redis itself is the limit.\n",
-		fmtMicros(all.scale.redisTotal), nodes, fmtDur(one.scale.cpuPerReq), capacity, capacity/all.rps, cores, cores/2)
+	p("%s, against the gateway's %s: with a CPU of its own the busiest Redis node would be full at ≈ %.0f req/s, %.1f× what the replicas reached here, "+
+		"the work of ≈ %.0f gateway CPUs (≈ %.0f hosts of two gateway CPUs) before Redis itself is the limit.\n",
+		spent, fmtDur(one.scale.cpuPerReq), capacity, capacity/all.rps, cores, cores/2)
 	return b.String()
 }

@@ -16,6 +16,7 @@ func TestScaleFlags(t *testing.T) {
 		{"--replicas", "1"},
 		{"--replicas", "9"},
 		{"--cluster"},
+		{"--gomaxprocs", "1"},
 		{"--replicas", "2", "--store", "redis"},
 		{"--replicas", "2", "--pin"},
 		{"--replicas", "2", "--idle", "100"},

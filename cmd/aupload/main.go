@@ -86,6 +86,7 @@ type options struct {
 	replicas   int      // > 0: the scale-out run (scaleout.go) instead of the stores'
 	cluster    bool     // scale-out over a 3-node Redis Cluster
 	gomaxprocs int      // scale-out: each replica's GOMAXPROCS (0: Go's default)
+	userRate   int      // scale-out: the replicas' end_user_per_minute (0: 100000)
 	args       []string // the command line, for the report
 
 	// newGateway starts the gateway target; nil: the aupguard subprocess.
@@ -116,6 +117,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.replicas, "replicas", 0, "scale-out run: this many gateway replicas (2-8) share one private redis-server, and the clients spread over the first 1, 2, …, N of them round robin, beside the floor; all CPUs shared; writes the Scale-out section")
 	fs.BoolVar(&o.cluster, "cluster", false, "with --replicas: the replicas share a private 3-node Redis Cluster instead")
 	fs.IntVar(&o.gomaxprocs, "gomaxprocs", 0, "with --replicas: each replica's GOMAXPROCS (0: Go's default, every CPU)")
+	fs.IntVar(&o.userRate, "user-limit", 0, "with --replicas: the replicas' rate limit per end user and minute (0: 100000); a low limit means small rate-limit leases, so more of them fetched from Redis")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "the gateway's log.level (info writes an access log line per request)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -164,7 +166,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	case o.idle < 0:
 		return nil, errors.New("--idle must not be negative")
 	}
-	if o.replicas != 0 || o.cluster || o.gomaxprocs != 0 {
+	if o.replicas != 0 || o.cluster || o.gomaxprocs != 0 || o.userRate != 0 {
 		if err := scaleFlags(o, set); err != nil {
 			return nil, err
 		}
@@ -177,9 +179,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 func scaleFlags(o *options, set map[string]bool) error {
 	switch {
 	case o.replicas < 2 || o.replicas > 8:
-		return errors.New("--replicas: from 2 to 8 (--cluster and --gomaxprocs need it too)")
-	case o.gomaxprocs < 0:
-		return errors.New("--gomaxprocs must not be negative")
+		return errors.New("--replicas: from 2 to 8 (--cluster, --gomaxprocs and --user-limit need it too)")
+	case o.gomaxprocs < 0 || o.userRate < 0:
+		return errors.New("--gomaxprocs and --user-limit must not be negative")
 	case set["store"] || set["pin"] || set["profile"] || set["idle"] || set["idle-h2"] || set["inproc"] || set["strict"]:
 		return errors.New("--replicas: --store, --pin, --profile, --idle, --idle-h2, --inproc and --strict do not apply (the replicas share Redis and all CPUs)")
 	}

@@ -22,20 +22,32 @@ import (
 // clusterNodes is the size of the --cluster store.
 const clusterNodes = 3
 
-var (
-	scaleSection        = docSection{"<!-- aupload:scaleout:begin -->", "<!-- aupload:scaleout:end -->", "Scale-out"}
-	scaleClusterSection = docSection{"<!-- aupload:scaleout-cluster:begin -->", "<!-- aupload:scaleout-cluster:end -->", "Scale-out, 3-node Redis Cluster"}
-)
+// scaleSectionFor is the part of the benchmarks file a scale-out run owns:
+// one per store and rate-limit setting, so that each can be kept.
+func scaleSectionFor(o *options) docSection {
+	key, heading := "scaleout", "Scale-out, one redis-server"
+	if o.cluster {
+		key, heading = "scaleout-cluster", "Scale-out, 3-node Redis Cluster"
+	}
+	if o.userRate > 0 {
+		key += "-limit" + strconv.Itoa(o.userRate)
+		heading += fmt.Sprintf(", %d requests/min per end user", o.userRate)
+	}
+	return docSection{"<!-- aupload:" + key + ":begin -->", "<!-- aupload:" + key + ":end -->", heading}
+}
 
 // scaleReport is a scale-out run.
 type scaleReport struct {
-	o        *options
-	date     time.Time
-	machine  string
-	gateway  string
-	loadAvg  string
-	store    string // how the report names the shared store
-	sections []*section
+	o       *options
+	date    time.Time
+	machine string
+	gateway string
+	loadAvg string
+	store   string // how the report names the shared store
+	// redisIdle is each node's CPU share of one core with the replicas up
+	// and no load: background work, not requests
+	redisIdle []float64
+	sections  []*section
 }
 
 func runScaleOut(ctx context.Context, o *options, stdout, stderr io.Writer) int {
@@ -47,11 +59,7 @@ func runScaleOut(ctx context.Context, o *options, stdout, stderr io.Writer) int 
 	md := rep.markdown()
 	fmt.Fprint(stdout, md)
 	if o.out != "-" && o.out != "" {
-		sec := scaleSection
-		if o.cluster {
-			sec = scaleClusterSection
-		}
-		if err := writeSection(o.out, md, sec); err != nil {
+		if err := writeSection(o.out, md, scaleSectionFor(o)); err != nil {
 			fmt.Fprintln(stderr, "aupload:", err)
 			return 1
 		}
@@ -102,7 +110,7 @@ func measureScaleOut(ctx context.Context, o *options, stderr io.Writer) (*scaleR
 	}
 	defer rs.Close()
 
-	spec := gatewaySpec{Store: "redis", StoreURL: rs.url, Upstream: up.BaseURL(), Bin: bin, LogLevel: o.logLevel, Users: o.users}
+	spec := gatewaySpec{Store: "redis", StoreURL: rs.url, Upstream: up.BaseURL(), Bin: bin, LogLevel: o.logLevel, Users: o.users, UserRate: o.userRate}
 	if o.gomaxprocs > 0 {
 		spec.Env = []string{"GOMAXPROCS=" + strconv.Itoa(o.gomaxprocs)}
 	}
@@ -119,6 +127,19 @@ func measureScaleOut(ctx context.Context, o *options, stderr io.Writer) (*scaleR
 			return nil, fmt.Errorf("replica %d: %w", i+1, err)
 		}
 		gws = append(gws, g)
+	}
+	// Redis's own background work (cron, the cluster bus, the replicas'
+	// idle connections), so its CPU per request can be read net of it.
+	r0 := redisSnapshot(rs.addrs())
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(3 * time.Second):
+	}
+	if r1 := redisSnapshot(rs.addrs()); r0.failed == nil && r1.failed == nil {
+		for i := range r1.cpu {
+			rep.redisIdle = append(rep.redisIdle, (r1.cpu[i]-r0.cpu[i]).Seconds()/3)
+		}
 	}
 	modes := []string{"plain"}
 	if o.stream {

@@ -20,7 +20,20 @@ func (r *scaleReport) markdown() string {
 	if o.gomaxprocs > 0 {
 		procs = fmt.Sprintf("`GOMAXPROCS=%d` each", o.gomaxprocs)
 	}
-	p("- Store: %d replicas of %s, %s, share %s; rate limits on (100000/min per end user), bundled policy, `log.level: %s`.\n", o.replicas, r.gateway, procs, r.store, o.logLevel)
+	rate := o.userRate
+	if rate == 0 {
+		rate = 100000
+	}
+	lease := min(max(rate*2/60, 1), 1000) // internal/enforce's lease: 2 s of the rate
+	p("- Store: %d replicas of %s, %s, share %s; bundled policy, `log.level: %s`, rate limits on: %d/min per end user, so each replica leases %d tokens of a user's bucket from Redis at a time.\n",
+		o.replicas, r.gateway, procs, r.store, o.logLevel, rate, lease)
+	if len(r.redisIdle) > 0 {
+		var ss []string
+		for _, v := range r.redisIdle {
+			ss = append(ss, fmt.Sprintf("%.1f%%", 100*v))
+		}
+		p("- Redis with the replicas up and no load (3 s before the rounds): %s of a CPU per node, background work counted in its CPU per request below.\n", strings.Join(ss, ", "))
+	}
 	p("- Load: the same clients (%s concurrent, each count in its own section; end users drawn from %d ids; a new prompt every request) load the floor, then replica 1 alone, then the first 2, …, %d replicas taken in turn request by request (round robin); "+
 		"per target and mode %s measured in %d rounds of %s after a %s warm-up, each round rotating the targets. Every process (clients, fake upstream, floor, replicas, Redis) shares all CPUs.\n",
 		joinInts(o.concs), o.users, o.replicas, o.dur, o.rounds, o.dur/time.Duration(o.rounds), o.warmup)
@@ -187,15 +200,27 @@ func (r *scaleReport) verdict() string {
 	if !all.scale.redOK || len(all.scale.redisPerReq) == 0 || !one.scale.cpuOK {
 		return b.String() + "\n"
 	}
-	worst := slices.Max(all.scale.redisPerReq)
+	// Per node, net of its background work when measured: the share of a
+	// CPU above idle, per request per second.
+	worst, idle := 0.0, 0.0
+	for i, busy := range all.scale.redisBusy {
+		bg := 0.0
+		if i < len(r.redisIdle) {
+			bg = r.redisIdle[i]
+		}
+		if net := (busy - bg) / all.rps; net > worst {
+			worst, idle = net, bg
+		}
+	}
 	if worst <= 0 {
 		return b.String() + "\n"
 	}
-	capacity := float64(time.Second) / float64(worst)
-	cores := float64(one.scale.cpuPerReq) / float64(worst)
-	spent := fmt.Sprintf("Redis spent %s of CPU per request", fmtMicros(worst))
+	capacity := (1 - idle) / worst
+	cores := one.scale.cpuPerReq.Seconds() / worst
+	net := fmtMicros(time.Duration(worst * float64(time.Second)))
+	spent := fmt.Sprintf("Redis spent %s of CPU per request (%s net of its idle background)", fmtMicros(all.scale.redisTotal), net)
 	if n := len(all.scale.redisPerReq); n > 1 {
-		spent = fmt.Sprintf("The cluster spent %s of CPU per request over its %d nodes, the busiest %s", fmtMicros(all.scale.redisTotal), n, fmtMicros(worst))
+		spent = fmt.Sprintf("The cluster spent %s of CPU per request over its %d nodes, the busiest %s net of its idle background", fmtMicros(all.scale.redisTotal), n, net)
 	}
 	p("%s, against the gateway's %s: with a CPU of its own the busiest Redis node would be full at ≈ %.0f req/s, %.1f× what the replicas reached here, "+
 		"the work of ≈ %.0f gateway CPUs (≈ %.0f hosts of two gateway CPUs) before Redis itself is the limit.\n",

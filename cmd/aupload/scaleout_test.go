@@ -32,6 +32,10 @@ func TestScaleFlags(t *testing.T) {
 	if o.replicas != 3 || !o.cluster || o.pin || o.idle != 0 {
 		t.Errorf("options %+v: want 3 replicas over a cluster, shared CPUs, no idle streams", o)
 	}
+	o.userRate = 120
+	if sec := scaleSectionFor(o); sec.begin != "<!-- aupload:scaleout-cluster-limit120:begin -->" {
+		t.Errorf("section %+v", sec)
+	}
 }
 
 // Round robin: every replica gets its turn, whatever the interleaving.
@@ -96,7 +100,7 @@ func TestScaleOutRun(t *testing.T) {
 	}
 	b, _ := os.ReadFile(out)
 	doc := string(b)
-	if !strings.Contains(doc, "\nkept\n") || !strings.Contains(doc, "## Scale-out\n\n"+scaleSection.begin) {
+	if !strings.Contains(doc, "\nkept\n") || !strings.Contains(doc, "## Scale-out, one redis-server\n\n<!-- aupload:scaleout:begin -->") {
 		t.Errorf("file:\n%s", doc)
 	}
 }

@@ -33,6 +33,10 @@ func scaleSectionFor(o *options) docSection {
 		key += "-limit" + strconv.Itoa(o.userRate)
 		heading += fmt.Sprintf(", %d requests/min per end user", o.userRate)
 	}
+	if o.gomaxprocs > 0 {
+		key += "-procs" + strconv.Itoa(o.gomaxprocs)
+		heading += fmt.Sprintf(", GOMAXPROCS=%d per replica", o.gomaxprocs)
+	}
 	return docSection{"<!-- aupload:" + key + ":begin -->", "<!-- aupload:" + key + ":end -->", heading}
 }
 

@@ -192,6 +192,9 @@ func (r *scaleReport) verdict() string {
 	case one.scale.hostBusy >= 0.85:
 		p("The limit is the host's CPUs: one replica already keeps them busy, so another replica on the same host only splits the same CPU time (the proxy CPU per request is unchanged or higher: %s with one, %s with %d). Replicas scale out across hosts, not on one. ",
 			scaleCPU(one), scaleCPU(all), r.o.replicas)
+	case all.scale.hostBusy >= 0.85:
+		p("The limit is the host's CPUs: one replica left some idle, %d replicas fill them, and that is as far as they go on one host (proxy CPU per request %s with one, %s with %d). ",
+			r.o.replicas, scaleCPU(one), scaleCPU(all), r.o.replicas)
 	case redBusy >= 0.85:
 		p("The limit is Redis: its busiest node is %s busy. ", redisBusy(all))
 	default:

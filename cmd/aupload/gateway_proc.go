@@ -36,6 +36,7 @@ type gatewaySpec struct {
 	Bin      string // aupguard binary
 	LogLevel string
 	Users    int
+	UserRate int      // rate_limits.end_user_per_minute; 0: 100000, far above the load
 	Pprof    bool     // serve /debug/pprof on the admin listener
 	Env      []string // extra environment (SSL_CERT_FILE for a TLS upstream)
 	// Place, when not nil, adjusts the command before it starts (CPU pinning).
@@ -92,6 +93,10 @@ func gatewayConfig(g gatewaySpec, dir, listen, admin string) string {
 		store = "bolt://" + filepath.Join(dir, "aupguard.db")
 	}
 	q := strconv.Quote
+	rate := g.UserRate
+	if rate == 0 {
+		rate = 100000
+	}
 	return strings.Join([]string{
 		"# written by aupload",
 		"listen: " + q(listen),
@@ -104,7 +109,7 @@ func gatewayConfig(g gatewaySpec, dir, listen, admin string) string {
 		"zdr: false",
 		"answer_check: false",
 		"rate_limits:",
-		"  end_user_per_minute: 100000",
+		"  end_user_per_minute: " + strconv.Itoa(rate),
 		"  app_per_minute: 0",
 		"limits:",
 		"  shutdown_grace: 2s",

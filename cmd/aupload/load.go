@@ -20,7 +20,8 @@ type target struct {
 	chat   string // chat/completions URL
 	key    string
 	client *http.Client
-	pid    int // the process whose CPU time the target costs; 0: not measured
+	pid    int     // the process whose CPU time the target costs; 0: not measured
+	spread *spread // several gateway replicas behind one target (scaleout.go); nil: chat alone
 }
 
 func newTarget(name, apiRoot, key string, conc, pid int) *target {
@@ -33,64 +34,6 @@ func newTarget(name, apiRoot, key string, conc, pid int) *target {
 
 func (t *target) close() { t.client.CloseIdleConnections() }
 
-// bodies are ~2 KB chat requests: a system prompt, a short earlier
-// exchange and a new question, in 64 variants. Like a chat, a variant's
-// history comes again and again, but its last message is new in every
-// request (it carries the worker's request serial, spliced in at
-// serialMark), so no cache sees the same request twice.
-type bodies struct {
-	plain, stream []template
-}
-
-// template is a body split where the request serial goes.
-type template struct{ head, tail []byte }
-
-const serialMark = "{{serial}}"
-
-func newTemplate(body string) template {
-	head, tail, ok := strings.Cut(body, serialMark)
-	if !ok {
-		panic("aupload: body without " + serialMark)
-	}
-	return template{[]byte(head), []byte(tail)}
-}
-
-var topics = []string{
-	"a week in Lisbon in spring with museums, food and a day trip to Sintra",
-	"migrating a PostgreSQL 12 database to version 16 with minimal downtime",
-	"a vegetarian meal plan for a family of four on a tight budget",
-	"preparing for a half marathon in twelve weeks after a knee injury",
-	"writing a cover letter for a junior data analyst position",
-	"choosing between a heat pump and a gas boiler for an old house",
-	"explaining photosynthesis to a class of ten-year-olds",
-	"setting up continuous integration for a small Go project",
-}
-
-var models = []string{"openai/gpt-4o-mini", "anthropic/claude-3.5-haiku", "meta-llama/llama-3.1-8b-instruct", "google/gemini-2.0-flash-001"}
-
-func makeBodies(n int) bodies {
-	var b bodies
-	for i := 0; i < n; i++ {
-		topic := topics[i%len(topics)]
-		sys := "You are a helpful, careful assistant for the customers of a small company. " +
-			"Answer in plain language, keep answers short unless asked for detail, use lists for steps, " +
-			"and say so when you are not sure. Never invent prices, dates or phone numbers. Conversation " + strconv.Itoa(i) + "."
-		q1 := "Hi! I need some help with " + topic + ". Where should I start, and what should I watch out for?"
-		a1 := "Happy to help. Start by writing down what you already know and what you want to reach, then split the work " +
-			"into small steps you can finish in a day. Watch out for doing everything at once: one step at a time, " +
-			"check the result, then move on. Tell me your constraints (time, money, experience) and I can be more specific."
-		q2 := "Thanks (question " + serialMark + "). I have about " + strconv.Itoa(3+i%9) + " hours a week and a modest budget. " +
-			strings.Repeat("Could you give me a concrete plan for "+topic+", with a rough schedule, the three most common mistakes, and how I can tell that I am on track? ", 5) +
-			"Please keep it practical."
-		msgs := fmt.Sprintf(`[{"role":"system","content":%s},{"role":"user","content":%s},{"role":"assistant","content":%s},{"role":"user","content":%s}]`,
-			strconv.Quote(sys), strconv.Quote(q1), strconv.Quote(a1), strconv.Quote(q2))
-		model := models[i%len(models)]
-		b.plain = append(b.plain, newTemplate(fmt.Sprintf(`{"model":%q,"messages":%s,"temperature":0.7,"max_tokens":800}`, model, msgs)))
-		b.stream = append(b.stream, newTemplate(fmt.Sprintf(`{"model":%q,"stream":true,"messages":%s,"temperature":0.7,"max_tokens":800}`, model, msgs)))
-	}
-	return b
-}
-
 // samples are what one target returned in one mode, over all rounds.
 type samples struct {
 	lat      []time.Duration // whole answer
@@ -101,6 +44,7 @@ type samples struct {
 	cpu      time.Duration // the target process's user+system CPU time
 	cpuOK    bool
 	errMsgs  map[string]int
+	scale    *scaleSamples // what a spread target's replicas and Redis spent; nil for others
 }
 
 func newSamples() *samples { return &samples{errMsgs: map[string]int{}} }
@@ -151,7 +95,11 @@ func (w *worker) one(ctx context.Context, t *target, tpl template, stream bool) 
 	w.body = append(w.body, '-')
 	w.body = strconv.AppendUint(w.body, w.sent, 10)
 	w.body = append(w.body, tpl.tail...)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.chat, bytes.NewReader(w.body))
+	chat, pick := t.chat, 0
+	if t.spread != nil {
+		pick, chat = t.spread.next()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, chat, bytes.NewReader(w.body))
 	if err != nil {
 		w.errs = append(w.errs, err.Error())
 		return
@@ -187,7 +135,7 @@ func (w *worker) one(ctx context.Context, t *target, tpl template, stream bool) 
 			w.errs = append(w.errs, "answer without choices")
 		default:
 			w.lat = append(w.lat, d)
-			w.ok++
+			w.served(t, pick)
 		}
 		return
 	}
@@ -229,7 +177,7 @@ func (w *worker) one(ctx context.Context, t *target, tpl template, stream bool) 
 	}
 	w.lat = append(w.lat, d)
 	w.ttfb = append(w.ttfb, first)
-	w.ok++
+	w.served(t, pick)
 }
 
 func trimErr(err error) string {
@@ -263,6 +211,10 @@ func (l *loader) phase(ctx context.Context, t *target, stream bool, d time.Durat
 	}
 	var wg sync.WaitGroup
 	cpu0, cpuErr := cpuTime(t.pid)
+	var use *spreadPhase
+	if t.spread != nil && rec != nil {
+		use = t.spread.begin()
+	}
 	start := time.Now()
 	deadline := start.Add(d)
 	for _, w := range l.workers {
@@ -283,6 +235,9 @@ func (l *loader) phase(ctx context.Context, t *target, stream bool, d time.Durat
 	if cpu1, err := cpuTime(t.pid); err == nil && cpuErr == nil && t.pid != 0 {
 		rec.cpu += cpu1 - cpu0
 		rec.cpuOK = true
+	}
+	if use != nil {
+		use.end(rec)
 	}
 	for _, w := range l.workers {
 		rec.lat = append(rec.lat, w.lat...)

@@ -27,6 +27,7 @@
 //	go run ./cmd/aupload --quick            # a short smoke run
 //	go run ./cmd/aupload --store redis --idle 10000 --strict
 //	go run ./cmd/aupload --store redis -c 1 --profile /tmp/prof   # then go tool pprof
+//	go run ./cmd/aupload --replicas 2 -c 1,8,32 [--cluster]        # scale-out (scaleout.go)
 //
 // It exits 0 even when a bar fails, unless --strict; 1 when it cannot run.
 package main
@@ -82,6 +83,10 @@ type options struct {
 	inproc     bool     // the fake upstream and the floor in this process, not in children
 	pin        bool     // proxies on CPUs of their own (pin.go)
 	profile    string   // directory for the gateway's CPU and allocation profiles ("": none)
+	replicas   int      // > 0: the scale-out run (scaleout.go) instead of the stores'
+	cluster    bool     // scale-out over a 3-node Redis Cluster
+	gomaxprocs int      // scale-out: each replica's GOMAXPROCS (0: Go's default)
+	userRate   int      // scale-out: the replicas' end_user_per_minute (0: 100000)
 	args       []string // the command line, for the report
 
 	// newGateway starts the gateway target; nil: the aupguard subprocess.
@@ -109,6 +114,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.inproc, "inproc", false, "serve the fake upstream and the floor inside the harness process instead of child processes")
 	fs.BoolVar(&o.pin, "pin", true, "give the proxies (floor and gateway) the upper half of the CPUs and the clients, the fake upstream and redis-server the lower half (needs 2+ CPUs and taskset); --pin=false: all share all CPUs")
 	fs.StringVar(&o.profile, "profile", "", "write the gateway's CPU profile and allocation profile per section into this directory (turns on its log.pprof)")
+	fs.IntVar(&o.replicas, "replicas", 0, "scale-out run: this many gateway replicas (2-8) share one private redis-server, and the clients spread over the first 1, 2, …, N of them round robin, beside the floor; all CPUs shared; writes the Scale-out section")
+	fs.BoolVar(&o.cluster, "cluster", false, "with --replicas: the replicas share a private 3-node Redis Cluster instead")
+	fs.IntVar(&o.gomaxprocs, "gomaxprocs", 0, "with --replicas: each replica's GOMAXPROCS (0: Go's default, every CPU)")
+	fs.IntVar(&o.userRate, "user-limit", 0, "with --replicas: the replicas' rate limit per end user and minute (0: 100000); a low limit means small rate-limit leases, so more of them fetched from Redis")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "the gateway's log.level (info writes an access log line per request)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -157,7 +166,27 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	case o.idle < 0:
 		return nil, errors.New("--idle must not be negative")
 	}
+	if o.replicas != 0 || o.cluster || o.gomaxprocs != 0 || o.userRate != 0 {
+		if err := scaleFlags(o, set); err != nil {
+			return nil, err
+		}
+	}
 	return o, nil
+}
+
+// scaleFlags checks the flags of a scale-out run: one that does not apply
+// is refused rather than silently ignored.
+func scaleFlags(o *options, set map[string]bool) error {
+	switch {
+	case o.replicas < 2 || o.replicas > 8:
+		return errors.New("--replicas: from 2 to 8 (--cluster, --gomaxprocs and --user-limit need it too)")
+	case o.gomaxprocs < 0 || o.userRate < 0:
+		return errors.New("--gomaxprocs and --user-limit must not be negative")
+	case set["store"] || set["pin"] || set["profile"] || set["idle"] || set["idle-h2"] || set["inproc"] || set["strict"]:
+		return errors.New("--replicas: --store, --pin, --profile, --idle, --idle-h2, --inproc and --strict do not apply (the replicas share Redis and all CPUs)")
+	}
+	o.pin, o.idle = false, 0
+	return nil
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -173,6 +202,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func runWith(ctx context.Context, o *options, stdout, stderr io.Writer) int {
+	if o.replicas > 0 {
+		return runScaleOut(ctx, o, stdout, stderr)
+	}
 	rep, err := measure(ctx, o, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "aupload:", err)

@@ -22,7 +22,8 @@ type redisServer struct {
 	dir  string
 }
 
-func startRedis(ctx context.Context) (*redisServer, error) {
+// startRedis starts one; extra are more redis-server arguments (cluster mode).
+func startRedis(ctx context.Context, extra ...string) (*redisServer, error) {
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, errors.New("--store redis needs redis-server on PATH (apt-get install redis-server), or use --store bolt")
@@ -36,8 +37,8 @@ func startRedis(ctx context.Context) (*redisServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := newCmd(ctx, path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", dir, "--maxclients", "10000")
+	args := []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--maxclients", "10000"}
+	cmd := newCmd(ctx, path, append(args, extra...)...)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	pr, err := startProc(cmd)

@@ -18,6 +18,7 @@ type stats struct {
 	ttfb50, ttfb99    time.Duration
 	cpuPerReq         time.Duration // 0: not measured
 	errMsgs           map[string]int
+	scale             *scaleStats // spread targets (--replicas) only
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
@@ -37,6 +38,7 @@ func (s *samples) stats() stats {
 	if s.elapsed > 0 {
 		st.rps = float64(s.ok) / s.elapsed.Seconds()
 	}
+	st.scale = s.scale.stats(s.ok, s.elapsed)
 	if s.cpuOK && s.ok > 0 {
 		st.cpuPerReq = s.cpu / time.Duration(s.ok)
 	}

@@ -217,6 +217,10 @@ func (l *limiter) fetchLoop(ctx context.Context) {
 			q := l.q
 			l.q = spare[:0]
 			l.qmu.Unlock()
+			// The two buffers swap: the one handed to l.q must never be
+			// the one read here, or fetches enqueued meanwhile overwrite
+			// the batch in flight and get another fetch's grant.
+			spare = q[:0]
 			if len(q) == 0 {
 				break
 			}
@@ -236,7 +240,6 @@ func (l *limiter) fetchLoop(ctx context.Context) {
 				}
 			}
 			clear(q) // drop the buckets
-			spare = q[:0]
 		}
 	}
 }

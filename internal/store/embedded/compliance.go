@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -134,64 +133,14 @@ func (r records) DeleteRecord(ctx context.Context, kind, id, app, user string) e
 	})
 }
 
-func (s *Store) compliance() store.ComplianceOn { return store.ComplianceOn{T: records{s}} }
-
 var _ store.RecordTable = records{}
-
-func (s *Store) PutStatement(ctx context.Context, st store.Statement) (bool, error) {
-	return s.compliance().PutStatement(ctx, st)
-}
-
-func (s *Store) Statement(ctx context.Context, id string) (store.Statement, error) {
-	return s.compliance().Statement(ctx, id)
-}
-
-func (s *Store) UserStatements(ctx context.Context, app, user string) ([]store.Statement, error) {
-	return s.compliance().UserStatements(ctx, app, user)
-}
-
-func (s *Store) PutAppeal(ctx context.Context, a store.Appeal) (bool, error) {
-	return s.compliance().PutAppeal(ctx, a)
-}
-
-func (s *Store) Appeal(ctx context.Context, id string) (store.Appeal, error) {
-	return s.compliance().Appeal(ctx, id)
-}
-
-func (s *Store) Appeals(ctx context.Context, q store.AppealQuery) (store.Page[store.Appeal], error) {
-	return s.compliance().Appeals(ctx, q)
-}
-
-func (s *Store) DecideAppeal(ctx context.Context, id string, d store.AppealDecision) (store.Appeal, error) {
-	return s.compliance().DecideAppeal(ctx, id, d)
-}
-
-func (s *Store) PutNotice(ctx context.Context, n store.Notice) (bool, error) {
-	return s.compliance().PutNotice(ctx, n)
-}
-
-func (s *Store) Notice(ctx context.Context, id string) (store.Notice, error) {
-	return s.compliance().Notice(ctx, id)
-}
-
-func (s *Store) Notices(ctx context.Context, q store.NoticeQuery) (store.Page[store.Notice], error) {
-	return s.compliance().Notices(ctx, q)
-}
-
-func (s *Store) EachCompliance(ctx context.Context, kind string, since, until time.Time, fn func(store.ComplianceRecord) error) error {
-	return s.compliance().EachCompliance(ctx, kind, since, until, fn)
-}
 
 // EraseCompliance runs before EraseUser, whose compaction then removes
 // the freed pages' bytes too.
 func (s *Store) EraseCompliance(ctx context.Context, app, user string) (map[string]int, error) {
-	n, err := s.compliance().EraseCompliance(ctx, app, user)
+	n, err := s.ComplianceOn.EraseCompliance(ctx, app, user)
 	if err != nil {
 		return n, fmt.Errorf("embedded store: erase compliance records: %w", err)
 	}
 	return n, nil
-}
-
-func (s *Store) PurgeCompliance(ctx context.Context, before time.Time, keep func(app, user string) bool) (int, error) {
-	return s.compliance().PurgeCompliance(ctx, before, keep)
 }

@@ -35,6 +35,9 @@ const DefaultURL = "bolt://./data/aupguard.db"
 
 // Store is the bbolt store.
 type Store struct {
+	// The compliance records' methods (statements, appeals, notices), on
+	// this store's record table (compliance.go).
+	store.ComplianceOn
 	// dbMu guards the db handle itself: erasure compacts the file into a
 	// fresh one and swaps it in (bbolt leaves freed pages' bytes on disk).
 	dbMu sync.RWMutex
@@ -124,7 +127,9 @@ func Open(path string, lockTimeout time.Duration, o store.Options) (*Store, erro
 		db.Close()
 		return nil, fmt.Errorf("embedded store %s: %w", path, err)
 	}
-	return &Store{db: db, path: path, now: o.Clock, opts: o, subs: map[*sub]struct{}{}, tats: map[string]int64{}}, nil
+	s := &Store{db: db, path: path, now: o.Clock, opts: o, subs: map[*sub]struct{}{}, tats: map[string]int64{}}
+	s.ComplianceOn = store.ComplianceOn{T: records{s}}
+	return s, nil
 }
 
 func (s *Store) Ping(ctx context.Context) error {

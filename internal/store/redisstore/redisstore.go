@@ -37,6 +37,9 @@ func init() {
 
 // Store is the Redis store.
 type Store struct {
+	// The compliance records' methods (statements, appeals, notices), on
+	// this store's record table (compliance.go).
+	store.ComplianceOn
 	c    redis.UniversalClient
 	k    keys
 	now  func() time.Time
@@ -74,7 +77,9 @@ func New(c redis.UniversalClient, prefix string, o store.Options) *Store {
 		prefix = "aup"
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	return &Store{c: c, k: keys{prefix}, now: o.Clock, log: o, ctx: ctx, stop: stop}
+	s := &Store{c: c, k: keys{prefix}, now: o.Clock, log: o, ctx: ctx, stop: stop}
+	s.ComplianceOn = store.ComplianceOn{T: records{s}}
+	return s
 }
 
 // Client exposes the client (tests, diagnostics).

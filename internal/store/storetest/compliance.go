@@ -12,10 +12,7 @@ import (
 // RunCompliance is the conformance suite of the compliance block
 // (statements of reasons, appeals, notices); both stores pass it.
 func RunCompliance(t *testing.T, newStore NewStore) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s store.Store, c *Clock)
-	}{
+	runs(t, newStore, []storeCase{
 		{"Statements", testStatements},
 		{"Appeals", testAppeals},
 		{"AppealDecidedOnce", testAppealDecidedOnce},
@@ -23,15 +20,7 @@ func RunCompliance(t *testing.T, newStore NewStore) {
 		{"EachCompliance", testEachCompliance},
 		{"EraseCompliance", testEraseCompliance},
 		{"PurgeCompliance", testPurgeCompliance},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c := NewClock()
-			s := newStore(t, c.Now)
-			t.Cleanup(func() { s.Close() })
-			tc.fn(t, s, c)
-		})
-	}
+	})
 }
 
 func stmt(c *Clock, id, app, user, kind string) store.Statement {

@@ -12,23 +12,12 @@ import (
 // (AddProviderCounts, ProviderCounts). It is apart from Run so the
 // register's tests and Run's list change independently.
 func RunProviders(t *testing.T, newStore NewStore) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s store.Store, c *Clock)
-	}{
+	runs(t, newStore, []storeCase{
 		{"AddsUp", testProvidersAddUp},
 		{"DaysAndApps", testProvidersDaysAndApps},
 		{"Validation", testProvidersValidation},
 		{"Empty", testProvidersEmpty},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c := NewClock()
-			s := newStore(t, c.Now)
-			t.Cleanup(func() { s.Close() })
-			tc.fn(t, s, c)
-		})
-	}
+	})
 }
 
 func addCounts(t *testing.T, s store.Store, cs ...store.ProviderCount) {

@@ -40,10 +40,7 @@ type NewStore func(t *testing.T, now func() time.Time) store.Store
 
 // Run runs the whole suite.
 func Run(t *testing.T, newStore NewStore) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s store.Store, c *Clock)
-	}{
+	runs(t, newStore, []storeCase{
 		{"IdempotentReport", testIdempotent},
 		{"Validation", testValidation},
 		{"Decay", testDecay},
@@ -68,15 +65,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"UsersScopedByApp", testScopedByApp},
 		{"AppRecord", testAppRecord},
 		{"PolicyVersions", testPolicyVersions},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c := NewClock()
-			s := newStore(t, c.Now)
-			t.Cleanup(func() { s.Close() })
-			tc.fn(t, s, c)
-		})
-	}
+	})
 }
 
 var ctx = context.Background()
@@ -1068,4 +1057,22 @@ func testRateLimitBatch(t *testing.T, s store.Store, c *Clock) {
 		t.Fatalf("after the batch: granted %d, %v; want 1", g, err)
 	}
 	store.TakeMany(ctx, s, nil, nil)
+}
+
+// storeCase is one conformance test, run on a fresh store with its own clock.
+type storeCase struct {
+	name string
+	fn   func(t *testing.T, s store.Store, c *Clock)
+}
+
+// runs runs each case as a subtest on a new store from newStore.
+func runs(t *testing.T, newStore NewStore, cases []storeCase) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewClock()
+			s := newStore(t, c.Now)
+			t.Cleanup(func() { s.Close() })
+			tc.fn(t, s, c)
+		})
+	}
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"time"
 
 	"github.com/aupguard/aupguard/internal/classify"
@@ -84,9 +86,10 @@ type outcome struct {
 	score    float64 // the fold model's harm probability
 	zn, zc   float64 // its n-gram and concept heads' logits (classify.Model.Heads)
 	unsure   bool    // cascade mode would ask the guard model (policy.Unsure, default band)
+	lexSev   string  // the lexicon-alone decision's severity ("" when it allows)
 }
 
-func runLOSO(ctx context.Context, files []string, seed uint64, stdout, stderr io.Writer) (string, error) {
+func runLOSO(ctx context.Context, files []string, seed uint64, rowsOut string, stdout, stderr io.Writer) (string, error) {
 	var rows []corpus.Row
 	var described []string
 	seen := map[string]bool{}
@@ -171,10 +174,48 @@ func runLOSO(ctx context.Context, files []string, seed uint64, stdout, stderr io
 			sig := det.Scan([]string{rows[i].Text})
 			sig.Model = &detect.ModelScores{Harmful: math.Round(score*100) / 100}
 			out[i] = outcome{row: rows[i], combined: recorded(d), lexicon: recorded(dl), score: score, zn: zn, zc: zc, unsure: policy.Unsure(sig, policy.DefaultCascadeBand)}
+			if recorded(dl) {
+				out[i].lexSev = dl.Severity
+				if dl.Severity == "" {
+					out[i].lexSev = dl.Operator.Severity
+				}
+			}
 		}
 		fmt.Fprintf(stderr, "aupeval: fold %-24s %5d rows  %s\n", s, len(bySource[s]), time.Since(start).Round(time.Second))
 	}
+	if rowsOut != "" {
+		if err := writeOutcomes(rowsOut, out); err != nil {
+			return "", err
+		}
+	}
 	return losoMarkdown(out, sweep, files, described, seed), nil
+}
+
+// writeOutcomes writes one JSON line per row: what its held-out fold
+// decided and scored, without the text (join on id with the corpus).
+func writeOutcomes(path string, out []outcome) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	for _, o := range out {
+		r := o.row
+		if err := enc.Encode(map[string]any{
+			"id": r.ID, "source": r.Source, "lang": r.Lang, "role": r.Role, "harmful": r.Harmful(), "category": r.Category,
+			"slice": sliceOf(r), "score": o.score, "zn": o.zn, "zc": o.zc,
+			"shipped": o.combined, "lexicon": o.lexicon, "lex_severity": o.lexSev, "unsure": o.unsure,
+		}); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func taxonomyIDs(ctx context.Context) ([]string, error) {

@@ -78,8 +78,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&policyDir, "policies", "", "policy directory for the engine (default: the embedded bundle)")
 	loso := fs.Bool("loso", false, "leave-one-source-out: train the learned tier without each source of --corpus and decide that source's rows")
 	var corpora multiFlag
-	fs.Var(&corpora, "corpus", "with --loso: labelled corpus (.jsonl or .jsonl.gz; repeatable; default testdata/corpus/train-permissive.jsonl.gz)")
+	fs.Var(&corpora, "corpus", "with --loso or --audit-concepts: labelled corpus (.jsonl or .jsonl.gz; repeatable; default testdata/corpus/train-permissive.jsonl.gz)")
 	seed := fs.Uint64("seed", 1, "with --loso: training seed")
+	audit := fs.String("audit-concepts", "", "LANG: list the forms of internal/classify/concepts/LANG.txt that match the most benign rows of --corpus in that language")
+	rowsOut := fs.String("rows", "", "with --loso: write every row's held-out outcome (id, source, slice, scores, decisions; no text) as JSON lines to this file, for analysis")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
@@ -90,11 +92,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "aupeval: unexpected arguments:", fs.Args())
 		return 2
 	}
+	if *audit != "" {
+		if len(corpora) == 0 {
+			corpora = multiFlag{"testdata/corpus/train-permissive.jsonl.gz"}
+		}
+		if err := auditConcepts(*audit, corpora, 60, stdout); err != nil {
+			fmt.Fprintln(stderr, "aupeval:", err)
+			return 1
+		}
+		return 0
+	}
 	if *loso {
 		if len(corpora) == 0 {
 			corpora = multiFlag{"testdata/corpus/train-permissive.jsonl.gz"}
 		}
-		report, err := runLOSO(context.Background(), corpora, *seed, stdout, stderr)
+		report, err := runLOSO(context.Background(), corpora, *seed, *rowsOut, stdout, stderr)
 		if err != nil {
 			fmt.Fprintln(stderr, "aupeval:", err)
 			return 1

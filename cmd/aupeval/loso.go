@@ -38,11 +38,14 @@ var (
 	}
 )
 
+// isEnglish: the corpus's language is English (or not given).
+func isEnglish(r corpus.Row) bool { return r.Lang == "" || r.Lang == "en" }
+
 func sliceOf(r corpus.Row) string {
 	switch {
 	case r.Harmful() && jailbreakSources[r.Source]:
 		return "harmful, jailbreak or injection"
-	case r.Harmful() && r.Lang != "" && r.Lang != "en":
+	case r.Harmful() && !isEnglish(r):
 		return "harmful, not in English"
 	case r.Harmful():
 		return "harmful, direct (English)"

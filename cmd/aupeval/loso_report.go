@@ -60,6 +60,24 @@ func losoMarkdown(out []outcome, sweep []*sweepPoint, files, described []string,
 			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s |\n", s, c.n, frac(c.caughtC, c.n), frac(c.caughtL, c.n), frac(c.unsure, c.n))
 		}
 	}
+	// Benign slices split by language: a pooled rate can hide that one
+	// language's users are flagged far more often than another's.
+	b.WriteString("\nFalse positives of the benign slices by language (English rows, and rows in every other language):\n\n" +
+		"| slice | English rows | shipped | other rows | shipped |\n|---|---:|---:|---:|---:|\n")
+	for _, s := range sliceOrder[3:5] {
+		var en, other count
+		for _, o := range out {
+			if sliceOf(o.row) != s {
+				continue
+			}
+			if isEnglish(o.row) {
+				en.add(o)
+			} else {
+				other.add(o)
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %d | %s |\n", s, en.n, frac(en.caughtC, en.n), other.n, frac(other.caughtC, other.n))
+	}
 	fmt.Fprintf(&b, "\n*Cascade: asked* is the share of rows that `policy.classifier.mode: cascade` would send to the guard model "+
 		"with the default band [%.2f, %.2f) (`policy.Unsure`): the guard model's cost and latency fall on that share only.\n",
 		policy.DefaultCascadeBand[0], policy.DefaultCascadeBand[1])

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/aupguard/aupguard/internal/classify/corpus"
 )
 
 // The operating points of the learned tier (data.aup.settings.model: the
@@ -22,8 +24,7 @@ var (
 	sweepFlags    = []float64{0.86, 0.90, 0.93, 0.96, 2}
 	sweepConfirms = []float64{0.1, 0.25, 0.4}
 	sweepOther    = []sweepSetting{
-		{0.93, 0.4, 0.5}, {0.93, 0.4, 0.6}, {0.93, 0.4, 0.7}, {0.93, 0.4, 0.8},
-		{0.96, 0.1, 0.6}, {0.96, 0.1, 0.7}, {0.96, 0.1, 0.8},
+		{0.96, 0.25, 0.7}, {0.96, 0.25, 0.8}, {0.96, 0.25, 0.85}, {0.96, 0.25, 0.9}, {0.96, 0.25, 0.93},
 	}
 )
 
@@ -97,6 +98,14 @@ func writeBundle(dir string, files map[string][]byte, g sweepSetting) error {
 	return nil
 }
 
+// langKey tells English rows from the rest in sweepMarkdown's counts.
+func langKey(r corpus.Row) string {
+	if isEnglish(r) {
+		return "\x00en"
+	}
+	return "\x00other"
+}
+
 func sweepMarkdown(out []outcome, pts []*sweepPoint) string {
 	if len(pts) == 0 {
 		return ""
@@ -105,19 +114,26 @@ func sweepMarkdown(out []outcome, pts []*sweepPoint) string {
 	b.WriteString("\nOperating points (`data.aup.settings.model`), every row decided by the whole policy with a model trained " +
 		"without its source: *flag* is the score from which the learned tier alone flags (`off`: never), *confirm* the score " +
 		"a non-critical lexicon hit needs to count, *other* the flag threshold for text that is not English (`flag_other_language`; " +
-		"`–`: as *flag*).\n\n| flag | confirm | other | direct | jailbreak | not English | ordinary FP | risky-looking FP | system prompts recorded |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		"`–`: as *flag*). The false-positive columns give the English rows' rate and the other languages' rate.\n\n" +
+		"| flag | confirm | other | direct | jailbreak | not English | ordinary FP | ordinary FP en / other | risky-looking FP | risky FP en / other | system prompts recorded |\n" +
+		"|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, p := range pts {
 		hit := map[string][2]int{}
 		for i, o := range out {
 			s := sliceOf(o.row)
-			v := hit[s]
-			v[1]++
-			if p.caught[i] {
-				v[0]++
+			for _, k := range []string{s, s + langKey(o.row)} {
+				v := hit[k]
+				v[1]++
+				if p.caught[i] {
+					v[0]++
+				}
+				hit[k] = v
 			}
-			hit[s] = v
 		}
 		get := func(s string) string { return frac(hit[s][0], hit[s][1]) }
+		split := func(s string) string {
+			return get(s+langKey(corpus.Row{Lang: "en"})) + " / " + get(s+langKey(corpus.Row{Lang: "xx"}))
+		}
 		flag := fmt.Sprintf("%.2f", p.flag)
 		if p.flag > 1 {
 			flag = "off"
@@ -126,8 +142,9 @@ func sweepMarkdown(out []outcome, pts []*sweepPoint) string {
 		if p.other > 0 {
 			other = fmt.Sprintf("%.2f", p.other)
 		}
-		fmt.Fprintf(&b, "| %s | %.2f | %s | %s | %s | %s | %s | %s | %s |\n", flag, p.confirm, other,
-			get(sliceOrder[0]), get(sliceOrder[1]), get(sliceOrder[2]), get(sliceOrder[3]), get(sliceOrder[4]), get(sliceOperator))
+		fmt.Fprintf(&b, "| %s | %.2f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", flag, p.confirm, other,
+			get(sliceOrder[0]), get(sliceOrder[1]), get(sliceOrder[2]), get(sliceOrder[3]), split(sliceOrder[3]),
+			get(sliceOrder[4]), split(sliceOrder[4]), get(sliceOperator))
 	}
 	return b.String()
 }

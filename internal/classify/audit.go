@@ -1,6 +1,9 @@
 package classify
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+)
 
 // FormHit is how often one concept form matches a set of texts.
 type FormHit struct {
@@ -13,30 +16,32 @@ type FormHit struct {
 // way the model matches them (folded windows). It is for the people who
 // keep concepts/*.txt: a form that fires on many benign texts is too broad
 // (a stem that is also a common word), one that never fires may be
-// misspelt. Slow (a matcher per form); never on the request path.
+// misspelt. Never on the request path: each form is its own concept in
+// matchers of up to maxConcepts forms.
 func FormHits(concepts []Concept, texts []string) []FormHit {
 	var out []FormHit
-	var fo folder
-	fs := defaultFeatures
 	for _, c := range concepts {
 		for _, f := range c.Forms {
-			if _, _, _, ok := parseForm(f); !ok {
-				continue
+			if _, _, _, ok := parseForm(f); ok {
+				out = append(out, FormHit{Concept: c.ID, Form: f})
 			}
-			m := newConceptMatcher([]Concept{{ID: c.ID, Forms: []string{f}}})
-			n := 0
-			for _, t := range texts {
-				hit := false
-				fo.windows(fs, t, func(w []rune) {
-					if !hit && m.find(w) != (conceptSet{}) {
-						hit = true
-					}
-				})
-				if hit {
-					n++
-				}
+		}
+	}
+	var fo folder
+	for lo := 0; lo < len(out); lo += maxConcepts {
+		chunk := out[lo:min(lo+maxConcepts, len(out))]
+		one := make([]Concept, len(chunk))
+		for i, h := range chunk {
+			one[i] = Concept{ID: fmt.Sprint(i), Forms: []string{h.Form}}
+		}
+		m := newConceptMatcher(one)
+		var ids [maxConcepts]uint8
+		for _, t := range texts {
+			var set conceptSet
+			fo.windows(defaultFeatures, t, func(w []rune) { set.or(m.find(w)) })
+			for _, k := range ids[:set.ids(&ids)] {
+				chunk[k].Texts++
 			}
-			out = append(out, FormHit{Concept: c.ID, Form: f, Texts: n})
 		}
 	}
 	slices.SortStableFunc(out, func(a, b FormHit) int { return b.Texts - a.Texts })

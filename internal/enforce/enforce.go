@@ -440,6 +440,7 @@ func (e *Enforcer) healthLoop(ctx context.Context) {
 	defer e.wg.Done()
 	t := time.NewTicker(e.opt.HealthEvery)
 	defer t.Stop()
+	var swept time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -459,6 +460,9 @@ func (e *Enforcer) healthLoop(ctx context.Context) {
 			e.kick(e.resyncNow)
 			e.kick(e.replayNow)
 		}
-		e.lim.sweep(e.now())
+		if now := e.now(); now.Sub(swept) >= sweepEvery || now.Before(swept) {
+			e.lim.sweep(now)
+			swept = now
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aupguard/aupguard/internal/store"
@@ -33,8 +34,9 @@ import (
 // N × (1.5 × L + 1) requests for N replicas (60/min with the default 2 s
 // span: L = 2, at most 4 extra per replica). Held tokens also make a limit
 // bite early on another replica (by the same amount) until they are used
-// or given back after two idle minutes. While Redis is unreachable each
-// replica enforces the full limit on its own: up to N times the limit. With
+// or given back after two idle minutes (sweepEvery later at most). While
+// Redis is unreachable each replica enforces the full limit on its own: up
+// to N times the limit. With
 // the embedded store the buckets are local and exact.
 type limiter struct {
 	e  *Enforcer
@@ -65,7 +67,9 @@ type bucket struct {
 	denyUntil time.Time
 	fetching  bool
 	tat       int64 // local GCRA state (embedded store, or Redis down)
-	used      time.Time
+	// used is when the bucket was last taken from (Unix ns), written under
+	// mu and read by sweep without it: a sweep locks only idle buckets.
+	used atomic.Int64
 }
 
 func (l *limiter) init(e *Enforcer) {
@@ -124,7 +128,7 @@ func (l *limiter) take(ctx context.Context, k lkey, perMin int) (bool, time.Dura
 	now := l.e.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.used = now
+	b.used.Store(now.UnixNano())
 	if b.perMin != perMin { // the limit changed (config reload): start over
 		b.perMin, b.tokens, b.debt, b.tat, b.denyUntil = perMin, 0, 0, 0, time.Time{}
 	}
@@ -287,15 +291,29 @@ func (l *limiter) giveBack(k lkey) {
 	b.tat -= int64(60_000_000) / int64(max(b.perMin, 1))
 }
 
+// bucketIdle is how long a bucket goes unused before sweep forgets it.
+const bucketIdle = 2 * time.Minute
+
+// sweepEvery is how often the health loop sweeps: a bucket is forgotten
+// between bucketIdle and bucketIdle + sweepEvery after its last use. Each
+// sweep reads every bucket, so with many end users a sweep a second cost
+// more CPU than the requests' own rate limiting.
+const sweepEvery = 10 * time.Second
+
 // sweep forgets buckets idle for two minutes and gives their leased tokens
 // back: a GCRA bucket is full again after one minute, so forgetting it
-// changes nothing. The buckets are read under the read lock; the write
-// lock, which stalls every request's lookup, is held only to delete.
+// changes nothing. The buckets are read under the read lock, and only the
+// idle ones are locked; the write lock, which stalls every request's
+// lookup, is held only to delete.
 func (l *limiter) sweep(now time.Time) {
-	idle := func(b *bucket) bool { return now.Sub(b.used) > 2*time.Minute && !b.fetching }
+	cutoff := now.Add(-bucketIdle).UnixNano()
+	idle := func(b *bucket) bool { return b.used.Load() < cutoff && !b.fetching } // b.mu held
 	var old []lkey
 	l.mu.RLock()
 	for k, b := range l.m {
+		if b.used.Load() >= cutoff {
+			continue // in use: no lock taken
+		}
 		b.mu.Lock()
 		if idle(b) {
 			old = append(old, k)

@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"math"
 	"sync"
+
+	"github.com/aupguard/aupguard/internal/textcache"
 )
 
 // FileName is the model file's name in a policy bundle (aup/model.bin).
@@ -80,10 +82,11 @@ type Model struct {
 	pool  sync.Pool // *scorer
 	mask  uint32
 	cmask uint32
-	g4    *g4Table        // nil: the features have no 4-grams
-	bmp   *bmpTable       // foldBMP(), shared by all models
-	catw  []uint64        // the category head in words; nil: too many categories or rows
-	cm    *conceptMatcher // nil: no concepts
+	g4    *g4Table                   // nil: the features have no 4-grams
+	bmp   *bmpTable                  // foldBMP(), shared by all models
+	catw  []uint64                   // the category head in words; nil: too many categories or rows
+	cm    *conceptMatcher            // nil: no concepts
+	cache textcache.Cache[textScore] // ScoreCached's
 }
 
 // Scores is what the model says about a set of texts: the largest harm
@@ -187,6 +190,52 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 
 // Score scores texts: the largest harm probability over them.
 func (m *Model) Score(texts []string) Scores {
+	s, _, _ := m.score(texts)
+	return s
+}
+
+// ScoreCached is Score for texts that come again: a chat resends its whole
+// history with every turn, so each text's own result is kept (by a seeded
+// hash of the text, never the text) and only new texts are scored. The
+// result is Score's: the text whose best window has the highest logit
+// (the first on ties) gives the scores, as in Score. The Categories map
+// may be shared with other calls and must not be changed.
+func (m *Model) ScoreCached(texts []string) Scores {
+	var best Scores
+	bestLogit := math.Inf(-1)
+	for _, t := range texts {
+		var c textScore
+		if len(t) < cacheMinText {
+			c.s, c.logit, c.ok = m.score([]string{t})
+		} else {
+			k := m.cache.Key(t)
+			var hit bool
+			if c, hit = m.cache.Get(k); !hit {
+				c.s, c.logit, c.ok = m.score([]string{t})
+				m.cache.Put(k, c)
+			}
+		}
+		if c.ok && c.logit > bestLogit {
+			best, bestLogit = c.s, c.logit
+		}
+	}
+	return best
+}
+
+// cacheMinText: shorter texts are scored again rather than looked up (a
+// lookup costs about as much as scoring a few dozen bytes).
+const cacheMinText = 64
+
+// textScore is one text's result in ScoreCached's cache: its scores and
+// the logit of its best window (ok: it has a window).
+type textScore struct {
+	s     Scores
+	logit float64
+	ok    bool
+}
+
+// score is Score, with the best window's logit (ok false: no window).
+func (m *Model) score(texts []string) (Scores, float64, bool) {
 	sr := m.pool.Get().(*scorer)
 	defer m.pool.Put(sr)
 	best, bestLogit, bestLen := -1, math.Inf(-1), 0
@@ -209,11 +258,11 @@ func (m *Model) Score(texts []string) Scores {
 		}
 	}
 	if best < 0 {
-		return Scores{}
+		return Scores{}, 0, false
 	}
 	s := Scores{Harmful: sigmoid(bestLogit)}
 	if s.Harmful < catGate {
-		return s
+		return s, bestLogit, true
 	}
 	if s.Harmful >= englishGate {
 		s.English = englishShare(sr.best.runes[:bestLen])
@@ -227,7 +276,7 @@ func (m *Model) Score(texts []string) Scores {
 			s.Categories[m.h.Categories[k]] = v
 		}
 	}
-	return s
+	return s, bestLogit, true
 }
 
 // logit is the harm head's logit for the sum of n features' weights.

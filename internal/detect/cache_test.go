@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/aupguard/aupguard/internal/textcache"
 )
 
 // cacheRequests builds chat-like requests from the synthetic corpus: each
@@ -62,8 +64,8 @@ func TestScanCachedEqualsScan(t *testing.T) {
 			}
 		}
 	}
-	if n := d.cache.cacheLen(); n == 0 || n > cacheShards*2*cacheShardEntries {
-		t.Errorf("cache holds %d texts, want 1..%d", n, cacheShards*2*cacheShardEntries)
+	if n := d.cache.Len(); n == 0 || n > textcache.Shards*2*textcache.ShardEntries {
+		t.Errorf("cache holds %d texts, want 1..%d", n, textcache.Shards*2*textcache.ShardEntries)
 	}
 }
 
@@ -196,12 +198,12 @@ func TestScanCacheBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	limit := cacheShards * 2 * cacheShardEntries
+	limit := textcache.Shards * 2 * textcache.ShardEntries
 	text := strings.Repeat("an ordinary sentence about the weather and the garden. ", 4)
 	for i := range 3 * limit {
 		d.ScanCached([]string{text + strings.Repeat("x", i%50) + " " + string(rune('a'+i%26)) + " " + strconv.Itoa(i)})
 	}
-	if n := d.cache.cacheLen(); n > limit {
+	if n := d.cache.Len(); n > limit {
 		t.Fatalf("cache holds %d texts, limit %d", n, limit)
 	}
 	// short texts are never cached
@@ -210,7 +212,7 @@ func TestScanCacheBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	d2.ScanCached([]string{"short text"})
-	if n := d2.cache.cacheLen(); n != 0 {
+	if n := d2.cache.Len(); n != 0 {
 		t.Fatalf("a short text was cached (%d entries)", n)
 	}
 }

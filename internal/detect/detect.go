@@ -1,7 +1,8 @@
 // Package detect turns the text of a request (or an answer) into signals:
 // per AUP category a calibrated score and the ids of the rules that fired,
 // PII counts, and the safe contexts seen. It is pure: no I/O, no globals
-// that change, and it imports nothing of aupguard. The word lists and rules
+// that change, and it imports nothing of aupguard but internal/textcache
+// (its per-text cache). The word lists and rules
 // come from a lexicon (policies/aup/lexicon.json) compiled once by Compile;
 // docs/detection.md explains the format and the scoring.
 package detect
@@ -11,6 +12,8 @@ import (
 	"slices"
 	"sort"
 	"sync"
+
+	"github.com/aupguard/aupguard/internal/textcache"
 )
 
 // Signals is what one Scan found. The policy reads it as input.signals.
@@ -196,11 +199,11 @@ func (d *Detector) scan(texts []string, c *scanCache) Signals {
 // scanText is what one text matched, from the cache or scanned now. The
 // recs of a fresh scan live in st.ms until the next scanText.
 func (d *Detector) scanText(st *scanState, t string, c *scanCache) textScan {
-	var key cacheKey
+	var key textcache.Key
 	cacheable := c != nil && len(t) >= cacheMinText
 	if cacheable {
-		key = c.key(t)
-		if m, ok := c.get(key); ok {
+		key = c.Key(t)
+		if m, ok := c.Get(key); ok {
 			return m
 		}
 	}
@@ -220,7 +223,7 @@ func (d *Detector) scanText(st *scanState, t string, c *scanCache) textScan {
 		m.recs, m.scratch, m.encoded = st.ms.recs, true, st.textEncoded
 	}
 	if cacheable {
-		c.put(key, m)
+		putScan(c, key, m)
 	}
 	return m
 }

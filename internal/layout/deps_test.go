@@ -65,6 +65,8 @@ func TestDependenciesPointInward(t *testing.T) {
 	importsOnly := map[string][]string{
 		"internal/store":            {},
 		"internal/wire":             {},
+		"internal/textcache":        {},
+		"internal/detect":           {"internal/textcache"},
 		"internal/deskapi":          {"internal/store"},
 		"internal/store/embedded":   {"internal/store"},
 		"internal/store/redisstore": {"internal/store"},

@@ -510,14 +510,15 @@ func (e *Engine) decide(ctx context.Context, st *state, pq *rego.PreparedEvalQue
 	return d, nil
 }
 
-// modelScores runs the learned tier on the end user's text. Scores are
+// modelScores runs the learned tier on the end user's text (texts seen
+// lately, a chat's history, are not scored again: ScoreCached). Scores are
 // rounded to two decimals, like the lexicon's, so the decision memo still
 // meets equal inputs. nil: no model, or no end-user text.
 func (st *state) modelScores(texts []string) *detect.ModelScores {
 	if st.model == nil || len(texts) == 0 {
 		return nil
 	}
-	sc := st.model.Score(modelView(texts))
+	sc := st.model.ScoreCached(modelView(texts))
 	ms := &detect.ModelScores{Harmful: round2(sc.Harmful), English: round2(sc.English), Categories: make(map[string]float64, len(sc.Categories))}
 	for c, v := range sc.Categories {
 		ms.Categories[c] = round2(v)

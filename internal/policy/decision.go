@@ -130,13 +130,14 @@ func (b *ByAuthor) signalFree() bool {
 	return b == nil || (signalFree(b.Operator) && signalFree(b.Model) && signalFree(b.Tool))
 }
 
-func signalFree(sig detect.Signals) bool { return signalFreeBelow(sig, 0) }
+func signalFree(sig detect.Signals) bool { return signalFreeBelow(sig, modelBound{}) }
 
 // signalFreeBelow is signalFree, except that learned-tier scores whose harm
-// probability is below modelFlag (the bundle's settings.model.flag) count
-// as no signal: the bundled policy reads them only from that threshold on.
-func signalFreeBelow(sig detect.Signals, modelFlag float64) bool {
-	return len(sig.Categories) == 0 && len(sig.PII) == 0 && (sig.Model == nil || sig.Model.Harmful < modelFlag)
+// probability is below the bundle's bound for them (modelBound: the
+// policy's _model_flag) count as no signal: the bundled policy reads them
+// only from that threshold on.
+func signalFreeBelow(sig detect.Signals, b modelBound) bool {
+	return len(sig.Categories) == 0 && len(sig.PII) == 0 && (sig.Model == nil || sig.Model.Harmful < b.at(sig.Model))
 }
 
 // AuthorOf is the author group a text is charged to: it maps an empty or

@@ -107,9 +107,9 @@ type state struct {
 	// unscannedActs: some app's data.aup.unscanned action is not allow,
 	// so a request with unscanned media never takes the fast path.
 	unscannedActs bool
-	// modelFlag: learned-tier scores below it are signal-free for the fast
-	// path (data.aup.settings.model.flag; 0 when absent or not a number).
-	modelFlag float64
+	// modelBound: learned-tier scores below it are signal-free for the
+	// fast path (the policy's _model_flag, read from data; modelBoundOf).
+	modelBound modelBound
 	// use: the input paths the policy reads, for the memos (see memo.go).
 	use              inputUse
 	reqMemo, outMemo *memo
@@ -311,7 +311,7 @@ func (e *Engine) load(ctx context.Context) (*state, error) {
 		return nil, err
 	}
 	st.fast = fast
-	st.modelFlag = modelFlagOf(data)
+	st.modelBound = modelBoundOf(data)
 	e.log.Info("policy: fast path", "on", fast, "reason", why, "policy_hash", st.hash)
 	return st, nil
 }
@@ -472,7 +472,7 @@ func (e *Engine) Decide(ctx context.Context, s Subject, sig detect.Signals, by *
 func (e *Engine) decide(ctx context.Context, st *state, pq *rego.PreparedEvalQuery, m *memo, s Subject, sig detect.Signals, by *ByAuthor, v *Verdict) (Decision, error) {
 	var d Decision
 	switch {
-	case st.fast && v == nil && signalFreeBelow(sig, st.modelFlag) && by.signalFree() &&
+	case st.fast && v == nil && signalFreeBelow(sig, st.modelBound) && by.signalFree() &&
 		!(st.unscannedActs && hasUnscanned(s.NonText)):
 		d = fastAllow()
 	case v == nil && st.use.memo:

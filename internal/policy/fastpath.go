@@ -33,9 +33,9 @@ import (
 //     absent (no verdict) and input.signals.model is {"ran": false,
 //     "harmful": 0, "categories": {}} (signalFree requires Model == nil),
 //     or the learned tier ran and its harm probability is below
-//     settings.model.flag and settings.model.flag_other_language (numbers;
-//     signalFreeBelow, modelFlagOf), so below _model_flag whichever of the
-//     two it is. So
+//     _model_flag: settings.model.flag, or settings.model.flag_other_language
+//     where input.signals.model.english is below settings.model.english_share
+//     (numbers; signalFreeBelow, modelBoundOf: the same choice). So
 //     _classifier_ids is empty; _model_ids is empty (with no model it
 //     iterates empty categories, else its first condition, harmful >=
 //     _model_flag, fails); _ids is empty. _request_hits and _output_hits, built from _ids and
@@ -226,22 +226,44 @@ func appNames(data map[string]any) []string {
 	return names
 }
 
-// modelFlagOf reads data.aup.settings.model.flag: the harm probability from
-// which the bundled policy reads the learned tier. 0 (no score is below it)
-// when absent or not a number.
-//
-// With settings.model.flag_other_language the policy reads it from the
-// lower of the two thresholds (the other one applies to text that is not
-// English), so that is the fast path's bound; a value that is not a number
-// bounds it at 0.
-func modelFlagOf(data map[string]any) float64 {
+// modelBound is where the bundled policy starts reading the learned tier
+// (_model_flag): settings.model.flag, or, for text that is not English
+// (input.signals.model.english below settings.model.english_share, 0.15
+// when absent), settings.model.flag_other_language when that is set.
+type modelBound struct {
+	flag, other, share float64
+	hasOther           bool
+}
+
+// at is the bound for one text's scores.
+func (b modelBound) at(m *detect.ModelScores) float64 {
+	if b.hasOther && m.English < b.share {
+		return b.other
+	}
+	return b.flag
+}
+
+// modelBoundOf reads the bound from data. A threshold that is absent or
+// not a number bounds at 0 (no score is below it); an english_share that
+// is not a number leaves the lower of the two thresholds for every text.
+func modelBoundOf(data map[string]any) modelBound {
 	aup, _ := data["aup"].(map[string]any)
 	set, _ := aup["settings"].(map[string]any)
 	m, _ := set["model"].(map[string]any)
-	flag, _ := number(m["flag"]) // 0 when not a number
-	if v, ok := m["flag_other_language"]; ok {
-		other, _ := number(v)
-		flag = min(flag, other)
+	var b modelBound
+	b.flag, _ = number(m["flag"]) // 0 when not a number
+	v, ok := m["flag_other_language"]
+	if !ok {
+		return b
 	}
-	return flag
+	b.hasOther = true
+	b.other, _ = number(v)
+	b.share = 0.15
+	if sv, ok := m["english_share"]; ok {
+		var isNum bool
+		if b.share, isNum = number(sv); !isNum {
+			b.flag, b.hasOther = min(b.flag, b.other), false
+		}
+	}
+	return b
 }

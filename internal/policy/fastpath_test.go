@@ -56,10 +56,18 @@ func TestFastPathEqualsPolicy(t *testing.T) {
 				s.OperatorRoles = []string{pick("system", "developer")}
 			}
 			sig := randomSignalFree(rng)
-			if rng.IntN(2) == 1 && st.modelFlag > 0 {
-				// The learned tier ran and stayed below its flag threshold.
-				sig.Model = &detect.ModelScores{Harmful: rng.Float64() * st.modelFlag * 0.999, English: rng.Float64(),
+			if rng.IntN(2) == 1 {
+				// The learned tier ran and stayed below its flag threshold
+				// for the text's language (English or not).
+				m := &detect.ModelScores{English: rng.Float64(),
 					Categories: map[string]float64{pick("mass_casualty_weapons", "hate_and_harassment"): rng.Float64()}}
+				if rng.IntN(2) == 1 {
+					m.English = 0
+				}
+				if bound := st.modelBound.at(m); bound > 0 {
+					m.Harmful = rng.Float64() * bound * 0.999
+					sig.Model = m
+				}
 			}
 			var by *ByAuthor
 			if rng.IntN(2) == 1 {

@@ -98,12 +98,17 @@ func writeBundle(dir string, files map[string][]byte, g sweepSetting) error {
 	return nil
 }
 
-// langKey tells English rows from the rest in sweepMarkdown's counts.
+// Suffixes of sweepMarkdown's count keys: English rows and the rest.
+const (
+	keyEnglish = "\x00en"
+	keyOther   = "\x00other"
+)
+
 func langKey(r corpus.Row) string {
 	if isEnglish(r) {
-		return "\x00en"
+		return keyEnglish
 	}
-	return "\x00other"
+	return keyOther
 }
 
 func sweepMarkdown(out []outcome, pts []*sweepPoint) string {
@@ -132,7 +137,7 @@ func sweepMarkdown(out []outcome, pts []*sweepPoint) string {
 		}
 		get := func(s string) string { return frac(hit[s][0], hit[s][1]) }
 		split := func(s string) string {
-			return get(s+langKey(corpus.Row{Lang: "en"})) + " / " + get(s+langKey(corpus.Row{Lang: "xx"}))
+			return get(s+keyEnglish) + " / " + get(s+keyOther)
 		}
 		flag := fmt.Sprintf("%.2f", p.flag)
 		if p.flag > 1 {

@@ -59,6 +59,14 @@ func TestBundledConceptsParse(t *testing.T) {
 		if len(c.Forms) == 0 {
 			t.Errorf("concept %s has no forms", c.ID)
 		}
+		// A form the matcher cannot match (one mixing a script written
+		// without spaces with another, such as "sql注入") would be left
+		// out without a word; the lists must hold none.
+		for _, f := range c.Forms {
+			if _, _, _, ok := parseForm(f); !ok {
+				t.Errorf("concept %s: form %q can never match", c.ID, f)
+			}
+		}
 	}
 }
 

@@ -88,7 +88,10 @@ func unspaced(r rune) bool {
 }
 
 func unspacedScript(r rune) bool {
-	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Thai, unicode.Lao, unicode.Khmer, unicode.Myanmar)
+	// The prolonged sound mark (ー, and its halfwidth form) is of the
+	// Common script but only ever written inside kana words (パスワード).
+	return r == 0x30FC || r == 0xFF70 ||
+		unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Thai, unicode.Lao, unicode.Khmer, unicode.Myanmar)
 }
 
 // unspacedBMP is unspacedScript over the Basic Multilingual Plane, a bit

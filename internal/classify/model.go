@@ -52,12 +52,14 @@ type Header struct {
 
 // Training records how a model was made.
 type Training struct {
-	Seed    uint64         `json:"seed"`
-	Epochs  int            `json:"epochs"`
-	L2      float64        `json:"l2"`
-	Windows int            `json:"windows"` // training windows (a long text gives several)
-	Corpus  []CorpusFile   `json:"corpus"`
-	Sources map[string]int `json:"sources"` // rows per source
+	Seed      uint64         `json:"seed"`
+	Epochs    int            `json:"epochs"`
+	L2        float64        `json:"l2"`                   // n-gram harm head
+	ConceptL2 float64        `json:"concept_l2,omitempty"` // concept head
+	CatL2     float64        `json:"cat_l2,omitempty"`     // category head
+	Windows   int            `json:"windows"`              // training windows (a long text gives several)
+	Corpus    []CorpusFile   `json:"corpus"`
+	Sources   map[string]int `json:"sources"` // rows per source
 }
 
 // CorpusFile names one input of a training run by content hash.

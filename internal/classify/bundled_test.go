@@ -1,10 +1,6 @@
 package classify_test
 
 import (
-	"bufio"
-	"compress/gzip"
-	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 
@@ -81,52 +77,4 @@ func BenchmarkBundledScore2KBHarmful(b *testing.B) {
 	for b.Loop() {
 		m.Score([]string{text})
 	}
-}
-
-// BenchmarkBundledScoreCorpus scores the vendored corpus's 30,000 texts
-// one after another (every language, a new text each call): what real traffic costs,
-// where the 2 KB benchmarks repeat one sentence and so flatter every cache.
-// ns/op is per text; MB/s over the texts' bytes.
-func BenchmarkBundledScoreCorpus(b *testing.B) {
-	m := bundled(b)
-	texts := corpusTexts(b, 0)
-	var size int
-	for _, t := range texts {
-		size += len(t)
-	}
-	b.SetBytes(int64(size / len(texts)))
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		m.Score([]string{texts[i%len(texts)]})
-		i++
-	}
-}
-
-// corpusTexts is the first n texts of the vendored corpus (n <= 0: all).
-func corpusTexts(tb testing.TB, n int) []string {
-	tb.Helper()
-	f, err := os.Open("../../testdata/corpus/train-permissive.jsonl.gz")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(nil, 1<<24)
-	var out []string
-	for (n <= 0 || len(out) < n) && sc.Scan() {
-		var r struct{ Text string }
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, r.Text)
-	}
-	if len(out) < max(n, 1000) {
-		tb.Fatalf("%d texts in the vendored corpus, want %d", len(out), max(n, 1000))
-	}
-	return out
 }

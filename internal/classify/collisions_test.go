@@ -24,29 +24,14 @@ const collisionRows = 3
 const vendoredCorpus = "../../testdata/corpus/train-permissive.jsonl.gz"
 
 func englishWords(t *testing.T) map[string]int {
-	f, err := os.Open(vendoredCorpus)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(nil, 1<<24)
 	rows := map[string]int{}
 	var fo folder
-	for sc.Scan() {
-		var r struct{ Text, Lang string }
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatal(err)
-		}
-		if r.Lang != "en" && r.Lang != "" {
-			continue
+	eachCorpusText(t, func(text, lang string) {
+		if lang != "en" && lang != "" {
+			return
 		}
 		seen := map[string]bool{}
-		fo.windows(featureSet{}, r.Text, func(w []rune) {
+		fo.windows(featureSet{}, text, func(w []rune) {
 			for _, x := range strings.Fields(string(w)) {
 				if !seen[x] {
 					seen[x] = true
@@ -54,16 +39,40 @@ func englishWords(t *testing.T) map[string]int {
 				}
 			}
 		})
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
+	})
 	for w, n := range rows {
 		if n < collisionRows {
 			delete(rows, w)
 		}
 	}
 	return rows
+}
+
+// eachCorpusText calls f with the text and language of every row of the
+// vendored corpus, in order.
+func eachCorpusText(tb testing.TB, f func(text, lang string)) {
+	tb.Helper()
+	fc, err := os.Open(vendoredCorpus)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer fc.Close()
+	zr, err := gzip.NewReader(fc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		var r struct{ Text, Lang string }
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			tb.Fatal(err)
+		}
+		f(r.Text, r.Lang)
+	}
+	if err := sc.Err(); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 func TestConceptCollisions(t *testing.T) {

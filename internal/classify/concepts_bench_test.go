@@ -10,7 +10,7 @@ func benchConceptFind(b *testing.B, text string) {
 	var fo folder
 	var w []rune
 	fo.windows(defaultFeatures, text, func(x []rune) { w = append(w, x...) })
-	syms := make([]byte, len(w))
+	syms := make([]byte, len(w)+symsPad)
 	for i, c := range w {
 		syms[i] = symOf(c)
 	}

@@ -250,7 +250,7 @@ func (m *Model) score(texts []string) (Scores, float64, bool) {
 			}
 			z := m.logit(m.windowSum(sr.cur.runes[:n], sr.cur.syms[:n], sr.cur.words, ascii))
 			if m.cm != nil {
-				sr.cur.set = m.cm.findSyms(sr.cur.runes[:n], sr.cur.syms[:n])
+				sr.cur.set = m.cm.findSyms(sr.cur.runes[:n], sr.cur.syms)
 				z = m.stack(z, sr.cur.set)
 			}
 			if z > bestLogit {

@@ -23,13 +23,15 @@ func writeSection(path, md string, sec docSection) error {
 }
 
 // docSection is a part of the benchmarks file the harness owns: the run
-// with pinned CPUs (the default) and the run with shared CPUs
-// (--pin=false) each have their own, so both can be kept.
+// with shared CPUs (the default, judged against the bars) and the run with
+// pinned CPUs (--pin, a second table) each have their own, so both can be
+// kept. The pinned run keeps the original markers, so files written before
+// the shared layout became the bar still update in place.
 type docSection struct{ begin, end, heading string }
 
 var (
-	pinnedSection = docSection{markBegin, markEnd, "Load harness"}
-	sharedSection = docSection{"<!-- aupload:shared:begin -->", "<!-- aupload:shared:end -->", "Load harness, CPUs shared"}
+	sharedSection = docSection{"<!-- aupload:shared:begin -->", "<!-- aupload:shared:end -->", "Load harness"}
+	pinnedSection = docSection{markBegin, markEnd, "Load harness, CPUs pinned (not the bar)"}
 )
 
 func replaceSection(doc, md string, sec docSection) (string, error) {

@@ -19,17 +19,24 @@
 // end users spread over 10,000 ids, in rounds that alternate the targets so
 // machine noise hits all alike. It reports p50/p99 latency, throughput and
 // errors per target, the gateway's added latency over the floor, time to
-// first streamed token, and the gateway's memory per open idle stream; it
-// checks the quality bars of docs/architecture.md and writes the table into
-// docs/benchmarks.md between the aupload markers (and to stdout).
+// first streamed token, CPU per request, and the gateway's memory per open
+// idle stream; it checks the quality bars of docs/architecture.md and
+// writes the table into docs/benchmarks.md (and to stdout).
 //
-//	go run ./cmd/aupload                    # both stores, -c 1,32, -d 10s per target and mode
+// The bars are the design's, judged in its layout: every process sharing
+// all CPUs, the default, written between the aupload:shared markers.
+// --pin gives the proxies CPUs of their own (pin.go); that run is a second
+// table, between the aupload markers, whose bars are info only.
+//
+//	go run ./cmd/aupload                    # both stores, -c 1,8, -d 10s per target and mode
+//	go run ./cmd/aupload --pin              # the pinned layout: a second table, not the bar
 //	go run ./cmd/aupload --quick            # a short smoke run
 //	go run ./cmd/aupload --store redis --idle 10000 --strict
 //	go run ./cmd/aupload --store redis -c 1 --profile /tmp/prof   # then go tool pprof
 //	go run ./cmd/aupload --replicas 2 -c 1,8,32 [--cluster]        # scale-out (scaleout.go)
 //
-// It exits 0 even when a bar fails, unless --strict; 1 when it cannot run.
+// It exits 0 even when a bar fails, unless --strict (3; never for a --pin
+// run, whose bars are info); 1 when it cannot run.
 package main
 
 import (
@@ -81,7 +88,7 @@ type options struct {
 	quick      bool
 	logLevel   string
 	inproc     bool     // the fake upstream and the floor in this process, not in children
-	pin        bool     // proxies on CPUs of their own (pin.go)
+	pin        bool     // proxies on CPUs of their own (pin.go): a second table, not the bar
 	profile    string   // directory for the gateway's CPU and allocation profiles ("": none)
 	replicas   int      // > 0: the scale-out run (scaleout.go) instead of the stores'
 	cluster    bool     // scale-out over a 3-node Redis Cluster
@@ -98,7 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{args: args}
 	fs := flag.NewFlagSet("aupload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	conc := fs.String("c", "1,32", "concurrent clients: a comma-separated list, each level measured in turn (1 shows the latency a request pays, a high count the throughput)")
+	conc := fs.String("c", "1,8", "concurrent clients: a comma-separated list, each level measured in turn (the fewest judge latency, what a request pays; the most throughput and CPU per request)")
 	fs.DurationVar(&o.dur, "d", 10*time.Second, "measured time per target and mode (plain, stream), split over the rounds")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up per target and mode before measuring")
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds alternating the targets")
@@ -109,10 +116,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.users, "users", 10000, "distinct end users (X-AUP-End-User)")
 	fs.StringVar(&o.gatewayBin, "gateway-bin", "", "aupguard binary to run (default: go build ./cmd/aupguard into a temp dir)")
 	fs.StringVar(&o.out, "out", "docs/benchmarks.md", "markdown file whose aupload section is rewritten (\"-\": stdout only)")
-	fs.BoolVar(&o.strict, "strict", false, "exit 3 when a bar fails")
-	fs.BoolVar(&o.quick, "quick", false, "a short run for smoke tests (-c 8, -d 1s, 2 rounds, --idle 200 unless given)")
+	fs.BoolVar(&o.strict, "strict", false, "exit 3 when a bar fails (a --pin run's bars are info and never fail)")
+	fs.BoolVar(&o.quick, "quick", false, "a short run for smoke tests (-d 1s, 200ms warm-up, 2 rounds, --idle 200 unless given)")
 	fs.BoolVar(&o.inproc, "inproc", false, "serve the fake upstream and the floor inside the harness process instead of child processes")
-	fs.BoolVar(&o.pin, "pin", true, "give the proxies (floor and gateway) the upper half of the CPUs and the clients, the fake upstream and redis-server the lower half (needs 2+ CPUs and taskset); --pin=false: all share all CPUs")
+	fs.BoolVar(&o.pin, "pin", false, "give the proxies (floor and gateway) the upper half of the CPUs and the clients, the fake upstream and redis-server the lower half (needs 2+ CPUs and taskset): a second table, its own doc section, bars info only; default: all processes share all CPUs, the layout the bars are judged in")
 	fs.StringVar(&o.profile, "profile", "", "write the gateway's CPU profile and allocation profile per section into this directory (turns on its log.pprof)")
 	fs.IntVar(&o.replicas, "replicas", 0, "scale-out run: this many gateway replicas (2-8) share one private redis-server, and the clients spread over the first 1, 2, …, N of them round robin, beside the floor; all CPUs shared; writes the Scale-out section")
 	fs.BoolVar(&o.cluster, "cluster", false, "with --replicas: the replicas share a private 3-node Redis Cluster instead")
@@ -133,7 +140,6 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 				apply()
 			}
 		}
-		def("c", func() { *conc = "1,8" })
 		def("d", func() { o.dur = time.Second })
 		def("warmup", func() { o.warmup = 200 * time.Millisecond })
 		def("rounds", func() { o.rounds = 2 })
@@ -213,9 +219,9 @@ func runWith(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	md := rep.markdown()
 	fmt.Fprint(stdout, md)
 	if o.out != "-" && o.out != "" {
-		sec := pinnedSection
-		if !o.pin {
-			sec = sharedSection
+		sec := sharedSection
+		if o.pin {
+			sec = pinnedSection
 		}
 		if err := writeSection(o.out, md, sec); err != nil {
 			fmt.Fprintln(stderr, "aupload:", err)

@@ -27,8 +27,9 @@ type section struct {
 	idleH2Err string
 	noIdle    bool // idle streams are measured once per store, in its last section
 	// Latency bars count with the fewest clients (what a request pays),
-	// the throughput bar with the most (the CPUs saturated).
+	// the throughput and CPU bars with the most (the CPUs saturated).
 	judgeLatency, judgeThroughput bool
+	pinned                        bool // --pin: a second table, its bars info only
 }
 
 // report is the whole run.
@@ -125,7 +126,7 @@ func measure(ctx context.Context, o *options, stderr io.Writer) (*report, error)
 			defer gw.Close()
 			for i, conc := range o.concs {
 				sec = &section{store: store, conc: conc, storeVer: storeVer, res: map[string]map[string]stats{}, noIdle: i < len(o.concs)-1,
-					judgeLatency: conc == slices.Min(o.concs), judgeThroughput: conc == slices.Max(o.concs)}
+					judgeLatency: conc == slices.Min(o.concs), judgeThroughput: conc == slices.Max(o.concs), pinned: o.pin}
 				rep.sections = append(rep.sections, sec)
 				if err := measureConc(ctx, o, conc, up, floor, gw, modes, sec, stderr); err != nil {
 					return err

@@ -11,17 +11,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// CPU pinning (--pin, the default). On a small machine every process of
-// the run shares the same CPUs: the proxy under test, the clients, the fake
-// upstream and redis-server. Go's scheduler then moves a proxy's goroutines
-// between CPUs that the load generator is using too, and each move costs
-// cache refills; a proxy with a larger working set (the gateway's word
-// lists, policies and state) pays more for it than a bare ReverseProxy. So
-// the proxies (floor and gateway alike) get CPUs of their own, the upper
-// half, and the harness, the fake upstream and redis-server the lower half.
-// That is how a gateway is deployed (its own cores or CPU quota), and it
-// keeps the load generator's work out of the proxies' numbers. --pin=false
-// measures the shared layout.
+// CPU pinning (--pin; by default every process shares all CPUs, the
+// layout the design's bars are judged in). Shared, Go's scheduler moves a
+// proxy's goroutines between CPUs that the load generator is using too, and
+// each move costs cache refills; a proxy with a larger working set (the
+// gateway's word lists, policies and state) pays more for it than a bare
+// ReverseProxy. --pin shows what that costs: the proxies (floor and gateway
+// alike) get CPUs of their own, the upper half, and the harness, the fake
+// upstream and redis-server the lower half, as a gateway with its own cores
+// or CPU quota would run. That run is a second table, not the bar: its
+// bars are info only.
 
 // cpuLayout is where the processes run; proxy is "" when not pinned.
 type cpuLayout struct {
@@ -34,7 +33,7 @@ type cpuLayout struct {
 // and processes started later inherit it) to the load CPUs.
 func pinning(want bool) cpuLayout {
 	if !want {
-		return cpuLayout{note: "not pinned (--pin=false): all processes share all CPUs"}
+		return cpuLayout{note: "shared (the default; `--pin` pins the proxies): all processes share all CPUs"}
 	}
 	n := runtime.NumCPU()
 	if n < 2 {

@@ -12,36 +12,6 @@ const (
 	markEnd   = "<!-- aupload:end -->"
 )
 
-// The quality bars of docs/architecture.md ("Quality bars").
-const (
-	barP50      = 100 * time.Microsecond
-	barP50Aim   = 50 * time.Microsecond
-	barP99      = time.Millisecond
-	barRatio    = 0.8
-	barFirst    = time.Millisecond
-	barIdleByte = 1 << 30
-)
-
-type bar struct {
-	name, limit, measured string
-	pass                  bool
-	measuredOK            bool // false: not measured, neither pass nor fail
-	info                  bool // measured, but the bar is judged in another section
-}
-
-func (b bar) result() string {
-	switch {
-	case !b.measuredOK:
-		return "n/a"
-	case b.info:
-		return "info"
-	case b.pass:
-		return "PASS"
-	default:
-		return "**FAIL**"
-	}
-}
-
 func fmtDur(d time.Duration) string {
 	if d < 0 {
 		return "−" + fmtDur(-d)
@@ -69,74 +39,6 @@ func joinInts(ns []int) string {
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
-// bars checks one store's run against the quality bars.
-func (s *section) bars() []bar {
-	var bs []bar
-	pl := s.res["plain"]
-	gw, fl := pl["gateway"], pl["floor"]
-	if gw.n > 0 && fl.n > 0 {
-		d50, d99 := gw.p50-fl.p50, gw.p99-fl.p99
-		aim := ""
-		if d50 > barP50Aim {
-			aim = " (above the 50 µs aim)"
-		}
-		bs = append(bs,
-			bar{name: "added p50 latency", limit: "≤ +100 µs over floor (aim +50)", measured: fmtDelta(d50) + aim, pass: d50 <= barP50, measuredOK: true, info: !s.judgeLatency},
-			bar{name: "added p99 latency", limit: "≤ +1 ms over floor", measured: fmtDelta(d99), pass: d99 <= barP99, measuredOK: true, info: !s.judgeLatency})
-		if fl.rps > 0 {
-			r := gw.rps / fl.rps
-			bs = append(bs, bar{name: "throughput", limit: "≥ 0.80× floor", measured: fmt.Sprintf("%.2f×", r), pass: r >= barRatio, measuredOK: true, info: !s.judgeThroughput})
-		}
-	} else {
-		bs = append(bs, bar{name: "added latency / throughput", limit: "needs successful requests", measured: "none"})
-	}
-	if st, ok := s.res["stream"]; ok {
-		g, f := st["gateway"], st["floor"]
-		b := bar{name: "first streamed token (p50)", limit: "≤ +1 ms over floor"}
-		if g.n > 0 && f.n > 0 {
-			d := g.ttfb50 - f.ttfb50
-			b.measured, b.pass, b.measuredOK, b.info = fmtDelta(d), d <= barFirst, true, !s.judgeLatency
-		}
-		bs = append(bs, b)
-	}
-	ib := bar{name: "10,000 idle streams", limit: "≤ 1 GiB gateway RSS", measured: "not measured"}
-	if s.idle != nil && s.idle.opened > 0 {
-		ib.measured, ib.pass, ib.measuredOK = s.idle.barText(), s.idle.withinBar(), true
-	} else if s.idleErr != "" {
-		ib.measured, ib.measuredOK = "error: "+s.idleErr, true
-	}
-	// Over HTTP/2 to the upstream the whole count fits: both must hold.
-	if h := s.idleH2; h != nil && h.opened > 0 && ib.measuredOK {
-		ib.measured += "; upstream over HTTP/2: " + h.barText()
-		ib.pass = ib.pass && h.withinBar()
-	} else if s.idleH2Err != "" {
-		ib.measured += "; upstream over HTTP/2: error: " + s.idleH2Err
-	}
-	if !s.noIdle {
-		bs = append(bs, ib)
-	}
-	errs, rej := 0, 0
-	for _, byT := range s.res {
-		for _, st := range byT {
-			errs += st.errs
-			rej += st.rejected
-		}
-	}
-	bs = append(bs, bar{name: "errors (all targets)", limit: "0, 429s included", measured: fmt.Sprintf("%d (%d × 429)", errs, rej), pass: errs == 0, measuredOK: true})
-	return bs
-}
-
-func (r *report) passed() bool {
-	for _, s := range r.sections {
-		for _, b := range s.bars() {
-			if b.measuredOK && !b.info && !b.pass {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // markdown renders the section that goes between the markers.
 func (r *report) markdown() string {
 	o := r.o
@@ -163,16 +65,22 @@ func (r *report) markdown() string {
 		"**floor** = a bare `httputil.ReverseProxy` (no logic; default `FlushInterval`, which flushes SSE at every write, like the gateway; full duplex) %s; "+
 		"**gateway** = %s with the bundled policy, rate limits on (100000/min per end user, so none should refuse), "+
 		"`zdr: false`, `answer_check: false`, `log.level: %s`.\n", upWhere, floorWhere, r.gateway, o.logLevel)
-	where := "All processes share the machine's CPUs with the clients (loopback only), so absolute numbers are pessimistic; compare within a run. "
+	where := "All processes share the machine's CPUs with the clients (loopback only), the layout the bars are judged in, so absolute numbers are pessimistic; compare within a run. "
+	if o.pin {
+		where = "All processes share the machine's CPUs with the clients (loopback only): pinning was asked for but not done (see CPUs). "
+	}
 	if r.cpus.proxy != "" {
 		where = "The proxies have their CPUs to themselves, so with many clients the floor and the gateway each saturate their own CPU and the throughput ratio is their CPU cost per request; " +
 			"direct shares its CPU with the clients. Compare within a run. "
 	}
+	judged := "Hence the latency bars (p50, p99, first token) are judged with the fewest clients and the throughput and CPU-per-request bars with the most; the other sections show them as \"info\".\n"
+	if o.pin {
+		judged = "This is the `--pin` run, a second table and not the bar: every bar here is \"info\"; the bars are judged in the shared layout, the default.\n"
+	}
 	p("- Latency is request start to the end of the answer; for streams \"first token\" is the time to the first `data:` line. "+
-		"CPU/req is the user+system CPU time of the process the target adds (the upstream for direct, the proxy for floor and gateway) per answered request. "+
+		"CPU/req is the user+system CPU time of the process the target adds (the upstream for direct, the proxy for floor and gateway) per answered request; the CPU bar compares the gateway's with the floor's (plain). "+
 		"%sWith 1 client the added latency is what one request pays; with many the CPUs are saturated and every request also waits for the others' CPU time, "+
-		"so the added latency there grows with the extra CPU per request times the client count. "+
-		"Hence the latency bars (p50, p99, first token) are judged with the fewest clients and the throughput bar with the most; the other sections show them as \"info\".\n", where)
+		"so the added latency there grows with the extra CPU per request times the client count. %s", where, judged)
 	for _, s := range r.sections {
 		title := s.store
 		switch s.store {

@@ -67,7 +67,24 @@ _escalation_rank := {"": 0, "suspend": 1, "ban": 2}
 
 # --- the decision: maxima over the hits that are enforced
 
-_decide(hits, strike_factor) := d if {
+# No hits (the common case of a request with signals below every
+# threshold): the decision below with nothing in it, without its dozen
+# comprehensions.
+_decide(hits, strike_factor) := {
+	"action": "allow",
+	"categories": [],
+	"severity": "",
+	"strike": 0 * strike_factor,
+	"reasons": sort(_unknown_reasons),
+	"rules": [],
+	"escalation": "",
+	"legal_hold": false,
+	"redact": [],
+	"dry_run": false,
+	"would_action": "allow",
+} if {
+	count(hits) == 0
+} else := d if {
 	enforced := _enforced(hits)
 	rank := max({h.rank | some h in enforced} | {0})
 	would := max({h.rank | some h in hits} | {0})
@@ -89,7 +106,11 @@ _decide(hits, strike_factor) := d if {
 # The operator's part: categories only, confirmed by the learned tier on
 # the operator's text (PII in a system prompt is the operator's own data),
 # no classifier, no strike, no escalation.
-_operator_decision := d if {
+_operator_decision := {"action": "allow", "categories": [], "severity": "", "reasons": [], "rules": []} if {
+	# No operator text scored: nothing to judge (evaluating the empty case
+	# costs a flagged request tens of microseconds).
+	count(_operator_categories) == 0
+} else := d if {
 	hits := _operator_hits
 	enforced := _enforced(hits)
 	rank := max({h.rank | some h in enforced} | {0})

@@ -96,7 +96,8 @@ func loopP50(b *testing.B, f func()) {
 	}
 }
 
-// The same size with a violation and PII: the Rego path.
+// The same size with a violation and PII: the Rego path, once; the memo
+// then meets the same signals each call (BenchmarkRegoDecision* bypass it).
 func BenchmarkCheckRequest2KBViolation(b *testing.B) {
 	e := benchEngine(b)
 	texts := chat2KB()
@@ -107,6 +108,44 @@ func BenchmarkCheckRequest2KBViolation(b *testing.B) {
 	}
 	b.SetBytes(int64(len(texts[0]) + len(texts[1])))
 	checkEach(b, e, texts)
+}
+
+// The Rego evaluation alone, for signals the decision memo has not met
+// (the 2 KB benchmarks above repeat theirs, so their memo hits): one
+// category over its flag threshold, and signals below every threshold.
+// What each request of an end user with new scores costs; an abusive
+// stream of prompts pays it on every request.
+func BenchmarkRegoDecisionHit(b *testing.B) {
+	benchDecision(b, detect.Signals{
+		Categories:  map[string]detect.CategorySignal{"platform_abuse": {Score: 0.96, Rules: []string{"pa.injection", "pa.prompt_leak"}}},
+		Length:      3800,
+		SafeContext: []string{"fiction"},
+		Model:       &detect.ModelScores{Harmful: 0.85, English: 0.44, Categories: map[string]float64{"platform_abuse": 0.85}},
+	}, Flag)
+}
+
+func BenchmarkRegoDecisionNoHit(b *testing.B) {
+	benchDecision(b, detect.Signals{
+		Categories: map[string]detect.CategorySignal{"platform_abuse": {Score: 0.2, Rules: []string{"pa.injection"}}},
+		Length:     3800,
+		Model:      &detect.ModelScores{Harmful: 0.3, English: 0.44, Categories: map[string]float64{"platform_abuse": 0.3}},
+	}, Allow)
+}
+
+func benchDecision(b *testing.B, sig detect.Signals, want Action) {
+	st := benchEngine(b).cur.Load()
+	ctx := context.Background()
+	in := inputValueBy(subj, sig, nil, nil)
+	if d, err := evalDecision(ctx, &st.req, in); err != nil || d.Action != want {
+		b.Fatalf("decision %+v, %v; want %s", d, err, want)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	loopP50(b, func() {
+		if _, err := evalDecision(ctx, &st.req, in); err != nil {
+			b.Fatal(err)
+		}
+	})
 }
 
 func BenchmarkCheckRequest1MiB(b *testing.B) {

@@ -52,7 +52,6 @@ type normalizer struct {
 	decoded, budget int
 	dec             [maxDecodeDepth][]byte
 	spans           [][2]int
-	nfkd            []byte // the decomposition of one rune
 }
 
 // maxRunGap is the widest gap (in separator characters) between two letters
@@ -435,10 +434,16 @@ func (n *normalizer) rune(r rune) {
 	}
 	if unicode.IsLetter(r) || unicode.IsNumber(r) {
 		// compatibility decomposition: é → e, ﬁ → fi, 𝐛 → b, ⓑ → b
+		// The table's decomposition of the rune, read in place: Append
+		// allocates a reorder buffer per call, here for every letter of
+		// most scripts. Its ASCII is Append's for every letter and number
+		// (TestDecompositionInPlace).
 		var enc [utf8.UTFMax]byte
 		w := utf8.EncodeRune(enc[:], r)
-		d := norm.NFKD.Append(n.nfkd[:0], enc[:w]...)
-		n.nfkd = d
+		d := norm.NFKD.Properties(enc[:w]).Decomposition()
+		if d == nil {
+			d = enc[:w] // decomposes to itself
+		}
 		any := false
 		for _, c := range d {
 			switch {

@@ -208,7 +208,7 @@ func TestScoreMatchesReference(t *testing.T) {
 				t.Fatalf("%s %+v: %.200q…: Score %+v, reference %+v", nm.name, m.h.Features, texts, got, want)
 			}
 			n++
-			if want.Harmful >= catGate {
+			if want.Harmful >= DetailGate {
 				gated++
 			}
 		}

@@ -95,10 +95,12 @@ type Model struct {
 // probability over them (and over the windows of long ones), and for the
 // text that scored it, each category's share of that probability.
 type Scores struct {
-	Harmful    float64
-	Categories map[string]float64 // p(harmful) × p(category | harmful); only above CategoryFloor
+	Harmful float64
+	// Categories: p(harmful) × p(category | harmful), only above
+	// CategoryFloor; computed only from DetailGate on, and empty below it.
+	Categories map[string]float64
 	// English is the share of English function words in the window that
-	// scored highest (englishShare); computed only from englishGate on, and
+	// scored highest (englishShare); computed only from DetailGate on, and
 	// 0 below it.
 	English float64
 }
@@ -107,13 +109,12 @@ type Scores struct {
 // a policy could act on, and keep the policy input small).
 const CategoryFloor = 0.05
 
-// catGate: below this harm probability the category head is not run at
-// all; clean traffic pays for one head only.
-const catGate = 0.05
-
-// englishGate: below this harm probability the English share is not
-// computed; a policy reads it only to act on the learned tier's score.
-const englishGate = 0.5
+// DetailGate: below this harm probability neither the category head runs
+// nor the English share is computed. A policy reads them only to act on
+// the learned tier's score, from settings.model.flag on, which the policy
+// engine requires to be at least DetailGate; most traffic scores between
+// CategoryFloor and it, and so pays for one head only.
+const DetailGate = 0.5
 
 // Header returns the model's header.
 func (m *Model) Header() Header { return m.h }
@@ -263,12 +264,10 @@ func (m *Model) score(texts []string) (Scores, float64, bool) {
 		return Scores{}, 0, false
 	}
 	s := Scores{Harmful: sigmoid(bestLogit)}
-	if s.Harmful < catGate {
+	if s.Harmful < DetailGate {
 		return s, bestLogit, true
 	}
-	if s.Harmful >= englishGate {
-		s.English = englishShare(sr.best.runes[:bestLen])
-	}
+	s.English = englishShare(sr.best.runes[:bestLen])
 	probs := m.catProbs(sr, sr.best.runes[:bestLen], sr.best.set)
 	for k, p := range probs {
 		if v := s.Harmful * p; v >= CategoryFloor {

@@ -172,7 +172,7 @@ func refScore(m *Model, texts []string) Scores {
 		return Scores{}
 	}
 	s := Scores{Harmful: 1 / (1 + math.Exp(-bestLogit))}
-	if s.Harmful < catGate {
+	if s.Harmful < DetailGate {
 		return s
 	}
 	k := m.nCat

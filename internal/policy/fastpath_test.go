@@ -17,6 +17,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/rego"
 
+	"github.com/aupguard/aupguard/internal/classify"
 	"github.com/aupguard/aupguard/internal/detect"
 	"github.com/aupguard/aupguard/policies"
 )
@@ -135,7 +136,8 @@ func randomData(t *testing.T, rng *rand.Rand, dir string) (apps, dryRun []string
 	slices.Sort(cats)
 	slices.Sort(kinds)
 	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
-	num := func() float64 { return float64(rng.IntN(5)) / 2 } // 0 .. 2
+	num := func() float64 { return float64(rng.IntN(5)) / 2 }    // 0 .. 2
+	flag := func() float64 { return float64(1+rng.IntN(4)) / 2 } // 0.5 .. 2: from classify.DetailGate
 	dry := func() []any {
 		var l []any
 		for n := rng.IntN(4); n > 0; n-- {
@@ -160,12 +162,12 @@ func randomData(t *testing.T, rng *rand.Rand, dir string) (apps, dryRun []string
 	switch rng.IntN(4) {
 	case 0:
 		delete(set, "model")
-	case 1: // thresholds of 0: "harmful >= flag" holds with no model scores
-		set["model"] = map[string]any{"flag": 0, "block": 0, "confirm": 0}
+	case 1: // the lowest thresholds the engine accepts (checkModelSettings)
+		set["model"] = map[string]any{"flag": classify.DetailGate, "block": 0, "confirm": 0}
 	case 2:
-		set["model"] = map[string]any{"flag": num(), "block": num(), "confirm": num()}
+		set["model"] = map[string]any{"flag": flag(), "block": num(), "confirm": num()}
 	default: // a lower threshold for text that is not English
-		set["model"] = map[string]any{"flag": num(), "block": num(), "confirm": num(), "flag_other_language": num(), "english_share": num()}
+		set["model"] = map[string]any{"flag": flag(), "block": num(), "confirm": num(), "flag_other_language": flag(), "english_share": num()}
 	}
 	data["dry_run"] = dry()
 	overrides := map[string]any{}

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/aupguard/aupguard/internal/classify"
 )
 
 // checkTaxonomy validates data.aup against the schema the bundled policy
@@ -63,6 +65,9 @@ func checkTaxonomy(data map[string]any) error {
 			if f, ok := number(s[k]); !ok || f < 0 {
 				bad("settings.%s: want a number >= 0", k)
 			}
+		}
+		if m, present := s["model"]; present {
+			checkModelSettings(m, bad)
 		}
 	} else {
 		bad("settings: missing")
@@ -128,6 +133,31 @@ func checkCategory(where string, c map[string]any, full bool, bad func(string, .
 		bt, _ := number(c["block_threshold"])
 		if ft > bt {
 			bad("%s: flag_threshold above block_threshold", where)
+		}
+	}
+}
+
+// checkModelSettings validates settings.model. The learned tier computes
+// a text's categories and English share only from a harm probability of
+// classify.DetailGate on, so a flag threshold below it would flag text
+// whose category the model never names (the policy takes it from them).
+func checkModelSettings(v any, bad func(string, ...any)) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		bad("settings.model: not an object")
+		return
+	}
+	for _, k := range []string{"flag", "block", "confirm", "flag_other_language", "english_share"} {
+		x, present := m[k]
+		if !present {
+			continue
+		}
+		f, ok := number(x)
+		switch {
+		case !ok || f < 0:
+			bad("settings.model.%s: want a number >= 0", k)
+		case (k == "flag" || k == "flag_other_language") && f < classify.DetailGate:
+			bad("settings.model.%s: %v is below %v, the harm probability from which the learned tier names categories", k, x, classify.DetailGate)
 		}
 	}
 }

@@ -32,6 +32,15 @@ func TestTaxonomyChecked(t *testing.T) {
 	cat := func(doc map[string]any, id string) map[string]any {
 		return doc["categories"].(map[string]any)[id].(map[string]any)
 	}
+	model := func(doc map[string]any) map[string]any {
+		set := doc["settings"].(map[string]any)
+		m, _ := set["model"].(map[string]any)
+		if m == nil {
+			m = map[string]any{"flag": 0.96, "block": 0.98, "confirm": 0.25}
+			set["model"] = m
+		}
+		return m
+	}
 	cases := map[string]func(doc map[string]any){
 		"categories.self_harm.action":             func(d map[string]any) { cat(d, "self_harm")["action"] = "blok" },
 		"categories.self_harm.flag_threshold":     func(d map[string]any) { cat(d, "self_harm")["flag_threshold"] = "0.5" },
@@ -46,8 +55,12 @@ func TestTaxonomyChecked(t *testing.T) {
 		"apps.kids.categories.sexual_content.action": func(d map[string]any) {
 			d["apps"] = map[string]any{"kids": map[string]any{"categories": map[string]any{"sexual_content": map[string]any{"action": "ban"}}}}
 		},
-		"settings.flag_strike_factor":              func(d map[string]any) { delete(d["settings"].(map[string]any), "flag_strike_factor") },
-		"categories.Bad-Id: id must be snake_case": func(d map[string]any) { d["categories"].(map[string]any)["Bad-Id"] = cat(d, "self_harm") },
+		"settings.flag_strike_factor":                           func(d map[string]any) { delete(d["settings"].(map[string]any), "flag_strike_factor") },
+		"categories.Bad-Id: id must be snake_case":              func(d map[string]any) { d["categories"].(map[string]any)["Bad-Id"] = cat(d, "self_harm") },
+		"settings.model: not an object":                         func(d map[string]any) { d["settings"].(map[string]any)["model"] = 0.9 },
+		"settings.model.confirm: want a number":                 func(d map[string]any) { model(d)["confirm"] = "0.25" },
+		"settings.model.flag: 0.3 is below 0.5":                 func(d map[string]any) { model(d)["flag"] = 0.3 },
+		"settings.model.flag_other_language: 0.49 is below 0.5": func(d map[string]any) { model(d)["flag_other_language"] = 0.49 },
 	}
 	for want, f := range cases {
 		t.Run(want, func(t *testing.T) {

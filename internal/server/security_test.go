@@ -305,7 +305,7 @@ func TestSecurityOversizedHeaders(t *testing.T) {
 }
 
 // ftTap watches what an upstream handler writes: whether the stream ran to
-// its end and whether a write failed (the gateway dropped the call).
+// its end and whether a write or flush failed (the gateway dropped the call).
 type ftTap struct {
 	http.ResponseWriter
 	mu      *sync.Mutex
@@ -327,7 +327,11 @@ func (w ftTap) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (w ftTap) Flush() error {
+// FlushError, not Flush() error: http.ResponseController (the fake flushes
+// through one) calls only FlushError or http.Flusher's Flush and unwraps
+// past any other. Backpressure can hold the fake in its flush (a chunk's
+// last bytes) as well as in its write, and then the flush is what fails.
+func (w ftTap) FlushError() error {
 	err := http.NewResponseController(w.ResponseWriter).Flush()
 	if err != nil {
 		w.mu.Lock()
@@ -359,6 +363,14 @@ func TestSecuritySlowClients(t *testing.T) {
 		Answer: strings.Repeat("slow reader ", 48<<20/12), ChunkSize: 16384})
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fake.ServeHTTP(ftTap{w, &mu, &done, &failed, &written}, r)
+		if r.Context().Err() != nil {
+			// The fake also stops when its server saw the gateway close the
+			// connection between two writes (it checks the context after
+			// each chunk): dropped as well, with no write to fail.
+			mu.Lock()
+			failed = true
+			mu.Unlock()
+		}
 	}))
 	t.Cleanup(up.Close)
 	g := ftStart(t, ftOpts{upstream: up.URL + "/api/v1", yaml: "limits: {read_header_timeout: 1s}\n"})

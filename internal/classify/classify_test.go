@@ -207,3 +207,28 @@ func TestHarmSumEqualsHashes(t *testing.T) {
 		}
 	}
 }
+
+// TestDetailGate: below DetailGate a score names no category and measures
+// no English share (the policy engine refuses a flag threshold below it);
+// from it on, the category head runs.
+func TestDetailGate(t *testing.T) {
+	m := bundledModel(t)
+	below, above, named := 0, 0, 0
+	eachCorpusText(t, func(text, _ string) {
+		s := m.Score([]string{text})
+		if s.Harmful < DetailGate {
+			below++
+			if len(s.Categories) > 0 || s.English != 0 {
+				t.Fatalf("harmful %.3f below the gate, yet categories %v, english %.2f: %.80q", s.Harmful, s.Categories, s.English, text)
+			}
+			return
+		}
+		above++
+		if len(s.Categories) > 0 {
+			named++
+		}
+	})
+	if below == 0 || above == 0 || named < above*9/10 {
+		t.Fatalf("%d texts below the gate, %d above, %d of those with a category", below, above, named)
+	}
+}

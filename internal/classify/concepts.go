@@ -482,7 +482,7 @@ type start4 [28 * 28 * 28 * 28 / 64]uint64
 
 // mark sets the bits of the first four runes of form r, which any rune
 // may follow (a stem). A form whose first runes are not all ASCII sets
-// none: prefix.may never rules it out.
+// none: may never rules it out.
 func (t *start4) mark(r []rune) {
 	var syms [4]int
 	n := 0
@@ -541,7 +541,7 @@ func (m *conceptMatcher) unspacedAt(w []rune, i int, set *conceptSet) {
 	h := uint64(fnv64Offset)
 	for j := i; j < len(w) && j < i+m.maxUnspace && unspaced(w[j]); j++ {
 		h = (h ^ uint64(w[j])) * fnv64Prime
-		if w, bits := bloom2(h, termShift); m.term[w]&bits == bits {
+		if wd, bits := bloom2(h, termShift); m.term[wd]&bits == bits {
 			if s := m.lookup(h); s != nil {
 				set.or(m.sets[s.stem])
 			}

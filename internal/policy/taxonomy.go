@@ -139,8 +139,8 @@ func checkCategory(where string, c map[string]any, full bool, bad func(string, .
 
 // checkModelSettings validates settings.model. The learned tier computes
 // a text's categories and English share only from a harm probability of
-// classify.DetailGate on, so a flag threshold below it would flag text
-// whose category the model never names (the policy takes it from them).
+// classify.DetailGate on, and the policy takes the category it flags from
+// them: a flag threshold below the gate would quietly not act below it.
 func checkModelSettings(v any, bad func(string, ...any)) {
 	m, ok := v.(map[string]any)
 	if !ok {

@@ -40,11 +40,11 @@ import (
 //     iterates empty categories, else its first condition, harmful >=
 //     _model_flag, fails); _ids is empty. _request_hits and _output_hits, built from _ids and
 //     _pii_counts only, are {}.
-//   - _decide({}, f): _enforced({}) and _shadow_reasons({}) are empty
-//     whatever the dry-run lists, _unknown_reasons is empty (no _ids); rank
-//     and would are max({0}) = 0. The result is action allow, no categories,
-//     severity "", strike 0 * f = 0, no reasons, rules or redactions, no
-//     escalation, legal_hold false, dry_run false: fastAllow.
+//   - _decide({}, f) is its first branch (count(hits) == 0), whatever the
+//     dry-run lists: action allow, no categories, severity "", strike
+//     0 * f = 0, reasons sort(_unknown_reasons), empty (no _ids), no rules
+//     or redactions, no escalation, legal_hold false, dry_run false:
+//     fastAllow.
 //   - _request_hits also holds _unscanned_hits, which is {} unless
 //     input.unscanned.total > 0 and the app's data.aup.unscanned action
 //     (global, merged with data.aup.apps[app].unscanned) is flag or block.
@@ -53,9 +53,9 @@ import (
 //     for a request with unscanned media when one does (state.unscannedActs,
 //     from checkUnscanned at load, which also refuses any action but
 //     allow, flag or block), and probeFastPath skips those subjects.
-//   - decision.operator iterates input.by_author.operator.categories, empty
-//     for signal-free input, so it is allow with nothing named, which
-//     decodeOperator turns into nil, as in fastAllow.
+//   - decision.operator is its first branch for signal-free input
+//     (input.by_author.operator.categories is empty): allow with nothing
+//     named, which decodeOperator turns into nil, as in fastAllow.
 //
 // What data can still do is make the evaluation fail rather than decide
 // otherwise: settings.output_strike_factor not a number (the product), an

@@ -122,3 +122,42 @@ func TestStoreSourceMissingPolicy(t *testing.T) {
 		t.Fatalf("%d bytes written", buf.Len())
 	}
 }
+
+// UserReports reads one user's reports, every one of them (past a page),
+// and no one else's.
+func TestStoreSourceUserReports(t *testing.T) {
+	ctx := context.Background()
+	st := openBolt(t)
+	batch, ok := st.(interface {
+		AddReports(context.Context, []store.Report, store.Policy) ([]store.AddResult, error)
+	})
+	if !ok {
+		t.Fatal("the embedded store has no AddReports")
+	}
+	var reps []store.Report
+	for i := range 6000 { // user-0 has 1200, more than a page
+		reps = append(reps, testReport(i))
+	}
+	if _, err := batch.AddReports(ctx, reps, store.Policy{}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, r := range reps {
+		if r.User == "user-0" {
+			want[r.ID] = true
+		}
+	}
+	got := map[string]bool{}
+	for r, err := range (StoreSource{Store: st}).UserReports(ctx, "web", "user-0") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.User != "user-0" || got[r.ID] {
+			t.Fatalf("report %s of %s (again: %v)", r.ID, r.User, got[r.ID])
+		}
+		got[r.ID] = true
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d reports, want %d", len(got), len(want))
+	}
+}

@@ -15,7 +15,11 @@ import (
 func (x *Exporter) transparency(ctx context.Context, src Source, t *transparency.Tally, now time.Time) ([]byte, error) {
 	resolve := func(ctx context.Context, app, user string, ids map[string]bool) (map[string][]string, error) {
 		found := map[string][]string{}
-		for r, err := range src.Reports(ctx, Filter{App: app, User: user}) {
+		reports := src.Reports(ctx, Filter{App: app, User: user})
+		if us, ok := src.(userReportSource); ok {
+			reports = us.UserReports(ctx, app, user)
+		}
+		for r, err := range reports {
 			if err != nil {
 				return nil, err
 			}

@@ -27,12 +27,6 @@ type Source interface {
 	Policy(ctx context.Context, hash string) (PolicyVersion, error)
 }
 
-// userReportSource is a Source that reads one end user's reports without
-// walking everyone's (StoreSource).
-type userReportSource interface {
-	UserReports(ctx context.Context, app, user string) iter.Seq2[store.Report, error]
-}
-
 // Filter selects what a bundle holds. Zero fields select everything.
 type Filter struct {
 	Since    time.Time `json:"since,omitzero"` // inclusive

@@ -37,32 +37,6 @@ func (s StoreSource) Reports(ctx context.Context, f Filter) iter.Seq2[store.Repo
 	}
 }
 
-// UserReports pages through one end user's reports through the store's
-// per-user index (the desk's case page), for lookups about one user: a
-// walk of every report for each of them is quadratic in the record (at 10
-// million reports the transparency report's lookups ran for many minutes).
-func (s StoreSource) UserReports(ctx context.Context, app, user string) iter.Seq2[store.Report, error] {
-	return func(yield func(store.Report, error) bool) {
-		q := store.ReportQuery{App: app, User: user, Limit: 1000}
-		for {
-			p, err := s.Store.Reports(ctx, q)
-			if err != nil {
-				yield(store.Report{}, err)
-				return
-			}
-			for _, r := range p.Items {
-				if !yield(r, nil) {
-					return
-				}
-			}
-			if p.Next == "" {
-				return
-			}
-			q.Cursor = p.Next
-		}
-	}
-}
-
 // Actions walks the store's audit log in [f.Since, f.Until).
 func (s StoreSource) Actions(ctx context.Context, f Filter) iter.Seq2[store.Action, error] {
 	return func(yield func(store.Action, error) bool) {

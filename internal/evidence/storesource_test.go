@@ -11,6 +11,7 @@ import (
 
 	"github.com/aupguard/aupguard/internal/store"
 	_ "github.com/aupguard/aupguard/internal/store/embedded"
+	"github.com/aupguard/aupguard/internal/transparency"
 )
 
 func openBolt(t *testing.T) store.Store {
@@ -123,9 +124,10 @@ func TestStoreSourceMissingPolicy(t *testing.T) {
 	}
 }
 
-// UserReports reads one user's reports, every one of them (past a page),
-// and no one else's.
-func TestStoreSourceUserReports(t *testing.T) {
+// What an export from a store resolves the reports a sanction cites with
+// (transparency.StoreResolver, the store's per-user index): every one of
+// the user's (past a page of them), and no one else's.
+func TestStoreSourceResolvesPerUser(t *testing.T) {
 	ctx := context.Background()
 	st := openBolt(t)
 	batch, ok := st.(interface {
@@ -141,23 +143,22 @@ func TestStoreSourceUserReports(t *testing.T) {
 	if _, err := batch.AddReports(ctx, reps, store.Policy{}); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{}
+	ids := map[string]bool{}
 	for _, r := range reps {
-		if r.User == "user-0" {
-			want[r.ID] = true
+		if r.User == "user-0" || r.User == "user-1" && len(ids) < 10 {
+			ids[r.ID] = true
 		}
 	}
-	got := map[string]bool{}
-	for r, err := range (StoreSource{Store: st}).UserReports(ctx, "web", "user-0") {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.User != "user-0" || got[r.ID] {
-			t.Fatalf("report %s of %s (again: %v)", r.ID, r.User, got[r.ID])
-		}
-		got[r.ID] = true
+	found, err := transparency.StoreResolver(st)(ctx, "web", "user-0", ids)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(got) != len(want) {
-		t.Fatalf("%d reports, want %d", len(got), len(want))
+	for id := range found {
+		if !ids[id] {
+			t.Fatalf("found %s, not asked for", id)
+		}
+	}
+	if len(found) != 1200 {
+		t.Fatalf("found %d of user-0's 1200 reports", len(found))
 	}
 }

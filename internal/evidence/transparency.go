@@ -15,11 +15,7 @@ import (
 func (x *Exporter) transparency(ctx context.Context, src Source, t *transparency.Tally, now time.Time) ([]byte, error) {
 	resolve := func(ctx context.Context, app, user string, ids map[string]bool) (map[string][]string, error) {
 		found := map[string][]string{}
-		reports := src.Reports(ctx, Filter{App: app, User: user})
-		if us, ok := src.(userReportSource); ok {
-			reports = us.UserReports(ctx, app, user)
-		}
-		for r, err := range reports {
+		for r, err := range src.Reports(ctx, Filter{App: app, User: user}) {
 			if err != nil {
 				return nil, err
 			}
@@ -31,6 +27,11 @@ func (x *Exporter) transparency(ctx context.Context, src Source, t *transparency
 			}
 		}
 		return found, nil
+	}
+	if ss, ok := src.(StoreSource); ok {
+		// A store reads one user's reports through its per-user index;
+		// the walk above reads every report in it, once per user.
+		resolve = transparency.StoreResolver(ss.Store)
 	}
 	if err := t.Casework(ctx, x.Casework); err != nil {
 		return nil, fmt.Errorf("evidence: transparency report: %w", err)

@@ -125,9 +125,14 @@ type Action struct {
 	Duration  time.Duration `json:"duration,omitempty"`
 	Reason    string        `json:"reason"`
 	ReportIDs []string      `json:"report_ids,omitempty"`
-	Before    Status        `json:"before"`
-	After     Status        `json:"after"`
-	Until     time.Time     `json:"until,omitzero"`
+	// Categories are the distinct categories of the report an automatic
+	// escalation cites, recorded with it so that counting sanctions by
+	// category (the transparency report) needs no join with the reports.
+	// Reviewer actions leave it empty: their reports are looked up.
+	Categories []string  `json:"categories,omitempty"`
+	Before     Status    `json:"before"`
+	After      Status    `json:"after"`
+	Until      time.Time `json:"until,omitzero"`
 	// Hold is the key of the hold a hold/release action concerns.
 	Hold string `json:"hold,omitempty"`
 	// Subject and Counts describe an erasure without the erased data:

@@ -148,6 +148,13 @@ func (t *Tally) Action(a store.Action) {
 	if kind == "" {
 		return
 	}
+	if len(a.Categories) > 0 {
+		// An automatic escalation records its report's categories: counted
+		// now, nothing kept. Only reviewer sanctions (as many as reviewers
+		// act, not as reports arrive) wait for their reports below.
+		t.each(a.App, func(s *section) { s.restrict(kind, a.Categories, !human) })
+		return
+	}
 	t.sanctions = append(t.sanctions, sanction{app: a.App, user: a.User, kind: kind, automated: !human, ids: a.ReportIDs})
 	for _, id := range a.ReportIDs {
 		if _, ok := t.cats[id]; !ok {

@@ -171,3 +171,29 @@ func TestRegisterTotals(t *testing.T) {
 		t.Fatalf("CSV must defuse formulas, HTML escape names:\n%s\n%s", csv.String(), html.String())
 	}
 }
+
+// An automatic escalation counts under the categories it recorded, with no
+// lookup of its report; an action without them (written before actions
+// kept them, or a reviewer's) is still resolved through its reports.
+func TestRecordedCategoriesNeedNoLookup(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	tl := transparency.NewTally(t0, t0.Add(24*time.Hour), "")
+	for i, cats := range [][]string{{"hate"}, {"hate", "violence"}, nil} {
+		tl.Action(store.Action{ID: fmt.Sprintf("a%d", i), Time: t0.Add(time.Hour), Actor: store.AutoActor, App: "web",
+			User: fmt.Sprintf("u%d", i), Action: store.ActSuspend, ReportIDs: []string{fmt.Sprintf("old%d", i)}, Categories: cats})
+	}
+	var asked []string
+	resolve := func(ctx context.Context, app, user string, ids map[string]bool) (map[string][]string, error) {
+		asked = append(asked, user)
+		return map[string][]string{"old2": {"fraud"}}, nil
+	}
+	got, err := tl.Finish(ctx, t0, resolve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	by := got.Overall.Restrictions.ByCategory
+	if fmt.Sprint(asked) != "[u2]" || by["hate"]["suspension"] != 2 || by["violence"]["suspension"] != 1 ||
+		by["fraud"]["suspension"] != 1 || got.Overall.Restrictions.ByKind["suspension"] != 3 || got.Overall.Restrictions.Automated != 3 {
+		t.Fatalf("looked up %v; restrictions %+v", asked, got.Overall.Restrictions)
+	}
+}

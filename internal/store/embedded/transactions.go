@@ -180,6 +180,9 @@ func (s *Store) addTx(tx *bolt.Tx, rep store.Report, p store.Policy, now time.Ti
 			Action: escAction(target), Reason: store.EscalationReason(target, rec.Strikes, rep.Escalation, p),
 			ReportIDs: []string{rep.ID}, Before: eff, After: target,
 		}
+		if cs := store.Uniq(rep.Categories); len(cs) > 0 {
+			a.Categories = cs
+		}
 		rec.Status, rec.Until = target, time.Time{}
 		if target == store.Suspended {
 			rec.Until = now.Add(suspendFor(p))

@@ -174,7 +174,7 @@ func (s *Store) compactStreams(ctx context.Context, streams []string) error {
 // encodeAction writes an action the way the scripts do (times in ms).
 func encodeAction(a store.Action) string {
 	r := actRec{ID: a.ID, T: strconv.FormatInt(ms(a.Time), 10), Actor: a.Actor, App: a.App, User: a.User, Action: a.Action,
-		Dur: strconv.FormatInt(a.Duration.Milliseconds(), 10), Reason: a.Reason, RIDs: a.ReportIDs,
+		Dur: strconv.FormatInt(a.Duration.Milliseconds(), 10), Reason: a.Reason, RIDs: a.ReportIDs, Cats: a.Categories,
 		Before: string(a.Before), After: string(a.After), Until: strconv.FormatInt(max(ms(a.Until), 0), 10),
 		Hold: a.Hold, Subject: a.Subject, Counts: a.Counts}
 	if a.Until.IsZero() {

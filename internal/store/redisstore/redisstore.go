@@ -212,6 +212,7 @@ type actRec struct {
 	Dur    string   `json:"dur"`
 	Reason string   `json:"reason"`
 	RIDs   []string `json:"rids"`
+	Cats   []string `json:"cats,omitempty"` // automatic escalations: the report's categories
 	Before string   `json:"before"`
 	After  string   `json:"after"`
 	Until  string   `json:"until"`
@@ -229,7 +230,7 @@ func decodeAction(js string) (store.Action, error) {
 	n := func(s string) int64 { v, _ := strconv.ParseInt(s, 10, 64); return v }
 	return store.Action{
 		ID: r.ID, Time: fromMS(n(r.T)), Actor: r.Actor, App: r.App, User: r.User, Action: r.Action,
-		Duration: time.Duration(n(r.Dur)) * time.Millisecond, Reason: r.Reason, ReportIDs: r.RIDs,
+		Duration: time.Duration(n(r.Dur)) * time.Millisecond, Reason: r.Reason, ReportIDs: r.RIDs, Categories: r.Cats,
 		Before: store.Status(r.Before), After: store.Status(r.After), Until: fromMS(n(r.Until)),
 		Hold: r.Hold, Subject: r.Subject, Counts: r.Counts,
 	}, nil

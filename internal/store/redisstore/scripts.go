@@ -94,6 +94,11 @@ if rank[target] > rank[eff] then
   else reason = string.format('strike score %.2f >= suspend_at %s', s.strikes, ARGV[7]) end
   local a = {id = ARGV[11], t = tostring(now), actor = 'aupguard', app = ARGV[12], user = ARGV[13],
     reason = reason, rids = {ARGV[1]}, before = eff, after = target, dur = '0', ['until'] = '0'}
+  if #ARGV >= 16 then
+    local cs = {}
+    for i = 16, #ARGV do cs[#cs + 1] = ARGV[i] end
+    a.cats = cs
+  end
   s.status = target; s.untl = 0
   if target == 'suspended' then
     a.action = 'suspend'

@@ -291,12 +291,13 @@ func testThresholds(t *testing.T, s store.Store, c *Clock) {
 		}
 	}
 	start := c.Now()
-	res := add(t, s, report(c, "web", "u", 1), noDecay)
+	res := add(t, s, report(c, "web", "u", 1, "hate", "violence", "hate"), noDecay)
 	if res.Standing.Status != store.Suspended || !res.Changed || !res.Standing.Until.Equal(start.Add(24*time.Hour)) {
 		t.Fatalf("at suspend_at: %+v", res)
 	}
 	if a := res.Action; a == nil || a.Actor != store.AutoActor || a.Action != store.ActSuspend || a.Before != store.Active ||
-		a.After != store.Suspended || a.Duration != 24*time.Hour || !a.Until.Equal(start.Add(24*time.Hour)) || len(a.ReportIDs) != 1 {
+		a.After != store.Suspended || a.Duration != 24*time.Hour || !a.Until.Equal(start.Add(24*time.Hour)) || len(a.ReportIDs) != 1 ||
+		!slices.Equal(a.Categories, []string{"hate", "violence"}) {
 		t.Fatalf("escalation action: %+v", res.Action)
 	}
 	c.Advance(time.Hour)
@@ -315,6 +316,11 @@ func testThresholds(t *testing.T, s store.Store, c *Clock) {
 	}
 	if len(audit.Items) != 2 || audit.Items[0].Action != store.ActBan || audit.Items[1].Action != store.ActSuspend {
 		t.Fatalf("audit: %+v", audit.Items)
+	}
+	// The audit log keeps the categories the escalation cites, so that
+	// sanctions are counted by category without reading the reports.
+	if !slices.Equal(audit.Items[1].Categories, []string{"hate", "violence"}) || !slices.Equal(audit.Items[0].Categories, []string{"harassment"}) {
+		t.Fatalf("audit categories: %q, %q", audit.Items[1].Categories, audit.Items[0].Categories)
 	}
 	// A suspension ends by itself.
 	add(t, s, report(c, "web", "v", 3), noDecay)

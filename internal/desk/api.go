@@ -244,7 +244,7 @@ func (d *Desk) apiFindUser(c *gin.Context) {
 // toAPIAction is a as the API shows it.
 func toAPIAction(a store.Action) deskapi.Action {
 	return deskapi.Action{ID: a.ID, Time: a.Time, Actor: a.Actor, App: a.App, User: a.User, Action: a.Action,
-		Duration: fmtDuration(a.Duration), Reason: a.Reason, ReportIDs: a.ReportIDs, Before: a.Before, After: a.After, Until: a.Until,
+		Duration: fmtDuration(a.Duration), Reason: a.Reason, ReportIDs: a.ReportIDs, Categories: a.Categories, Before: a.Before, After: a.After, Until: a.Until,
 		Hold: a.Hold, Subject: a.Subject, Counts: a.Counts}
 }
 

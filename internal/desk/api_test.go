@@ -1,7 +1,9 @@
 package desk
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -475,5 +477,25 @@ func TestNewRejectsBadTokens(t *testing.T) {
 	d2, err2 := New(Options{Store: e.st, Tokens: testTokens})
 	if err1 != nil || err2 != nil || string(d1.key) != string(d2.key) || len(d1.key) < 16 {
 		t.Errorf("session keys from the store differ: %v %v", err1, err2)
+	}
+}
+
+// An automatic escalation shows the categories of the report it cites;
+// a reviewer's action shows none (its reports are listed with the case).
+func TestEscalationShowsCategories(t *testing.T) {
+	e := newEnv(t)
+	r := store.Report{ID: store.NewID(time.Now()), Time: time.Now().UTC(), App: "web", User: "eve", Pseudonym: "p_web_eve",
+		Source: "request", DecisionID: "dec-9", Action: "block", Categories: []string{"mass_casualty_weapons"}, Severity: "critical",
+		Strike: 1, PolicyHash: "ph", Digest: strings.Repeat("cd", 32), Escalation: "ban"}
+	if _, err := e.st.AddReport(context.Background(), r, policy); err != nil {
+		t.Fatal(err)
+	}
+	e.do("POST", "/admin/v1/users/eve/actions", tokReviewer, map[string]any{"action": "note", "reason": "seen"})
+	resp, body := e.do("GET", "/admin/v1/users/eve", tokReviewer, nil)
+	var cv deskapi.Case
+	json.Unmarshal(body, &cv)
+	if resp.StatusCode != 200 || len(cv.Actions) != 1 || cv.Actions[0].Action != store.ActBan ||
+		fmt.Sprint(cv.Actions[0].Categories) != "[mass_casualty_weapons]" || len(cv.Notes) != 1 || cv.Notes[0].Categories != nil {
+		t.Fatalf("case: %d %s", resp.StatusCode, body)
 	}
 }

@@ -32,18 +32,20 @@ type Case struct {
 // Action is an audit-log entry (GET audit, a case's actions and notes),
 // its duration written as the desk reads it ("7d", "24h").
 type Action struct {
-	ID        string       `json:"id"`
-	Time      time.Time    `json:"time"`
-	Actor     string       `json:"actor"`
-	App       string       `json:"app"`
-	User      string       `json:"user"`
-	Action    string       `json:"action"`
-	Duration  string       `json:"duration,omitempty"`
-	Reason    string       `json:"reason"`
-	ReportIDs []string     `json:"report_ids,omitempty"`
-	Before    store.Status `json:"before"`
-	After     store.Status `json:"after"`
-	Until     time.Time    `json:"until,omitzero"`
+	ID        string    `json:"id"`
+	Time      time.Time `json:"time"`
+	Actor     string    `json:"actor"`
+	App       string    `json:"app"`
+	User      string    `json:"user"`
+	Action    string    `json:"action"`
+	Duration  string    `json:"duration,omitempty"`
+	Reason    string    `json:"reason"`
+	ReportIDs []string  `json:"report_ids,omitempty"`
+	// Categories: an automatic escalation's, those of the report it cites.
+	Categories []string     `json:"categories,omitempty"`
+	Before     store.Status `json:"before"`
+	After      store.Status `json:"after"`
+	Until      time.Time    `json:"until,omitzero"`
 	// Legal holds and erasures (docs/privacy.md).
 	Hold    string         `json:"hold,omitempty"`
 	Subject string         `json:"subject,omitempty"`

@@ -110,6 +110,9 @@ type state struct {
 	// modelBound: learned-tier scores below it are signal-free for the
 	// fast path (the policy's _model_flag, read from data; modelBoundOf).
 	modelBound modelBound
+	// canon: the learned tier's scores as the bundled policy reads them,
+	// for the memo (canon.go; used only when fast).
+	canon modelCanon
 	// use: the input paths the policy reads, for the memos (see memo.go).
 	use              inputUse
 	reqMemo, outMemo *memo
@@ -312,6 +315,7 @@ func (e *Engine) load(ctx context.Context) (*state, error) {
 	}
 	st.fast = fast
 	st.modelBound = modelBoundOf(data)
+	st.canon = modelCanonOf(data)
 	e.log.Info("policy: fast path", "on", fast, "reason", why, "policy_hash", st.hash)
 	return st, nil
 }
@@ -476,6 +480,9 @@ func (e *Engine) decide(ctx context.Context, st *state, pq *rego.PreparedEvalQue
 		!(st.unscannedActs && hasUnscanned(s.NonText)):
 		d = fastAllow()
 	case v == nil && st.use.memo:
+		if st.fast {
+			sig, by = st.canon.apply(sig, by) // canon.go: decided alike, met more often
+		}
 		k := st.use.key(s, sig, by)
 		var ok bool
 		if d, ok = m.get(k); !ok {

@@ -16,8 +16,8 @@ import (
 // condition: its Rego is the bundled policy's, fastpath.go) the engine
 // replaces them, before the memo key is made, by a representative that
 // every comparison answers alike. The decision is the same; only the
-// number of distinct inputs falls (on the training corpus, 8,408 Rego
-// evaluations become about 3,000).
+// number of distinct inputs falls (to about a third on the training
+// corpus: docs/benchmarks.md).
 //
 // Why the bundled policy (policies/aup/decision.rego) decides the
 // canonical input as it decides the original:

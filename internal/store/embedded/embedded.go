@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -43,8 +44,13 @@ type Store struct {
 	dbMu sync.RWMutex
 	db   *bolt.DB
 	path string
-	now  func() time.Time
-	opts store.Options
+	// reopens counts the reopenings that shed bbolt's page map (shed.go);
+	// shedAt, when set (tests), replaces reopenEvery.
+	reopens    atomic.Int64
+	shedAt     int64
+	shedFailed bool // under dbMu: a reopening failed, the handle stays closed
+	now        func() time.Time
+	opts       store.Options
 
 	mu     sync.Mutex
 	subs   map[*sub]struct{}
@@ -167,6 +173,11 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 
 func (s *Store) update(fn func(*bolt.Tx) error) error {
 	s.dbMu.RLock()
-	defer s.dbMu.RUnlock()
-	return s.db.Update(fn)
+	err := s.db.Update(fn)
+	due := pagesAllocated(s.db) >= s.reopenAfter()
+	s.dbMu.RUnlock()
+	if due {
+		s.shedIfDue()
+	}
+	return err
 }

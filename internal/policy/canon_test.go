@@ -20,13 +20,7 @@ func TestCanonicalScoresDecideAlike(t *testing.T) {
 	ctx := context.Background()
 	changed := 0
 	for v := 0; v < 16; v++ {
-		dir := testBundle(t)
-		apps, dryRun := randomData(t, rng, dir)
-		e := newEngine(t, Options{Dir: dir, DryRun: dryRun})
-		st := e.cur.Load()
-		if !st.fast {
-			t.Fatalf("data variant %d: bundled Rego did not get the fast path", v)
-		}
+		_, st, apps := randomBundledEngine(t, rng)
 		cats := bundledCategories(t)
 		for i := 0; i < 120; i++ {
 			s := Subject{App: pickOf(rng, append([]string{"", "web"}, apps...)), Endpoint: "chat"}

@@ -31,13 +31,7 @@ func TestFastPathEqualsPolicy(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	want := fastAllow()
 	for v := 0; v < 12; v++ {
-		dir := testBundle(t)
-		apps, dryRun := randomData(t, rng, dir)
-		e := newEngine(t, Options{Dir: dir, DryRun: dryRun})
-		st := e.cur.Load()
-		if !st.fast {
-			t.Fatalf("data variant %d: bundled Rego did not get the fast path", v)
-		}
+		e, st, apps := randomBundledEngine(t, rng)
 		pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
 		for i := 0; i < 150; i++ {
 			s := Subject{
@@ -96,6 +90,21 @@ func TestFastPathEqualsPolicy(t *testing.T) {
 			}
 		}
 	}
+}
+
+// randomBundledEngine loads the bundled Rego with random data
+// (randomData) and a random dry-run list, and fails unless the fast path
+// (and with it canon.go's canonical scores) is on for it.
+func randomBundledEngine(t *testing.T, rng *rand.Rand) (*Engine, *state, []string) {
+	t.Helper()
+	dir := testBundle(t)
+	apps, dryRun := randomData(t, rng, dir)
+	e := newEngine(t, Options{Dir: dir, DryRun: dryRun})
+	st := e.cur.Load()
+	if !st.fast {
+		t.Fatal("bundled Rego with random data did not get the fast path")
+	}
+	return e, st, apps
 }
 
 // randomSignalFree is signals with nothing the policy acts on: no category,
